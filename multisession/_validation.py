@@ -1,0 +1,112 @@
+"""Argument checks shared by the public API. Each raises InvalidInputError naming the fix."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidInputError
+
+_MEMORY_ID = re.compile(r"[0-9a-f]{32}")
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+MAX_ID_LENGTH = 255
+MAX_METADATA_BYTES = 64_000
+
+
+def check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise InvalidInputError(f"user_id must be a non-empty string, got {user_id!r}")
+    if len(user_id) > MAX_ID_LENGTH or _CONTROL.search(user_id):
+        raise InvalidInputError(
+            f"user_id must be at most {MAX_ID_LENGTH} characters without control characters"
+        )
+    return user_id
+
+
+def check_conversation_id(conversation_id: object) -> str | None:
+    if conversation_id is None:
+        return None
+    if not isinstance(conversation_id, str) or not conversation_id.strip():
+        raise InvalidInputError(
+            f"conversation_id must be a non-empty string or None, got {conversation_id!r}"
+        )
+    if len(conversation_id) > MAX_ID_LENGTH or _CONTROL.search(conversation_id):
+        raise InvalidInputError(
+            f"conversation_id must be at most {MAX_ID_LENGTH} characters without control characters"
+        )
+    return conversation_id
+
+
+def check_memory_id(memory_id: object) -> str:
+    if not isinstance(memory_id, str) or not _MEMORY_ID.fullmatch(memory_id):
+        raise InvalidInputError(
+            f"malformed memory id {memory_id!r}: ids are 32 lowercase hex characters, "
+            "as returned by add()"
+        )
+    return memory_id
+
+
+def check_content(content: object, max_chars: int) -> str:
+    if not isinstance(content, str):
+        raise InvalidInputError(f"memory content must be a string, got {type(content).__name__}")
+    if not content.strip():
+        raise InvalidInputError("memory content is empty: give the text to remember")
+    if len(content) > max_chars:
+        raise InvalidInputError(
+            f"memory content has {len(content)} characters, over the limit of {max_chars}: "
+            "split it into smaller memories or raise max_content_chars"
+        )
+    return content
+
+
+def check_query(query: object) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
+    return query
+
+
+def check_kind(kind: object) -> str:
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise InvalidInputError(
+            f"kind must be a lowercase identifier such as 'fact' or 'preference', got {kind!r}"
+        )
+    return kind
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
+        raise InvalidInputError("metadata must be a dict with string keys")
+    try:
+        encoded = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from error
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise InvalidInputError(
+            f"metadata is {len(encoded)} bytes as JSON, over the limit of {MAX_METADATA_BYTES}"
+        )
+    return dict(json.loads(encoded))
+
+
+def check_time(value: object, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidInputError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(
+            f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc), got {value!r}"
+        )
+    return value
+
+
+def check_positive_int(value: object, name: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInputError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
+    return value

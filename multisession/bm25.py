@@ -1,0 +1,763 @@
+"""Okapi BM25 keyword index, updated one document at a time.
+
+:class:`BM25Index` scores exactly like ``rank_bm25.BM25Okapi`` (0.2.2) built on the same
+documents in the same order, but adds, replaces and removes documents without rebuilding
+anything, and scores a query by touching only the posting lists of its terms.
+
+The scoring, for a corpus of ``N`` documents averaging ``avgdl`` tokens::
+
+    idf(t)      = log(N - df(t) + 0.5) - log(df(t) + 0.5)
+                  (a negative idf is replaced by epsilon * the mean idf of all terms)
+    score(d, q) = sum over the query tokens t, in order, duplicates included, of
+                  idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))
+
+Floating-point operations happen in the same order as in ``rank_bm25``, so the scores
+are equal bit for bit, including the mean idf: it is summed in the order in which
+``rank_bm25`` meets the terms (first occurrence, documents in corpus order). One
+difference: where ``rank_bm25`` divides 0 by 0 (``k1 = 0``, or ``b = 1`` with an empty
+document) it gives NaN to the documents that lack a query term; here they get 0.
+
+How it stays fast:
+
+- Each term keeps a posting list (document slots and term frequencies, numpy arrays
+  grown by doubling). A query reads the lists of its own terms only.
+- Document frequencies, lengths and the total length are kept up to date on every write;
+  idf is computed at query time for the query's terms only. The mean idf over the
+  vocabulary is one vectorised pass, cached until the next write, and only needed when a
+  query term has a negative idf.
+- Removing a document marks its slot dead. A posting list is filtered once more than half
+  of it is dead, and all slots are renumbered once more than half of them are dead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from multisession.errors import InvalidInputError
+
+__all__ = ["BM25Index"]
+
+_Ints = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
+_Bools = npt.NDArray[np.bool_]
+_Array = TypeVar("_Array", bound="np.ndarray[Any, Any]")
+
+
+def _frozen_empty(dtype: type[np.generic]) -> Any:
+    array = np.empty(0, dtype=dtype)
+    array.flags.writeable = False
+    return array
+
+
+_NO_INTS: _Ints = _frozen_empty(np.int64)
+_NO_FLOATS: _Floats = _frozen_empty(np.float64)
+
+# Renumber slots once more than half are dead, but not for a handful of them.
+_MIN_DEAD_SLOTS_TO_COMPACT = 64
+# top_n samples the candidates first when there are more than this many per result.
+_PRESELECT_FACTOR = 64
+# Filter a posting list once more than half of it is dead, if it is at least this long.
+_MIN_POSTINGS_TO_COMPACT = 8
+
+
+class BM25Index:
+    """Okapi BM25 over documents added and removed one at a time.
+
+    Scores equal ``rank_bm25.BM25Okapi(corpus, k1=k1, b=b, epsilon=epsilon)`` for the
+    corpus listed by :meth:`doc_ids`, bit for bit. Documents are token lists (see
+    :mod:`multisession.text`); ids are strings.
+
+    Example::
+
+        from multisession.bm25 import BM25Index
+
+        index = BM25Index()
+        index.add("m1", ["alice", "like", "green", "tea"])
+        index.add("m2", ["bob", "drink", "black", "coffe"])
+        index.add("m3", ["alice", "visit", "pari"])
+        index.top_n(["alice", "tea"], 2)  # [('m1', 0.5888...), ('m3', 0.1112...)]
+        index.add("m1", ["alice", "like", "herbal", "tea"])  # replaces m1
+        index.remove("m2")  # True
+
+    Thread safety: writes (:meth:`add`, :meth:`add_many`, :meth:`remove`,
+    :meth:`clear`) need exclusive access; the caller serializes them, and no read may
+    run during a write. Reads may run concurrently with each other: the caches they fill
+    are recomputed idempotently.
+
+    Args:
+        k1: Term-frequency saturation, >= 0.
+        b: Length normalisation, between 0 and 1.
+        epsilon: Floor for negative idf values, as a fraction of the mean idf.
+
+    Raises:
+        InvalidInputError: If a parameter is out of range or not finite.
+    """
+
+    def __init__(self, *, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> None:
+        for name, value in (("k1", k1), ("b", b), ("epsilon", epsilon)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInputError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise InvalidInputError(f"{name} must be finite, got {value!r}")
+        if k1 < 0:
+            raise InvalidInputError(f"k1 must be >= 0, got {k1!r}")
+        if not 0 <= b <= 1:
+            raise InvalidInputError(f"b must be between 0 and 1, got {b!r}")
+        self._k1 = float(k1)
+        self._b = float(b)
+        self._epsilon = float(epsilon)
+        self._log_half: _Floats = np.empty(0, dtype=np.float64)  # [k] = math.log(k + 0.5)
+        self._version = 0  # bumped by every write; keys the mean-idf cache
+        self._reset()
+
+    @property
+    def k1(self) -> float:
+        """Term-frequency saturation."""
+        return self._k1
+
+    @property
+    def b(self) -> float:
+        """Length normalisation."""
+        return self._b
+
+    @property
+    def epsilon(self) -> float:
+        """Floor for negative idf values, as a fraction of the mean idf."""
+        return self._epsilon
+
+    def _reset(self) -> None:
+        # Documents live in slots 0.._n_slots-1, in corpus order; dead slots have
+        # _alive False and _slot_doc None.
+        self._slot_of: dict[str, int] = {}
+        self._slot_doc: list[str | None] = []
+        self._n_slots = 0
+        self._n_live = 0
+        self._total_len = 0
+        self._doc_len: _Floats = np.empty(0, dtype=np.float64)
+        self._alive: _Bools = np.empty(0, dtype=np.bool_)
+        # Forward index: the document in slot s is the term-id sequence
+        # _fwd_terms[_doc_start[s]:_doc_end[s]], one entry per token.
+        self._doc_start: _Ints = np.empty(0, dtype=np.int64)
+        self._doc_end: _Ints = np.empty(0, dtype=np.int64)
+        self._fwd_terms: _Ints = np.empty(0, dtype=np.int64)
+        self._fwd_len = 0
+        # Terms: id -> document frequency over live slots (0 for a term no longer
+        # present), the slot and position of its first occurrence, and a posting list
+        # sorted by slot (may hold dead slots; only the first _post_size entries count).
+        self._vocab: dict[str, int] = {}
+        self._df: _Ints = np.empty(0, dtype=np.int64)
+        self._first_slot: _Ints = np.empty(0, dtype=np.int64)
+        self._first_pos: _Ints = np.empty(0, dtype=np.int64)
+        self._post_slots: list[_Ints] = []
+        self._post_tf: list[_Floats] = []
+        self._post_size: list[int] = []
+        # Live term ids in first-occurrence order (rank_bm25's vocabulary order), as a
+        # buffer and its used length; None when it must be recomputed.
+        self._order: tuple[_Ints, int] | None = (_NO_INTS, 0)
+        self._version += 1
+        self._average_idf_cache: tuple[int, float] | None = None
+
+    def __repr__(self) -> str:
+        return f"BM25Index(k1={self.k1}, b={self.b}, epsilon={self.epsilon}, docs={len(self)})"
+
+    def __len__(self) -> int:
+        return self._n_live
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and doc_id in self._slot_of
+
+    def doc_ids(self) -> list[str]:
+        """Return the ids in corpus order: order of addition, a replaced document last."""
+        return [doc_id for doc_id in self._slot_doc if doc_id is not None]
+
+    # ------------------------------------------------------------------ writes
+
+    def add(self, doc_id: str, tokens: Sequence[str]) -> None:
+        """Add a document, or replace the one with the same id (which moves to the end).
+
+        Args:
+            doc_id: The document's id.
+            tokens: Its terms; may be empty.
+
+        Raises:
+            InvalidInputError: If ``doc_id`` is not a str or ``tokens`` is not a sequence
+                of str. The index is then unchanged.
+        """
+        _check_doc_id(doc_id)
+        _check_token_sequence(tokens)
+        counts: dict[str, int] = {}
+        first_positions: list[int] = []
+        for position, token in enumerate(tokens):
+            if not isinstance(token, str):
+                raise InvalidInputError(f"tokens must be str, got {type(token).__name__}")
+            count = counts.get(token)
+            if count is None:
+                counts[token] = 1
+                first_positions.append(position)
+            else:
+                counts[token] = count + 1
+        old_slot = self._slot_of.get(doc_id)
+        if old_slot is not None:
+            self._remove_slot(old_slot)
+        self._append_document(doc_id, tokens, counts, first_positions)
+        self._version += 1
+        self._compact_if_sparse()
+
+    def add_many(self, items: Iterable[tuple[str, Sequence[str]]]) -> None:
+        """Add or replace many documents at once, much faster than one :meth:`add` each.
+
+        The result is the same as calling :meth:`add` for each pair in turn (so for an id
+        given twice, the later tokens win and take the later position).
+
+        Args:
+            items: ``(doc_id, tokens)`` pairs.
+
+        Raises:
+            InvalidInputError: If an item is not a pair of a str id and a sequence of str.
+                The index is then unchanged.
+        """
+        doc_ids: list[str] = []
+        token_lists: list[Sequence[str]] = []
+        for item in items:
+            try:
+                doc_id, tokens = item
+            except (TypeError, ValueError):
+                raise InvalidInputError(
+                    f"add_many expects (doc_id, tokens) pairs, got {item!r:.80}"
+                ) from None
+            if type(doc_id) is not str:
+                _check_doc_id(doc_id)
+            if type(tokens) is not list and type(tokens) is not tuple:
+                _check_token_sequence(tokens)
+            doc_ids.append(doc_id)
+            token_lists.append(tokens)
+        if not doc_ids:
+            return
+        if len(set(doc_ids)) < len(doc_ids):
+            keep = sorted({doc_id: i for i, doc_id in enumerate(doc_ids)}.values())
+            doc_ids = [doc_ids[i] for i in keep]
+            token_lists = [token_lists[i] for i in keep]
+
+        # Number the batch's distinct tokens, in C.
+        flat = list(itertools.chain.from_iterable(token_lists))
+        local_ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        try:
+            local_of_token = np.fromiter(
+                map(local_ids.__getitem__, flat), dtype=np.int64, count=len(flat)
+            )
+        except TypeError:  # an unhashable token
+            raise InvalidInputError("tokens must be str") from None
+        distinct = list(local_ids)
+        for token in distinct:
+            if not isinstance(token, str):
+                raise InvalidInputError(f"tokens must be str, got {type(token).__name__}")
+
+        # Everything is valid: from here on the index changes.
+        for doc_id in doc_ids:
+            old_slot = self._slot_of.get(doc_id)
+            if old_slot is not None:
+                self._remove_slot(old_slot)
+        term_ids = self._term_ids(distinct)[local_of_token]
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        self._append_batch(doc_ids, lengths, term_ids)
+        self._version += 1
+        self._compact_if_sparse()
+
+    def remove(self, doc_id: str) -> bool:
+        """Remove a document.
+
+        Args:
+            doc_id: The document's id.
+
+        Returns:
+            True if it was there, False if not.
+
+        Raises:
+            InvalidInputError: If ``doc_id`` is not a str.
+        """
+        _check_doc_id(doc_id)
+        slot = self._slot_of.get(doc_id)
+        if slot is None:
+            return False
+        self._remove_slot(slot)
+        self._version += 1
+        self._compact_if_sparse()
+        return True
+
+    def clear(self) -> None:
+        """Remove every document."""
+        self._reset()
+
+    # ------------------------------------------------------------------ reads
+
+    def get_scores(self, query_tokens: Sequence[str]) -> _Floats:
+        """Score every document, like ``rank_bm25.BM25Okapi.get_scores``.
+
+        Args:
+            query_tokens: The query's terms; duplicates count as often as they occur.
+
+        Returns:
+            float64 scores aligned with :meth:`doc_ids` (empty for an empty index).
+
+        Raises:
+            InvalidInputError: If ``query_tokens`` is not a sequence of str.
+        """
+        _check_query(query_tokens)
+        if not self._n_live:
+            return np.zeros(0, dtype=np.float64)
+        scores, _ = self._score(query_tokens)
+        if self._n_slots != self._n_live:
+            scores = scores[self._alive[: self._n_slots]]
+        return scores
+
+    def top_n(
+        self,
+        query_tokens: Sequence[str],
+        n: int,
+        *,
+        allowed: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Return the best-scoring documents that contain at least one query term.
+
+        Args:
+            query_tokens: The query's terms; duplicates count as often as they occur.
+            n: How many results at most, >= 1.
+            allowed: If given, only these ids are eligible (ids not in the index are
+                ignored). The restriction applies before the top ``n`` are picked, so
+                the best allowed documents are returned however many others score
+                higher.
+
+        Returns:
+            ``(doc_id, score)`` pairs, best first; equal scores in corpus order. Scores
+            can be zero or negative in tiny corpora (terms in most documents).
+
+        Raises:
+            InvalidInputError: If ``query_tokens`` is not a sequence of str, ``n`` is not
+                an int >= 1, or ``allowed`` is not a collection of ids.
+        """
+        _check_query(query_tokens)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InvalidInputError(f"n must be an int >= 1, got {n!r}")
+        if allowed is not None and (
+            isinstance(allowed, (str, bytes)) or not isinstance(allowed, Collection)
+        ):
+            raise InvalidInputError(
+                f"allowed must be a collection of ids or None, got {type(allowed).__name__}"
+            )
+        if not self._n_live:
+            return []
+        allowed_slots: list[int] | None = None
+        if allowed is not None:
+            try:
+                allowed_slots = [s for s in map(self._slot_of.get, allowed) if s is not None]
+            except TypeError:  # an unhashable id
+                raise InvalidInputError("allowed must hold str ids") from None
+            if not allowed_slots:
+                return []
+        scores, matched = self._score(query_tokens)
+        if allowed_slots is not None:
+            eligible = np.zeros(self._n_slots, dtype=np.bool_)
+            eligible[allowed_slots] = True
+            matched &= eligible
+        candidates = np.flatnonzero(matched)
+        candidate_scores = scores[candidates]
+        if len(candidates) > n * _PRESELECT_FACTOR:
+            # The n-th best score of a strided sample is a lower bound for the n-th best
+            # overall: dropping everything below it is safe and shrinks the selection.
+            sample = candidate_scores[:: len(candidates) // (n * _PRESELECT_FACTOR // 4)]
+            bound = np.partition(sample, len(sample) - n)[len(sample) - n]
+            keep = np.flatnonzero(candidate_scores >= bound)
+            candidates = candidates[keep]
+            candidate_scores = candidate_scores[keep]
+        if n < len(candidates):
+            # Keep everything tied with the n-th best, then order exactly.
+            cut = len(candidates) - n
+            threshold = np.partition(candidate_scores, cut)[cut]
+            keep = np.flatnonzero(candidate_scores >= threshold)
+            candidates = candidates[keep]
+            candidate_scores = candidate_scores[keep]
+        best = np.argsort(-candidate_scores, kind="stable")[:n]
+        slot_doc = self._slot_doc
+        return [
+            (slot_doc[slot], score)
+            for slot, score in zip(
+                candidates[best].tolist(), candidate_scores[best].tolist(), strict=True
+            )
+        ]
+
+    def _score(self, query_tokens: Sequence[str]) -> tuple[_Floats, _Bools]:
+        """Scores over all slots, and which slots contain a query term. Needs _n_live > 0."""
+        n_docs = self._n_live
+        n_slots = self._n_slots
+        avgdl = self._total_len / n_docs
+        k1, b = self.k1, self.b
+        scores = np.zeros(n_slots, dtype=np.float64)
+        # A document with a query term scores > 0 unless one of its terms has a weight
+        # <= 0 (idf <= 0 after the epsilon floor): only those terms need marking here.
+        marked: _Bools | None = None
+        computed: dict[int, tuple[_Ints, _Floats]] = {}
+        for token in query_tokens:
+            term = self._vocab.get(token)
+            if term is None:
+                continue
+            term_scores = computed.get(term)
+            if term_scores is None:
+                df = int(self._df[term])
+                if df == 0:
+                    continue
+                idf = math.log(n_docs - df + 0.5) - math.log(df + 0.5)
+                if idf < 0:
+                    idf = self.epsilon * self._average_idf()
+                slots, tf = self._live_postings(term, df)
+                # rank_bm25 computes, for each document,
+                #   idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len / avgdl)))
+                # These in-place steps are the same operations on the same operands (up
+                # to commutation, which is exact), so the results are identical.
+                norm = self._doc_len.take(slots)
+                norm *= b
+                norm /= avgdl
+                norm += 1 - b
+                norm *= k1
+                norm += tf
+                weight = tf * (k1 + 1)
+                weight /= norm
+                weight *= idf
+                term_scores = computed[term] = (slots, weight)
+                if idf <= 0 or not weight.all():
+                    if marked is None:
+                        marked = np.zeros(n_slots, dtype=np.bool_)
+                    marked[slots] = True
+            slots, weight = term_scores
+            if 4 * len(slots) > n_slots:
+                # Dense: one pass over all slots beats a scatter. Adding 0.0 to the other
+                # documents leaves their scores unchanged, as in rank_bm25.
+                scores += np.bincount(slots, weights=weight, minlength=n_slots)
+            else:
+                scores[slots] += weight
+        matched = scores > 0
+        if marked is not None:
+            matched |= marked
+        return scores, matched
+
+    def _live_postings(self, term: int, df: int) -> tuple[_Ints, _Floats]:
+        size = self._post_size[term]
+        slots = self._post_slots[term][:size]
+        tf = self._post_tf[term][:size]
+        if size != df:
+            live = self._alive[slots]
+            slots, tf = slots[live], tf[live]
+        return slots, tf
+
+    def _average_idf(self) -> float:
+        """Mean raw idf over the vocabulary, summed in rank_bm25's order."""
+        cached = self._average_idf_cache
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        order = self._term_order()
+        n_docs = self._n_live
+        logs = self._log_table(n_docs)
+        df = self._df[order]
+        idf = logs[n_docs - df] - logs[df]
+        # cumsum adds left to right like rank_bm25's loop; np.sum would add pairwise.
+        value = float(np.cumsum(idf)[-1]) / len(order)
+        self._average_idf_cache = (self._version, value)
+        return value
+
+    def _term_order(self) -> _Ints:
+        state = self._order
+        if state is None:
+            live = np.flatnonzero(self._df[: len(self._vocab)] > 0)
+            order = live[np.lexsort((self._first_pos[live], self._first_slot[live]))]
+            state = self._order = (order, len(order))
+        return state[0][: state[1]]
+
+    def _log_table(self, n: int) -> _Floats:
+        table = self._log_half
+        if len(table) <= n:
+            size = max(n + 1, 2 * len(table), 64)
+            # math.log, not np.log: the two differ in the last bit for some inputs.
+            extra = [math.log(k + 0.5) for k in range(len(table), size)]
+            table = self._log_half = np.concatenate((table, np.array(extra, dtype=np.float64)))
+        return table
+
+    # ------------------------------------------------------------------ internals
+
+    def _term_ids(self, tokens: list[str]) -> _Ints:
+        """Ids of ``tokens`` (distinct strings), creating the new ones."""
+        vocab = self._vocab
+        before = len(vocab)
+        new = [token for token in tokens if token not in vocab] if vocab else tokens
+        if new:
+            after = before + len(new)
+            vocab.update(zip(new, range(before, after), strict=True))
+            self._df = _grown(self._df, after)
+            self._df[before:after] = 0
+            self._first_slot = _grown(self._first_slot, after)
+            self._first_pos = _grown(self._first_pos, after)
+            self._post_slots.extend([_NO_INTS] * len(new))
+            self._post_tf.extend([_NO_FLOATS] * len(new))
+            self._post_size.extend([0] * len(new))
+        return np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+
+    def _reserve_slots(self, count: int) -> int:
+        first = self._n_slots
+        needed = first + count
+        self._doc_len = _grown(self._doc_len, needed)
+        self._alive = _grown(self._alive, needed)
+        self._doc_start = _grown(self._doc_start, needed)
+        self._doc_end = _grown(self._doc_end, needed)
+        return first
+
+    def _reserve_forward(self, count: int) -> int:
+        first = self._fwd_len
+        needed = first + count
+        self._fwd_terms = _grown(self._fwd_terms, needed)
+        self._fwd_len = needed
+        return first
+
+    def _append_document(
+        self,
+        doc_id: str,
+        tokens: Sequence[str],
+        counts: dict[str, int],
+        first_positions: list[int],
+    ) -> None:
+        """Append one document; ``counts`` and ``first_positions`` describe its terms in
+        order of first occurrence."""
+        slot = self._reserve_slots(1)
+        self._doc_len[slot] = len(tokens)
+        self._alive[slot] = True
+        self._slot_doc.append(doc_id)
+        self._slot_of[doc_id] = slot
+        self._n_slots += 1
+        self._n_live += 1
+        self._total_len += len(tokens)
+        terms = self._term_ids(list(counts))
+        term_of = dict(zip(counts, terms.tolist(), strict=True))
+        start = self._reserve_forward(len(tokens))
+        self._fwd_terms[start : self._fwd_len] = [term_of[token] for token in tokens]
+        self._doc_start[slot] = start
+        self._doc_end[slot] = self._fwd_len
+        if not counts:
+            return
+        df_before = self._df[terms]
+        self._df[terms] = df_before + 1
+        born = df_before == 0
+        if born.any():
+            born_terms = terms[born]
+            self._first_slot[born_terms] = slot
+            self._first_pos[born_terms] = np.asarray(first_positions, dtype=np.int64)[born]
+            self._extend_order(born_terms)  # in first-occurrence order already
+        post_slots, post_tf, post_size = self._post_slots, self._post_tf, self._post_size
+        for term, tf in zip(terms.tolist(), counts.values(), strict=True):
+            size = post_size[term]
+            slots = post_slots[term]
+            if size == len(slots):
+                capacity = max(4, 2 * size)
+                slots = post_slots[term] = _resized(slots, size, capacity)
+                post_tf[term] = _resized(post_tf[term], size, capacity)
+            slots[size] = slot
+            post_tf[term][size] = tf
+            post_size[term] = size + 1
+
+    def _append_batch(self, doc_ids: list[str], lengths: _Ints, term_ids: _Ints) -> None:
+        """Append documents given as their concatenated term-id sequences.
+
+        Args:
+            doc_ids: The new documents' ids (none of them in the index).
+            lengths: Each document's token count.
+            term_ids: All tokens' term ids, document after document.
+        """
+        from scipy import sparse  # imported here: only bulk loads need it
+
+        n_new = len(doc_ids)
+        n_tokens = len(term_ids)
+        base = self._reserve_slots(n_new)
+        stop = base + n_new
+        ends = np.cumsum(lengths)
+        fwd = self._reserve_forward(n_tokens)
+        self._fwd_terms[fwd : self._fwd_len] = term_ids
+        self._doc_start[base:stop] = fwd + ends - lengths
+        self._doc_end[base:stop] = fwd + ends
+        self._doc_len[base:stop] = lengths
+        self._alive[base:stop] = True
+        self._slot_doc.extend(doc_ids)
+        self._slot_of.update(zip(doc_ids, range(base, stop), strict=True))
+        self._n_slots = stop
+        self._n_live += n_new
+        self._total_len += n_tokens
+        if not n_tokens:
+            return
+
+        # Regroup the tokens by term, documents ascending within a term (CSR -> CSC is a
+        # linear-time counting sort), then add up a document's repeats of a term, which
+        # are now adjacent (summing sorted duplicates is linear too). Both run in C++.
+        indptr = np.zeros(n_new + 1, dtype=np.int64)
+        indptr[1:] = ends
+        by_term = sparse.csr_array(
+            (np.ones(n_tokens, dtype=np.int64), term_ids, indptr),
+            shape=(n_new, len(self._vocab)),
+        ).tocsc()
+        by_term.sum_duplicates()
+        term_ptr: _Ints = np.asarray(by_term.indptr, dtype=np.int64)
+        slots_all: _Ints = base + np.asarray(by_term.indices, dtype=np.int64)
+        tf_all: _Floats = np.asarray(by_term.data, dtype=np.float64)
+        terms = np.flatnonzero(term_ptr[1:] != term_ptr[:-1])
+        starts = term_ptr[terms]
+        stops = term_ptr[terms + 1]
+
+        df_before = self._df[terms]
+        self._df[terms] = df_before + (stops - starts)
+        born_terms = terms[df_before == 0]
+        if len(born_terms):
+            first_token = np.full(len(self._vocab), n_tokens, dtype=np.int64)
+            np.minimum.at(first_token, term_ids, np.arange(n_tokens, dtype=np.int64))
+            first_token = first_token[born_terms]
+            doc = np.searchsorted(ends, first_token, side="right")
+            self._first_slot[born_terms] = base + doc
+            self._first_pos[born_terms] = first_token - (ends - lengths)[doc]
+            self._extend_order(born_terms[np.argsort(first_token)])
+
+        post_slots, post_tf, post_size = self._post_slots, self._post_tf, self._post_size
+        for term, start, stop_ in zip(terms.tolist(), starts.tolist(), stops.tolist(), strict=True):
+            size = post_size[term]
+            if size == 0:
+                post_slots[term] = slots_all[start:stop_]
+                post_tf[term] = tf_all[start:stop_]
+                post_size[term] = stop_ - start
+                continue
+            needed = size + stop_ - start
+            if needed > len(post_slots[term]):
+                capacity = max(needed, 2 * size)
+                post_slots[term] = _resized(post_slots[term], size, capacity)
+                post_tf[term] = _resized(post_tf[term], size, capacity)
+            post_slots[term][size:needed] = slots_all[start:stop_]
+            post_tf[term][size:needed] = tf_all[start:stop_]
+            post_size[term] = needed
+
+    def _extend_order(self, born_terms: _Ints) -> None:
+        # New terms first occur in the newest documents, so they go last.
+        state = self._order
+        if state is None:
+            return
+        order, length = state
+        order = _grown(order, length + len(born_terms))
+        order[length : length + len(born_terms)] = born_terms
+        self._order = (order, length + len(born_terms))
+
+    def _remove_slot(self, slot: int) -> None:
+        doc_id = self._slot_doc[slot]
+        assert doc_id is not None
+        del self._slot_of[doc_id]
+        self._slot_doc[slot] = None
+        self._alive[slot] = False
+        self._n_live -= 1
+        self._total_len -= int(self._doc_len[slot])
+        if not self._n_live:
+            self._reset()
+            return
+        terms = np.unique(self._fwd_terms[self._doc_start[slot] : self._doc_end[slot]])
+        self._df[terms] -= 1
+        remaining = self._df[terms]
+        gone = remaining == 0
+        for term in terms[gone].tolist():
+            self._post_slots[term] = _NO_INTS
+            self._post_tf[term] = _NO_FLOATS
+            self._post_size[term] = 0
+        survivors, remaining = terms[~gone], remaining[~gone]
+        moved = survivors[self._first_slot[survivors] == slot]
+        for term in moved.tolist():
+            self._move_first_occurrence(term, slot)
+        post_size = self._post_size
+        for term, df in zip(survivors.tolist(), remaining.tolist(), strict=True):
+            size = post_size[term]
+            if size - df > df and size >= _MIN_POSTINGS_TO_COMPACT:
+                slots = self._post_slots[term][:size]
+                live = self._alive[slots]
+                self._post_slots[term] = slots[live]
+                self._post_tf[term] = self._post_tf[term][:size][live]
+                post_size[term] = df
+        if len(moved):
+            self._order = None
+        elif self._order is not None and gone.any():
+            order, length = self._order
+            kept = order[:length][self._df[order[:length]] > 0]
+            self._order = (kept, len(kept))
+
+    def _move_first_occurrence(self, term: int, removed_slot: int) -> None:
+        """``term`` first occurred in ``removed_slot``: find its next live occurrence."""
+        slots = self._post_slots[term]
+        i = int(slots[: self._post_size[term]].searchsorted(removed_slot, side="right"))
+        alive = self._alive
+        while not alive[slots[i]]:
+            i += 1
+        slot = int(slots[i])
+        document = self._fwd_terms[self._doc_start[slot] : self._doc_end[slot]]
+        self._first_slot[term] = slot
+        self._first_pos[term] = (document == term).argmax()
+
+    def _compact_if_sparse(self) -> None:
+        dead = self._n_slots - self._n_live
+        if dead > self._n_live and dead >= _MIN_DEAD_SLOTS_TO_COMPACT:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Renumber live documents to slots 0..N-1 and live terms to 0..V-1."""
+        live = np.flatnonzero(self._alive[: self._n_slots])
+        starts = self._doc_start[live]
+        lengths = self._doc_end[live] - starts
+        offsets = np.cumsum(lengths) - lengths
+        tokens = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+        term_ids = self._fwd_terms[tokens]
+        is_live_term = (self._df[: len(self._vocab)] > 0).tolist()
+        live_tokens = [token for token, term in self._vocab.items() if is_live_term[term]]
+        old_terms = np.asarray([self._vocab[token] for token in live_tokens], dtype=np.int64)
+        doc_ids = [self._slot_doc[slot] for slot in live.tolist()]
+
+        self._reset()
+        new_term = np.zeros(len(is_live_term), dtype=np.int64)
+        new_term[old_terms] = self._term_ids(live_tokens)
+        self._append_batch(doc_ids, lengths, new_term[term_ids])  # type: ignore[arg-type]
+
+
+def _grown(array: _Array, needed: int) -> _Array:
+    """``array`` if it holds ``needed`` items, else a copy at least twice as long."""
+    if len(array) >= needed:
+        return array
+    return _resized(array, len(array), max(needed, 2 * len(array), 16))
+
+
+def _resized(array: _Array, used: int, capacity: int) -> _Array:
+    """A new array of length ``capacity`` starting with ``array[:used]``."""
+    new = np.empty(capacity, dtype=array.dtype)
+    new[:used] = array[:used]
+    return cast(_Array, new)
+
+
+def _check_doc_id(doc_id: object) -> None:
+    if not isinstance(doc_id, str):
+        raise InvalidInputError(f"doc_id must be a str, got {type(doc_id).__name__}")
+
+
+def _check_token_sequence(tokens: object, what: str = "tokens") -> None:
+    if type(tokens) is list or type(tokens) is tuple:
+        return
+    if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
+        raise InvalidInputError(
+            f"{what} must be a sequence of str (a list of terms), got {type(tokens).__name__}"
+        )
+
+
+def _check_query(query_tokens: object) -> None:
+    _check_token_sequence(query_tokens, "query_tokens")
+    assert isinstance(query_tokens, Sequence)
+    for token in query_tokens:
+        if not isinstance(token, str):
+            raise InvalidInputError(f"query_tokens must be str, got {type(token).__name__}")

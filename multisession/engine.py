@@ -1,0 +1,808 @@
+"""The memory engine: one facade over the SQL store, the keyword and the vector index."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import itertools
+import secrets
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from os import PathLike, fspath
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _validation as check
+from .bm25 import BM25Index
+from .config import RetrievalConfig
+from .decay import recency, temporal_multiplier
+from .embedding import Embedder, as_embedder, default_embedder
+from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
+from .fusion import reciprocal_rank_fusion
+from .records import Memory, MemoryInput, ScoreBreakdown, SearchHit
+from .sqlstore import IndexRow, MemoryFilter, SQLStore
+from .text import Tokenizer, TokenizerConfig
+from .vectors import ChromaVectorIndex, VectorIndex
+
+__all__ = ["MemoryEngine", "RepairReport"]
+
+logger = logging.getLogger("multisession")
+
+Clock = Callable[[], datetime]
+
+
+class _DefaultEmbedder:
+    """Marker: resolve the offline default embedder (see :func:`default_embedder`)."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_EMBEDDER"
+
+
+DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
+
+_VECTOR_BATCH = 512
+
+
+@dataclass
+class _KeywordIndex:
+    """One user's BM25 index and what it needs to stay in step with SQL."""
+
+    bm25: BM25Index
+    version: int | None = None
+    revisions: dict[str, int] = field(default_factory=dict)
+    created: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """What :meth:`MemoryEngine.repair` did."""
+
+    reindexed: int
+    orphans_removed: int
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_id_counter = itertools.count()
+
+
+def _new_memory_id() -> str:
+    """32 hex characters that sort in creation order: microseconds, counter, randomness.
+
+    Memories written in one batch share ``created_at``; ordering by id then keeps the
+    order in which they were given.
+    """
+    micros = time.time_ns() // 1000
+    return f"{micros:014x}{next(_id_counter) % 0x10000:04x}{secrets.token_hex(7)}"
+
+
+class MemoryEngine:
+    """Long-term memory for many users: store, search, list, update, delete, export.
+
+    Example:
+        >>> from multisession import MemoryEngine
+        >>> with MemoryEngine("./memory-store") as engine:  # doctest: +SKIP
+        ...     engine.add("alice", "I am allergic to peanuts", kind="fact")
+        ...     hits = engine.search("alice", "what foods should I avoid?", k=3)
+        ...     print(hits[0].memory.content, hits[0].breakdown.final_score)
+
+    Storage: a directory holds SQLite (``memory.db``) and embedded Chroma (``chroma/``);
+    ``sql_url`` (``postgresql+psycopg://...``) and ``vector_url`` (``http://host:port``
+    of a Chroma server) replace either. SQL is the source of truth: a write is committed
+    there first, and anything the vector index misses is re-indexed on open or by
+    :meth:`repair`. The BM25 index is derived in process and catches up with writes made
+    by other processes through a per-user version counter.
+
+    Args:
+        directory: Where the embedded stores live (created if missing).
+        sql_url: SQLAlchemy URL of the SQL store; default ``sqlite:///<directory>/memory.db``.
+        vector_url: Chroma location: a directory or ``http://host:port``; default
+            ``<directory>/chroma``.
+        embedder: An :class:`~multisession.embedding.Embedder` or a callable
+            ``list[str] -> vectors``; by default the offline all-MiniLM-L6-v2. ``None``
+            runs keyword-only (BM25) search.
+        config: Default retrieval settings; each search may pass its own.
+        tokenizer: How text is split into BM25 terms.
+        clock: Returns the current time (timezone-aware); tests pass a fake one.
+        max_content_chars: Longest memory accepted.
+        track_access: Whether search updates ``last_accessed`` and ``access_count``.
+        repair_on_open: Re-index memories missing from the vector index when opening.
+        max_cached_users: How many users' keyword indexes stay in memory.
+    """
+
+    def __init__(
+        self,
+        directory: str | PathLike[str] | None = None,
+        *,
+        sql_url: str | None = None,
+        vector_url: str | None = None,
+        embedder: Embedder | Callable[[list[str]], Any] | None = DEFAULT_EMBEDDER,
+        config: RetrievalConfig | None = None,
+        tokenizer: TokenizerConfig | None = None,
+        clock: Clock | None = None,
+        max_content_chars: int = 32_000,
+        track_access: bool = True,
+        repair_on_open: bool = True,
+        max_cached_users: int = 64,
+    ) -> None:
+        if config is not None and not isinstance(config, RetrievalConfig):
+            raise ConfigurationError(
+                f"config must be a RetrievalConfig, got {type(config).__name__}"
+            )
+        if tokenizer is not None and not isinstance(tokenizer, TokenizerConfig):
+            raise ConfigurationError(
+                f"tokenizer must be a TokenizerConfig, got {type(tokenizer).__name__}"
+            )
+        self.config = config or RetrievalConfig()
+        self.max_content_chars = check.check_positive_int(
+            max_content_chars, "max_content_chars", 10_000_000
+        )
+        self.track_access = track_access
+        self._max_cached_users = check.check_positive_int(
+            max_cached_users, "max_cached_users", 1_000_000
+        )
+        self._clock: Clock = clock or _utc_now
+        self._tokenize = Tokenizer(tokenizer or TokenizerConfig())
+        self.events: Counter[str] = Counter()
+
+        base = Path(fspath(directory)) if directory is not None else None
+        if sql_url is None:
+            if base is None:
+                raise ConfigurationError(
+                    "give a directory for the embedded stores, or sql_url (and vector_url)"
+                )
+            base.mkdir(parents=True, exist_ok=True)
+            sql_url = f"sqlite:///{base / 'memory.db'}"
+
+        if embedder is DEFAULT_EMBEDDER:
+            self.embedder: Embedder | None = default_embedder()
+        elif embedder is None:
+            self.embedder = None
+        else:
+            self.embedder = as_embedder(embedder)
+
+        self._vectors: VectorIndex | None = None
+        if self.embedder is not None:
+            if vector_url is None:
+                if base is None:
+                    raise ConfigurationError(
+                        "vector search needs vector_url (a Chroma server http://host:port "
+                        "or a directory), or a directory for the embedded stores; or pass "
+                        "embedder=None for keyword-only search"
+                    )
+                base.mkdir(parents=True, exist_ok=True)
+                vector_url = str(base / "chroma")
+            self._vectors = ChromaVectorIndex.open(
+                vector_url, embedder_name=self.embedder.name, dimension=self.embedder.dimension
+            )
+
+        self._store = SQLStore(sql_url)
+        self._lock = threading.RLock()
+        self._indexes: OrderedDict[str, _KeywordIndex] = OrderedDict()
+        if repair_on_open and self._vectors is not None:
+            self._reindex_pending()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release connections and in-process indexes."""
+        with self._lock:
+            self._indexes.clear()
+        self._store.close()
+        if isinstance(self._vectors, ChromaVectorIndex):
+            self._vectors.close()
+
+    def __enter__(self) -> MemoryEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _now(self, now: datetime | None = None) -> datetime:
+        value = check.check_time(now, "now") or self._clock()
+        if value.tzinfo is None:
+            raise ConfigurationError("the engine's clock must return timezone-aware datetimes")
+        return value.astimezone(timezone.utc)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def add(
+        self,
+        user_id: str,
+        content: str,
+        *,
+        kind: str = "fact",
+        conversation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Memory:
+        """Remember one thing for a user; returns the stored memory."""
+        item = MemoryInput(content, kind, conversation_id, metadata, created_at)
+        return self.add_many(user_id, [item], now=now)[0]
+
+    def add_many(
+        self,
+        user_id: str,
+        items: Iterable[MemoryInput | str | Mapping[str, Any]],
+        *,
+        now: datetime | None = None,
+    ) -> list[Memory]:
+        """Remember many things at once: one embedding batch, one SQL transaction.
+
+        Every item is checked before anything is written; one bad item rejects the batch
+        and stores nothing. Items are :class:`MemoryInput`, plain strings (facts) or dicts
+        with MemoryInput's fields.
+        """
+        user_id = check.check_user_id(user_id)
+        now = self._now(now)
+        rows = [self._row(self._coerce(item, position), now) for position, item in enumerate(items)]
+        if not rows:
+            return []
+        vectors = self._embed_for_write([row["content"] for row in rows])
+        version = self._store.insert(user_id, rows, now)
+        index_rows = [
+            IndexRow(
+                id=row["id"],
+                content=row["content"],
+                kind=row["kind"],
+                conversation_id=row["conversation_id"],
+                created_at=row["created_at"],
+                revision=version,
+            )
+            for row in rows
+        ]
+        self._apply_to_keyword_index(user_id, version, upserted=index_rows)
+        self._write_vectors(user_id, index_rows, vectors)
+        return [
+            Memory(
+                id=row["id"],
+                user_id=user_id,
+                content=row["content"],
+                kind=row["kind"],
+                created_at=row["created_at"],
+                updated_at=now,
+                conversation_id=row["conversation_id"],
+                metadata=row["metadata"],
+            )
+            for row in rows
+        ]
+
+    def update(
+        self,
+        user_id: str,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        kind: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Memory:
+        """Change a memory's content, kind or metadata (metadata is replaced whole).
+
+        New content is re-indexed for both keyword and vector search.
+        """
+        user_id = check.check_user_id(user_id)
+        memory_id = check.check_memory_id(memory_id)
+        values: dict[str, Any] = {}
+        if content is not None:
+            values["content"] = check.check_content(content, self.max_content_chars)
+        if kind is not None:
+            values["kind"] = check.check_kind(kind)
+        if metadata is not None:
+            values["metadata"] = check.check_metadata(metadata)
+        if not values:
+            raise InvalidInputError("update needs content, kind or metadata")
+        now = self._now(now)
+        vectors = self._embed_for_write([values["content"]]) if "content" in values else None
+        result = self._store.update(user_id, memory_id, values, now)
+        if result is None:
+            raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
+        memory, version = result
+        row = IndexRow(
+            memory.id,
+            memory.content,
+            memory.kind,
+            memory.conversation_id,
+            memory.created_at,
+            version,
+        )
+        self._apply_to_keyword_index(user_id, version, upserted=[row])
+        if "content" in values or "kind" in values:
+            if vectors is None and self.embedder is not None:
+                vectors = self._embed_for_write([memory.content])
+            self._write_vectors(user_id, [row], vectors)
+        return memory
+
+    def delete(self, user_id: str, memory_id: str, *, now: datetime | None = None) -> None:
+        """Forget one memory. Raises MemoryNotFoundError if the user has no such memory."""
+        user_id = check.check_user_id(user_id)
+        memory_id = check.check_memory_id(memory_id)
+        version = self._store.delete(user_id, memory_id, self._now(now))
+        if version is None:
+            raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
+        self._apply_to_keyword_index(user_id, version, removed=[memory_id])
+        if self._vectors is not None:
+            try:
+                self._vectors.delete(user_id, [memory_id])
+            except Exception:
+                self.events["vector_delete_failed"] += 1
+                logger.warning(
+                    "memory %s was deleted, but its vector could not be removed now; "
+                    "repair() removes it (it is never returned meanwhile)",
+                    memory_id,
+                    exc_info=True,
+                )
+
+    def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
+        """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
+
+        The audit log records that it happened, with a hash of the user id, never content.
+        """
+        user_id = check.check_user_id(user_id)
+        count = self._store.delete_user(user_id, self._now(now))
+        if count is None:
+            raise MemoryNotFoundError(f"unknown user {user_id!r}")
+        with self._lock:
+            self._indexes.pop(user_id, None)
+        if self._vectors is not None:
+            self._vectors.drop_user(user_id)
+        return count
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, user_id: str, memory_id: str) -> Memory:
+        """One memory of the user. Raises MemoryNotFoundError if there is none."""
+        user_id = check.check_user_id(user_id)
+        memory_id = check.check_memory_id(memory_id)
+        found = self._store.get_many(user_id, [memory_id]).get(memory_id)
+        if found is None:
+            raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
+        return found
+
+    def list(
+        self,
+        user_id: str,
+        *,
+        kinds: Sequence[str] | None = None,
+        conversation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[Memory]:
+        """A page of the user's memories, newest first by default."""
+        user_id = check.check_user_id(user_id)
+        where = self._filter(kinds, conversation_id, since, until)
+        limit = check.check_positive_int(limit, "limit", 100_000)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
+        return self._store.list(
+            user_id, where, limit=limit, offset=offset, newest_first=newest_first
+        )
+
+    def count(
+        self,
+        user_id: str,
+        *,
+        kinds: Sequence[str] | None = None,
+        conversation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many memories the user has (matching the filters)."""
+        user_id = check.check_user_id(user_id)
+        return self._store.count(user_id, self._filter(kinds, conversation_id, since, until))
+
+    def users(self) -> list[str]:
+        """Every user with stored memories or history."""
+        return self._store.user_ids()
+
+    def export_user(self, user_id: str) -> dict[str, Any]:
+        """Everything stored about a user, JSON-ready."""
+        user_id = check.check_user_id(user_id)
+        if self._store.user_version(user_id) is None:
+            raise MemoryNotFoundError(f"unknown user {user_id!r}")
+        memories = self._store.list(
+            user_id, MemoryFilter(), limit=None, offset=0, newest_first=False
+        )
+        return {
+            "user_id": user_id,
+            "exported_at": self._now().isoformat(),
+            "memories": [memory.to_dict() for memory in memories],
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of users, memories and memories waiting for the vector index."""
+        stats: dict[str, Any] = dict(self._store.stats())
+        stats["embedder"] = self.embedder.name if self.embedder is not None else None
+        stats["events"] = dict(self.events)
+        return stats
+
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int = 10,
+        kinds: Sequence[str] | None = None,
+        conversation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        now: datetime | None = None,
+        config: RetrievalConfig | None = None,
+        query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
+    ) -> list[SearchHit]:
+        """Hybrid search over one user's memories, best first.
+
+        BM25 and vector search each give up to ``candidate_depth`` candidates (filters
+        applied inside both), weighted reciprocal rank fusion combines them, and temporal
+        weighting reorders near-ties in favour of newer memories. Each hit carries its
+        score breakdown.
+
+        Args:
+            user_id: Whose memories to search; no other user's are ever considered.
+            query: What to look for.
+            k: How many hits at most.
+            kinds, conversation_id, since, until: Filters (``since`` inclusive,
+                ``until`` exclusive, on ``created_at``).
+            now: The time ages are measured from (default: the engine's clock).
+            config: Retrieval settings for this call (default: the engine's).
+            query_vector: A precomputed query embedding, skipping the embedder.
+        """
+        user_id = check.check_user_id(user_id)
+        query = check.check_query(query)
+        k = check.check_positive_int(k, "k", 10_000)
+        if config is not None and not isinstance(config, RetrievalConfig):
+            raise ConfigurationError(
+                f"config must be a RetrievalConfig, got {type(config).__name__}"
+            )
+        settings = config or self.config
+        where = self._filter(kinds, conversation_id, since, until)
+        now = self._now(now)
+        depth = max(settings.candidate_depth, k)
+        vector = self._query_vector(query, query_vector, settings)
+
+        allowed = None if where.is_empty else self._store.filtered_ids(user_id, where)
+        tokens = self._tokenize(query)
+        with self._lock:
+            index = self._synced_index(user_id)
+            keyword = (
+                index.bm25.top_n(tokens, depth, allowed=allowed)
+                if settings.bm25_weight > 0 and tokens
+                else []
+            )
+        semantic: list[tuple[str, float]] = []
+        if vector is not None and self._vectors is not None:
+            try:
+                semantic = self._vectors.query(user_id, vector, depth, where)
+            except Exception:
+                self.events["vector_search_failed"] += 1
+                logger.warning(
+                    "vector search failed; answering from keyword search alone", exc_info=True
+                )
+        with self._lock:
+            created = {
+                doc_id: index.created[doc_id]
+                for doc_id, _ in (*keyword, *semantic)
+                if doc_id in index.created
+            }
+        # A vector whose memory was deleted (by another process, or before a failed
+        # vector delete) is skipped: SQL decides what exists.
+        keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
+        semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
+        hits = self._rank(keyword, semantic, created, settings, now)[:k]
+        memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
+        found = [(memories[doc_id], breakdown) for doc_id, breakdown in hits if doc_id in memories]
+        if self.track_access and found:
+            self._store.touch(user_id, [memory.id for memory, _ in found], now)
+            found = [
+                (
+                    dataclasses.replace(
+                        memory, last_accessed=now, access_count=memory.access_count + 1
+                    ),
+                    breakdown,
+                )
+                for memory, breakdown in found
+            ]
+        return [SearchHit(memory, breakdown) for memory, breakdown in found]
+
+    def _query_vector(
+        self,
+        query: str,
+        query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None,
+        settings: RetrievalConfig,
+    ) -> npt.NDArray[np.float32] | None:
+        if settings.vector_weight <= 0 or self.embedder is None:
+            return None
+        if query_vector is not None:
+            vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+            if vector.shape[0] != self.embedder.dimension or not np.all(np.isfinite(vector)):
+                raise InvalidInputError(
+                    f"query_vector must hold {self.embedder.dimension} finite numbers "
+                    f"(the embedder's dimension), got shape {vector.shape}"
+                )
+            norm = float(np.linalg.norm(vector))
+            return vector / norm if norm > 0 else vector
+        try:
+            return self.embedder.embed([query])[0]
+        except Exception:
+            self.events["query_embedding_failed"] += 1
+            logger.warning(
+                "embedding the query failed; answering from keyword search alone", exc_info=True
+            )
+            return None
+
+    @staticmethod
+    def _rank(
+        keyword: list[tuple[str, float]],
+        semantic: list[tuple[str, float]],
+        created: Mapping[str, float],
+        settings: RetrievalConfig,
+        now: datetime,
+    ) -> list[tuple[str, ScoreBreakdown]]:
+        fused = reciprocal_rank_fusion(
+            [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
+            [settings.bm25_weight, settings.vector_weight],
+            settings.rrf_k,
+        )
+        keyword_rank = {doc_id: (rank, score) for rank, (doc_id, score) in enumerate(keyword, 1)}
+        vector_rank = {doc_id: (rank, sim) for rank, (doc_id, sim) in enumerate(semantic, 1)}
+        temporal = settings.temporal
+        now_ts = now.timestamp()
+        ranked: list[tuple[float, float, str, ScoreBreakdown]] = []
+        for doc_id, fused_score in fused.items():
+            created_ts = created.get(doc_id, now_ts)
+            curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
+            multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
+            bm25 = keyword_rank.get(doc_id)
+            dense = vector_rank.get(doc_id)
+            breakdown = ScoreBreakdown(
+                bm25_rank=bm25[0] if bm25 else None,
+                bm25_score=bm25[1] if bm25 else None,
+                vector_rank=dense[0] if dense else None,
+                vector_similarity=dense[1] if dense else None,
+                fused_score=fused_score,
+                recency=curve,
+                temporal_multiplier=multiplier,
+                final_score=fused_score * multiplier,
+            )
+            ranked.append((breakdown.final_score, created_ts, doc_id, breakdown))
+        # Best score first; between equal scores the newer memory, then the id.
+        ranked.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
+        return [(doc_id, breakdown) for _, _, doc_id, breakdown in ranked]
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def repair(self) -> RepairReport:
+        """Bring the vector index in line with SQL.
+
+        Embeds and indexes every memory SQL holds that the vector index lacks (a writer
+        killed between the two, or the vector store down), and removes vectors whose
+        memory no longer exists. Safe to run while other processes write.
+        """
+        reindexed = self._reindex_pending()
+        orphans = 0
+        if isinstance(self._vectors, ChromaVectorIndex):
+            orphans = self._vectors.remove_orphans(self._store.existing_ids)
+        return RepairReport(reindexed=reindexed, orphans_removed=orphans)
+
+    def _reindex_pending(self) -> int:
+        if self._vectors is None or self.embedder is None:
+            return 0
+        count = 0
+        for user_id, rows in self._store.pending_vectors(_VECTOR_BATCH):
+            vectors = self.embedder.embed([row.content for row in rows])
+            self._write_vectors(user_id, rows, vectors, raise_errors=True)
+            count += len(rows)
+        if count:
+            logger.info("re-indexed %d memories missing from the vector index", count)
+        return count
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _filter(
+        self,
+        kinds: Sequence[str] | None,
+        conversation_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> MemoryFilter:
+        if isinstance(kinds, str):
+            raise InvalidInputError("kinds must be a list of kinds, e.g. ['fact'], not a string")
+        return MemoryFilter(
+            kinds=tuple(check.check_kind(kind) for kind in kinds) if kinds is not None else None,
+            conversation_id=check.check_conversation_id(conversation_id),
+            since=check.check_time(since, "since"),
+            until=check.check_time(until, "until"),
+        )
+
+    def _coerce(self, item: MemoryInput | str | Mapping[str, Any], position: int) -> MemoryInput:
+        if isinstance(item, MemoryInput):
+            return item
+        if isinstance(item, str):
+            return MemoryInput(item)
+        if isinstance(item, Mapping):
+            try:
+                return MemoryInput(**item)
+            except TypeError as error:
+                raise InvalidInputError(f"item {position}: {error}") from error
+        raise InvalidInputError(
+            f"item {position}: expected MemoryInput, str or dict, got {type(item).__name__}"
+        )
+
+    def _row(self, item: MemoryInput, now: datetime) -> dict[str, Any]:
+        created_at = check.check_time(item.created_at, "created_at") or now
+        return {
+            "id": _new_memory_id(),
+            "content": check.check_content(item.content, self.max_content_chars),
+            "kind": check.check_kind(item.kind),
+            "conversation_id": check.check_conversation_id(item.conversation_id),
+            "metadata": check.check_metadata(item.metadata),
+            "created_at": created_at.astimezone(timezone.utc),
+        }
+
+    def _embed_for_write(self, texts: list[str]) -> npt.NDArray[np.float32] | None:
+        """Vectors for new content, or None (the rows then wait for repair())."""
+        if self.embedder is None:
+            return None
+        try:
+            return self.embedder.embed(texts)
+        except Exception:
+            self.events["embedding_failed"] += 1
+            logger.warning(
+                "embedding failed; the memories are stored and searchable by keyword, "
+                "and repair() adds their vectors later",
+                exc_info=True,
+            )
+            return None
+
+    def _write_vectors(
+        self,
+        user_id: str,
+        rows: Sequence[IndexRow],
+        vectors: npt.NDArray[np.float32] | None,
+        *,
+        raise_errors: bool = False,
+    ) -> None:
+        if self._vectors is None or vectors is None or not rows:
+            return
+        try:
+            for start in range(0, len(rows), _VECTOR_BATCH):
+                chunk = rows[start : start + _VECTOR_BATCH]
+                self._vectors.upsert(
+                    user_id,
+                    [row.id for row in chunk],
+                    vectors[start : start + _VECTOR_BATCH],
+                    [_vector_metadata(row) for row in chunk],
+                )
+                self._store.mark_vector_indexed(user_id, {row.id: row.revision for row in chunk})
+        except Exception:
+            if raise_errors:
+                raise
+            self.events["vector_write_failed"] += 1
+            logger.warning(
+                "the vector index could not be written; the memories are stored and "
+                "searchable by keyword, and repair() indexes them later",
+                exc_info=True,
+            )
+
+    def _apply_to_keyword_index(
+        self,
+        user_id: str,
+        version: int,
+        *,
+        upserted: Sequence[IndexRow] = (),
+        removed: Sequence[str] = (),
+    ) -> None:
+        """Apply this process's own write to a loaded index, without a reload."""
+        with self._lock:
+            index = self._indexes.get(user_id)
+            if index is None:
+                return  # loaded from SQL on first search
+            self._index_rows(index, upserted)
+            for doc_id in removed:
+                index.bm25.remove(doc_id)
+                index.revisions.pop(doc_id, None)
+                index.created.pop(doc_id, None)
+            # Contiguous versions mean no other process wrote in between; otherwise the
+            # next search compares revisions with SQL and catches up.
+            if index.version is not None and version == index.version + 1:
+                index.version = version
+
+    def _index_rows(self, index: _KeywordIndex, rows: Iterable[IndexRow]) -> None:
+        for row in rows:
+            index.bm25.add(row.id, self._tokenize(row.content))
+            index.revisions[row.id] = row.revision
+            index.created[row.id] = row.created_at.timestamp()
+
+    def _synced_index(self, user_id: str) -> _KeywordIndex:
+        """The user's keyword index, caught up with every write in SQL. Holds the lock."""
+        version = self._store.user_version(user_id)
+        index = self._indexes.get(user_id)
+        if index is not None and index.version == version:
+            self._indexes.move_to_end(user_id)
+            return index
+        if index is None:
+            index = _KeywordIndex(BM25Index())
+            version, _ = self._store.revisions(user_id)
+            rows = self._store.index_rows(user_id)
+            index.bm25.add_many((row.id, self._tokenize(row.content)) for row in rows)
+            for row in rows:
+                index.revisions[row.id] = row.revision
+                index.created[row.id] = row.created_at.timestamp()
+        else:
+            version, revisions = self._store.revisions(user_id)
+            for doc_id in set(index.revisions) - set(revisions):
+                index.bm25.remove(doc_id)
+                index.revisions.pop(doc_id)
+                index.created.pop(doc_id, None)
+            changed = [
+                doc_id for doc_id, rev in revisions.items() if index.revisions.get(doc_id) != rev
+            ]
+            if changed:
+                self._index_rows(index, self._store.index_rows(user_id, changed))
+        index.version = version
+        self._indexes[user_id] = index
+        self._indexes.move_to_end(user_id)
+        while len(self._indexes) > self._max_cached_users:
+            self._indexes.popitem(last=False)
+        return index
+
+    # -- async twins ---------------------------------------------------------------------
+
+    async def aadd(self, user_id: str, content: str, **kwargs: Any) -> Memory:
+        """Async :meth:`add` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.add, user_id, content, **kwargs)
+
+    async def aadd_many(
+        self, user_id: str, items: Iterable[MemoryInput | str | Mapping[str, Any]], **kwargs: Any
+    ) -> list[Memory]:
+        """Async :meth:`add_many`."""
+        return await asyncio.to_thread(self.add_many, user_id, list(items), **kwargs)
+
+    async def asearch(self, user_id: str, query: str, **kwargs: Any) -> list[SearchHit]:
+        """Async :meth:`search`."""
+        return await asyncio.to_thread(self.search, user_id, query, **kwargs)
+
+    async def aget(self, user_id: str, memory_id: str) -> Memory:
+        """Async :meth:`get`."""
+        return await asyncio.to_thread(self.get, user_id, memory_id)
+
+    async def alist(self, user_id: str, **kwargs: Any) -> list[Memory]:
+        """Async :meth:`list`."""
+        return await asyncio.to_thread(self.list, user_id, **kwargs)
+
+    async def aupdate(self, user_id: str, memory_id: str, **kwargs: Any) -> Memory:
+        """Async :meth:`update`."""
+        return await asyncio.to_thread(self.update, user_id, memory_id, **kwargs)
+
+    async def adelete(self, user_id: str, memory_id: str, **kwargs: Any) -> None:
+        """Async :meth:`delete`."""
+        await asyncio.to_thread(self.delete, user_id, memory_id, **kwargs)
+
+    async def adelete_user(self, user_id: str, **kwargs: Any) -> int:
+        """Async :meth:`delete_user`."""
+        return await asyncio.to_thread(self.delete_user, user_id, **kwargs)
+
+    async def aexport_user(self, user_id: str) -> dict[str, Any]:
+        """Async :meth:`export_user`."""
+        return await asyncio.to_thread(self.export_user, user_id)
+
+
+def _vector_metadata(row: IndexRow) -> dict[str, str | float]:
+    metadata: dict[str, str | float] = {"kind": row.kind, "created_ts": row.created_at.timestamp()}
+    if row.conversation_id is not None:
+        metadata["conversation_id"] = row.conversation_id
+    return metadata

@@ -1,0 +1,527 @@
+"""The SQL source of truth: memories, per-user versions and the audit log.
+
+SQLAlchemy Core with portable types, so the same code runs on SQLite (the default,
+one file, WAL) and PostgreSQL (``postgresql+psycopg://...``). Every statement that
+touches memories carries ``WHERE user_id = :user_id``: isolation between users is a
+property of each query, never a filter applied to results afterwards.
+
+Every write bumps the user's ``version`` in the same transaction and stamps the rows it
+wrote with it (``revision``), so an in-process index can tell cheaply whether another
+process wrote since it last looked, and which rows changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import BackendUnavailableError, ConfigurationError
+from .records import Memory
+
+__all__ = ["IndexRow", "MemoryFilter", "SQLStore", "user_hash"]
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive UTC text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+_metadata = sa.MetaData()
+
+users_table = sa.Table(
+    "ms_users",
+    _metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+memories_table = sa.Table(
+    "ms_memories",
+    _metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("conversation_id", sa.String(255), nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_accessed", UTCDateTime, nullable=True),
+    sa.Column("access_count", sa.Integer, nullable=False, default=0),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    # False until the vector index holds the current content: repair() finds these.
+    sa.Column("vector_indexed", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
+    sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
+    sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
+)
+
+audit_table = sa.Table(
+    "ms_audit_log",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("user_hash", sa.String(64), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+
+def user_hash(user_id: str) -> str:
+    """A stable, non-reversible name for a user (audit log, collection names)."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Restrictions shared by search and list; None means no restriction."""
+
+    kinds: tuple[str, ...] | None = None
+    conversation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            self.kinds is None
+            and self.conversation_id is None
+            and self.since is None
+            and self.until is None
+        )
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the in-process indexes need of a memory."""
+
+    id: str
+    content: str
+    kind: str
+    conversation_id: str | None
+    created_at: datetime
+    revision: int
+
+
+def _row_to_memory(row: sa.Row[Any]) -> Memory:
+    return Memory(
+        id=row.id,
+        user_id=row.user_id,
+        content=row.content,
+        kind=row.kind,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_accessed=row.last_accessed,
+        access_count=row.access_count,
+        conversation_id=row.conversation_id,
+        metadata=dict(row.metadata or {}),
+    )
+
+
+def _index_row(row: sa.Row[Any]) -> IndexRow:
+    return IndexRow(
+        id=row.id,
+        content=row.content,
+        kind=row.kind,
+        conversation_id=row.conversation_id,
+        created_at=row.created_at,
+        revision=row.revision,
+    )
+
+
+_INDEX_COLUMNS = (
+    memories_table.c.id,
+    memories_table.c.content,
+    memories_table.c.kind,
+    memories_table.c.conversation_id,
+    memories_table.c.created_at,
+    memories_table.c.revision,
+)
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise ConfigurationError(
+            f"not a database URL: {url!r} (expected e.g. sqlite:///path/memory.db or "
+            "postgresql+psycopg://user:pass@host/db)"
+        ) from error
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Deleted memories are overwritten on disk, not left in free pages.
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.close()
+
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as error:
+        raise ConfigurationError(
+            f"the driver for {parsed.drivername} is not installed: "
+            "pip install 'multisession[postgres]'"
+        ) from error
+
+
+class SQLStore:
+    """Memories in SQL. Thread-safe: each call uses its own pooled connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = _make_engine(url)
+        try:
+            _metadata.create_all(self._engine)
+        except sa.exc.OperationalError as error:
+            raise BackendUnavailableError(
+                f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
+            ) from error
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- versions -----------------------------------------------------------------
+
+    def _bump_version(self, conn: Connection, user_id: str, now: datetime) -> int:
+        dialect = conn.dialect.name
+        insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        if dialect not in ("postgresql", "sqlite"):
+            raise ConfigurationError(
+                f"unsupported SQL backend {dialect!r}: use SQLite or PostgreSQL"
+            )
+        # A new (or re-created) user starts at a wall-clock number rather than 1, so a
+        # version seen before a delete_user can never come round again for that user.
+        statement = insert_fn(users_table).values(
+            user_id=user_id, version=time.time_ns() // 1000, created_at=now, updated_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[users_table.c.user_id],
+            set_={"version": users_table.c.version + 1, "updated_at": now},
+        ).returning(users_table.c.version)
+        return int(conn.execute(statement).scalar_one())
+
+    def user_version(self, user_id: str) -> int | None:
+        """The user's write counter, or None for a user that never wrote."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                sa.select(users_table.c.version).where(users_table.c.user_id == user_id)
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def user_ids(self) -> list[str]:
+        with self._engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(users_table.c.user_id).order_by(users_table.c.user_id)
+                ).scalars()
+            )
+
+    # -- writes -------------------------------------------------------------------
+
+    def insert(self, user_id: str, rows: Sequence[Mapping[str, Any]], now: datetime) -> int:
+        """Insert memories for one user in one transaction; returns the new version."""
+        with self._engine.begin() as conn:
+            version = self._bump_version(conn, user_id, now)
+            conn.execute(
+                memories_table.insert(),
+                [
+                    {
+                        **row,
+                        "user_id": user_id,
+                        "revision": version,
+                        "updated_at": now,
+                        "access_count": 0,
+                        "vector_indexed": False,
+                    }
+                    for row in rows
+                ],
+            )
+        return version
+
+    def update(
+        self, user_id: str, memory_id: str, values: Mapping[str, Any], now: datetime
+    ) -> tuple[Memory, int] | None:
+        """Change one memory; None if the user has no such memory."""
+        with self._engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(memories_table.c.id).where(
+                    memories_table.c.user_id == user_id, memories_table.c.id == memory_id
+                )
+            ).first()
+            if exists is None:
+                return None
+            version = self._bump_version(conn, user_id, now)
+            changes = dict(values, revision=version, updated_at=now)
+            if "content" in values or "kind" in values:
+                changes["vector_indexed"] = False
+            conn.execute(
+                memories_table.update()
+                .where(memories_table.c.user_id == user_id, memories_table.c.id == memory_id)
+                .values(**changes)
+            )
+            row = conn.execute(
+                sa.select(memories_table).where(memories_table.c.id == memory_id)
+            ).one()
+        return _row_to_memory(row), version
+
+    def delete(self, user_id: str, memory_id: str, now: datetime) -> int | None:
+        """Delete one memory; returns the new version, or None if there was none."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                memories_table.delete().where(
+                    memories_table.c.user_id == user_id, memories_table.c.id == memory_id
+                )
+            )
+            if result.rowcount == 0:
+                return None
+            version = self._bump_version(conn, user_id, now)
+            self._audit(conn, "delete_memory", user_id, {"memory_id": memory_id}, now)
+        return version
+
+    def delete_user(self, user_id: str, now: datetime) -> int | None:
+        """Delete every memory and the version row; None if the user is unknown."""
+        with self._engine.begin() as conn:
+            known = conn.execute(
+                sa.select(users_table.c.user_id).where(users_table.c.user_id == user_id)
+            ).first()
+            count = conn.execute(
+                memories_table.delete().where(memories_table.c.user_id == user_id)
+            ).rowcount
+            if known is None and count == 0:
+                return None
+            conn.execute(users_table.delete().where(users_table.c.user_id == user_id))
+            self._audit(conn, "delete_user", user_id, {"memories": count}, now)
+        return int(count)
+
+    def mark_vector_indexed(self, user_id: str, revisions: Mapping[str, int]) -> None:
+        """Record that the vector index holds these memories at these revisions."""
+        if not revisions:
+            return
+        with self._engine.begin() as conn:
+            for revision in set(revisions.values()):
+                ids = [memory_id for memory_id, rev in revisions.items() if rev == revision]
+                conn.execute(
+                    memories_table.update()
+                    .where(
+                        memories_table.c.user_id == user_id,
+                        memories_table.c.id.in_(ids),
+                        # A newer write since then must be indexed again.
+                        memories_table.c.revision == revision,
+                    )
+                    .values(vector_indexed=True)
+                )
+
+    def touch(self, user_id: str, memory_ids: Sequence[str], now: datetime) -> None:
+        """Record a retrieval: last_accessed = now, access_count + 1."""
+        if not memory_ids:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                memories_table.update()
+                .where(
+                    memories_table.c.user_id == user_id,
+                    memories_table.c.id.in_(list(memory_ids)),
+                )
+                .values(last_accessed=now, access_count=memories_table.c.access_count + 1)
+            )
+
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        user_id: str,
+        detail: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        conn.execute(
+            audit_table.insert().values(
+                at=now, action=action, user_hash=user_hash(user_id), detail=dict(detail)
+            )
+        )
+
+    # -- reads --------------------------------------------------------------------
+
+    def _filtered(self, user_id: str, where: MemoryFilter) -> list[sa.ColumnElement[bool]]:
+        clauses: list[sa.ColumnElement[bool]] = [memories_table.c.user_id == user_id]
+        if where.kinds is not None:
+            clauses.append(memories_table.c.kind.in_(list(where.kinds)))
+        if where.conversation_id is not None:
+            clauses.append(memories_table.c.conversation_id == where.conversation_id)
+        if where.since is not None:
+            clauses.append(memories_table.c.created_at >= where.since)
+        if where.until is not None:
+            clauses.append(memories_table.c.created_at < where.until)
+        return clauses
+
+    def get_many(self, user_id: str, memory_ids: Iterable[str]) -> dict[str, Memory]:
+        ids = list(memory_ids)
+        if not ids:
+            return {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(memories_table).where(
+                    memories_table.c.user_id == user_id, memories_table.c.id.in_(ids)
+                )
+            )
+            return {row.id: _row_to_memory(row) for row in rows}
+
+    def list(
+        self,
+        user_id: str,
+        where: MemoryFilter,
+        *,
+        limit: int | None,
+        offset: int,
+        newest_first: bool,
+    ) -> list[Memory]:
+        order = memories_table.c.created_at.desc() if newest_first else memories_table.c.created_at
+        statement = (
+            sa.select(memories_table)
+            .where(*self._filtered(user_id, where))
+            .order_by(order, memories_table.c.id)
+            .offset(offset)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self._engine.connect() as conn:
+            return [_row_to_memory(row) for row in conn.execute(statement)]
+
+    def count(self, user_id: str, where: MemoryFilter | None = None) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(memories_table)
+                    .where(*self._filtered(user_id, where or MemoryFilter()))
+                ).scalar_one()
+            )
+
+    def filtered_ids(self, user_id: str, where: MemoryFilter) -> set[str]:
+        with self._engine.connect() as conn:
+            return set(
+                conn.execute(
+                    sa.select(memories_table.c.id).where(*self._filtered(user_id, where))
+                ).scalars()
+            )
+
+    def index_rows(self, user_id: str, memory_ids: Iterable[str] | None = None) -> list[IndexRow]:
+        """All of a user's memories (or the given ones) as the indexes need them."""
+        statement = sa.select(*_INDEX_COLUMNS).where(memories_table.c.user_id == user_id)
+        if memory_ids is not None:
+            statement = statement.where(memories_table.c.id.in_(list(memory_ids)))
+        with self._engine.connect() as conn:
+            return [
+                _index_row(row)
+                for row in conn.execute(
+                    statement.order_by(memories_table.c.revision, memories_table.c.id)
+                )
+            ]
+
+    def revisions(self, user_id: str) -> tuple[int | None, dict[str, int]]:
+        """The user's version and every memory's revision, read consistently."""
+        with self._engine.begin() as conn:
+            version = conn.execute(
+                sa.select(users_table.c.version).where(users_table.c.user_id == user_id)
+            ).scalar_one_or_none()
+            rows = conn.execute(
+                sa.select(memories_table.c.id, memories_table.c.revision).where(
+                    memories_table.c.user_id == user_id
+                )
+            )
+            return (None if version is None else int(version)), {
+                row.id: int(row.revision) for row in rows
+            }
+
+    def pending_vectors(self, batch_size: int) -> Iterator[tuple[str, list[IndexRow]]]:
+        """Memories not (or no longer) in the vector index, grouped by user, in batches."""
+        with self._engine.connect() as conn:
+            pending_users = list(
+                conn.execute(
+                    sa.select(memories_table.c.user_id)
+                    .where(memories_table.c.vector_indexed.is_(False))
+                    .distinct()
+                ).scalars()
+            )
+        for user_id in pending_users:
+            with self._engine.connect() as conn:
+                rows = [
+                    _index_row(row)
+                    for row in conn.execute(
+                        sa.select(*_INDEX_COLUMNS).where(
+                            memories_table.c.user_id == user_id,
+                            memories_table.c.vector_indexed.is_(False),
+                        )
+                    )
+                ]
+            for start in range(0, len(rows), batch_size):
+                yield user_id, rows[start : start + batch_size]
+
+    def existing_ids(self, memory_ids: Iterable[str]) -> set[str]:
+        """Which of these ids are stored, for any user (repair's orphan sweep)."""
+        ids = list(memory_ids)
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                found.update(
+                    conn.execute(
+                        sa.select(memories_table.c.id).where(
+                            memories_table.c.id.in_(ids[start : start + 500])
+                        )
+                    ).scalars()
+                )
+        return found
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        with self._engine.connect() as conn:
+            return [
+                {
+                    "at": row.at,
+                    "action": row.action,
+                    "user_hash": row.user_hash,
+                    "detail": row.detail,
+                }
+                for row in conn.execute(sa.select(audit_table).order_by(audit_table.c.id))
+            ]
+
+    def stats(self) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            users = conn.execute(sa.select(sa.func.count()).select_from(users_table)).scalar_one()
+            memories = conn.execute(
+                sa.select(sa.func.count()).select_from(memories_table)
+            ).scalar_one()
+            pending = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(memories_table)
+                .where(memories_table.c.vector_indexed.is_(False))
+            ).scalar_one()
+        return {"users": int(users), "memories": int(memories), "pending_vectors": int(pending)}

@@ -1,0 +1,268 @@
+"""Fixtures shared by every test package: a real embedder, a fake clock, fresh stores."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+_SANDBOX = tempfile.TemporaryDirectory(prefix="multisession-tests-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Libraries write caches under HOME (onnxruntime, chromadb): keep those writes in a
+    # temporary directory too, and never let a test read a developer's own caches.
+    home = Path(_SANDBOX.name) / "home"
+    home.mkdir(exist_ok=True)
+    os.environ["HOME"] = str(home)
+    os.environ["MULTISESSION_CACHE_DIR"] = str(Path(_SANDBOX.name) / "cache")
+    os.environ.pop("MULTISESSION_MODEL_DIR", None)
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _SANDBOX.cleanup()
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture(scope="session")
+def minilm():  # type: ignore[no-untyped-def]
+    """The real default embedder (all-MiniLM-L6-v2 on onnxruntime), loaded once."""
+    from multisession import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def fresh_engine(backend, minilm, clock: FakeClock) -> Iterator:  # type: ignore[no-untyped-def]
+    """An empty engine with the real embedder, once per backend (see ``backend``)."""
+    from multisession import MemoryEngine
+
+    engine = MemoryEngine(**backend, embedder=minilm, clock=clock)
+    yield engine
+    engine.close()
+
+
+# -- real servers on loopback ---------------------------------------------------------
+# Started once per test session. A missing server binary fails the tests (never skips):
+# `make test` installs PostgreSQL and Redis, and chromadb ships the `chroma` server.
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until(ready, what: str, process, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with code {process.returncode} while starting")
+        try:
+            if ready():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not start within {timeout} s")
+
+
+def _postgres_binary(name: str) -> str:
+    import glob
+    import shutil
+
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    found = candidates[0] if candidates else shutil.which(name)
+    if not found:
+        pytest.fail(f"PostgreSQL's {name} is not installed: `make test` installs it")
+    return found
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server on 127.0.0.1; yields a URL without the database name."""
+    import pwd
+    import shutil
+    import subprocess
+
+    as_user: list[str] = []
+    data_root = Path(tempfile.mkdtemp(prefix="multisession-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("no 'postgres' system user: install PostgreSQL with `make test`")
+        os.chown(data_root, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = data_root / "data"
+    subprocess.run(
+        [
+            *as_user,
+            _postgres_binary("initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            *as_user,
+            _postgres_binary("postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(data_root),
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "synchronous_commit=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+
+    def ready() -> bool:
+        import psycopg
+
+        psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=2
+        ).close()
+        return True
+
+    _wait_until(ready, "PostgreSQL", server)
+    yield base
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(data_root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def chroma_server() -> Iterator[str]:
+    """A Chroma server on 127.0.0.1; yields its http URL."""
+    import shutil
+    import subprocess
+    import sys
+
+    executable = Path(sys.executable).parent / "chroma"
+    if not executable.exists():
+        pytest.fail("the `chroma` server command is missing: reinstall with `make test`")
+    path = Path(tempfile.mkdtemp(prefix="multisession-chroma-"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(executable), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
+            return bool(response.status == 200)
+
+    _wait_until(ready, "the Chroma server", server)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def chroma_url(chroma_server: str) -> str:
+    """A fresh Chroma database on the shared server, for one test."""
+    import uuid
+    from urllib.parse import urlparse
+
+    import chromadb
+    from chromadb.config import Settings
+
+    name = "t" + uuid.uuid4().hex[:16]
+    parsed = urlparse(chroma_server)
+    admin = chromadb.AdminClient(
+        Settings(
+            chroma_api_impl="chromadb.api.fastapi.FastAPI",
+            chroma_server_host=parsed.hostname,
+            chroma_server_http_port=parsed.port,
+            anonymized_telemetry=False,
+        )
+    )
+    admin.create_database(name)
+    return f"{chroma_server}/?database={name}"
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | None]:
+    """Where an engine keeps its data: one directory, or PostgreSQL + a Chroma server."""
+    if request.param == "embedded":
+        return {"directory": str(store_dir), "sql_url": None, "vector_url": None}
+    return {
+        "directory": None,
+        "sql_url": request.getfixturevalue("postgres_url"),
+        "vector_url": request.getfixturevalue("chroma_url"),
+    }

@@ -1,0 +1,351 @@
+"""The engine's public contract on SQLite + embedded Chroma with the real embedder."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import chromadb
+import pytest
+
+from multisession import (
+    ConfigurationError,
+    InvalidInputError,
+    MemoryEngine,
+    MemoryInput,
+    MemoryNotFoundError,
+    RetrievalConfig,
+    TemporalConfig,
+)
+from multisession.vectors import collection_name
+
+UTC = timezone.utc
+
+
+def contents(results):  # type: ignore[no-untyped-def]
+    """The texts of search hits or of listed memories, in order."""
+    return [getattr(item, "memory", item).content for item in results]
+
+
+def test_add_then_get_round_trips_every_field(fresh_engine, clock):
+    then = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    added = fresh_engine.add(
+        "alice",
+        "Alice is allergic to peanuts",
+        kind="fact",
+        conversation_id="c1",
+        metadata={"source": "chat", "turn": 3},
+        created_at=then,
+    )
+    got = fresh_engine.get("alice", added.id)
+    assert got == dataclasses.replace(added)
+    assert got.created_at == then and got.created_at.tzinfo == UTC
+    assert got.updated_at == clock.now
+    assert (got.kind, got.conversation_id, got.metadata) == (
+        "fact",
+        "c1",
+        {"source": "chat", "turn": 3},
+    )
+    assert (got.last_accessed, got.access_count) == (None, 0)
+
+
+def test_search_returns_relevant_memory_first_with_breakdown(fresh_engine, clock):
+    fresh_engine.add_many(
+        "alice",
+        [
+            "My name is Alice and I work at Acme Corp",
+            "I'm allergic to peanuts",
+            "My favorite color is green",
+            "I went hiking in the Alps last summer",
+        ],
+    )
+    hits = fresh_engine.search("alice", "What foods should you avoid suggesting to me?", k=4)
+    assert hits[0].memory.content == "I'm allergic to peanuts"
+    top = hits[0].breakdown
+    assert top.vector_rank == 1 and top.vector_similarity is not None
+    assert top.fused_score > 0 and top.recency == pytest.approx(1.0)
+    assert top.final_score == pytest.approx(top.fused_score * top.temporal_multiplier)
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+    keyword_hit = fresh_engine.search("alice", "Acme Corp", k=1)[0]
+    assert keyword_hit.memory.content.startswith("My name is Alice")
+    assert keyword_hit.breakdown.bm25_rank == 1 and keyword_hit.breakdown.bm25_score > 0
+
+
+def test_search_records_access(fresh_engine, clock):
+    memory = fresh_engine.add("alice", "I live in Lisbon")
+    clock.advance(hours=2)
+    hit = fresh_engine.search("alice", "where do I live", k=1)[0]
+    assert (hit.memory.access_count, hit.memory.last_accessed) == (1, clock.now)
+    stored = fresh_engine.get("alice", memory.id)
+    assert (stored.access_count, stored.last_accessed) == (1, clock.now)
+
+
+def test_filters_apply_inside_search_and_list(fresh_engine, clock):
+    start = clock.now
+    fresh_engine.add_many(
+        "alice",
+        [
+            MemoryInput(
+                "Coffee order: oat flat white",
+                kind="preference",
+                conversation_id="a",
+                created_at=start - timedelta(days=10),
+            ),
+            MemoryInput(
+                "Coffee beans from Ethiopia taste best",
+                kind="fact",
+                conversation_id="b",
+                created_at=start - timedelta(days=5),
+            ),
+            MemoryInput(
+                "Talked about coffee machines",
+                kind="episode",
+                conversation_id="a",
+                created_at=start - timedelta(days=1),
+            ),
+        ],
+    )
+    assert contents(fresh_engine.search("alice", "coffee", kinds=["preference"])) == [
+        "Coffee order: oat flat white"
+    ]
+    assert sorted(contents(fresh_engine.search("alice", "coffee", conversation_id="a"))) == [
+        "Coffee order: oat flat white",
+        "Talked about coffee machines",
+    ]
+    window = fresh_engine.search(
+        "alice", "coffee", since=start - timedelta(days=6), until=start - timedelta(days=2)
+    )
+    assert contents(window) == ["Coffee beans from Ethiopia taste best"]
+    assert contents(fresh_engine.list("alice")) == [
+        "Talked about coffee machines",
+        "Coffee beans from Ethiopia taste best",
+        "Coffee order: oat flat white",
+    ]
+    assert contents(fresh_engine.list("alice", limit=1, offset=1)) == [
+        "Coffee beans from Ethiopia taste best"
+    ]
+    assert contents(fresh_engine.list("alice", kinds=["episode", "fact"], newest_first=False)) == [
+        "Coffee beans from Ethiopia taste best",
+        "Talked about coffee machines",
+    ]
+    assert fresh_engine.count("alice", conversation_id="a") == 2
+
+
+def test_update_reindexes_content_for_both_retrievers(fresh_engine, clock):
+    memory = fresh_engine.add("alice", "I drive a red bicycle to work")
+    clock.advance(minutes=5)
+    updated = fresh_engine.update(
+        "alice", memory.id, content="I take the tram to the office", metadata={"v": 2}
+    )
+    assert (updated.content, updated.metadata, updated.updated_at) == (
+        "I take the tram to the office",
+        {"v": 2},
+        clock.now,
+    )
+    assert fresh_engine.search("alice", "bicycle", config=RetrievalConfig(vector_weight=0)) == []
+    assert contents(
+        fresh_engine.search("alice", "tram", config=RetrievalConfig(vector_weight=0))
+    ) == ["I take the tram to the office"]
+    semantic = fresh_engine.search(
+        "alice", "public transport commute", config=RetrievalConfig(bm25_weight=0)
+    )
+    assert contents(semantic) == ["I take the tram to the office"]
+
+
+def test_delete_forgets_everywhere(fresh_engine):
+    keep, gone = fresh_engine.add_many("alice", ["I like jazz", "I like techno music"])
+    fresh_engine.delete("alice", gone.id)
+    with pytest.raises(MemoryNotFoundError):
+        fresh_engine.get("alice", gone.id)
+    assert contents(fresh_engine.search("alice", "techno music")) == ["I like jazz"]
+    with pytest.raises(MemoryNotFoundError, match="no memory"):
+        fresh_engine.delete("alice", gone.id)
+
+
+def test_users_are_isolated(fresh_engine):
+    secret = fresh_engine.add("alice", "Alice's bank PIN hint is her cat's name")
+    fresh_engine.add("bob", "Bob likes cats")
+    assert contents(fresh_engine.search("bob", "bank PIN hint cat name", k=10)) == [
+        "Bob likes cats"
+    ]
+    with pytest.raises(MemoryNotFoundError):
+        fresh_engine.get("bob", secret.id)
+    with pytest.raises(MemoryNotFoundError):
+        fresh_engine.delete("bob", secret.id)
+    with pytest.raises(MemoryNotFoundError):
+        fresh_engine.update("bob", secret.id, content="overwritten")
+    assert fresh_engine.get("alice", secret.id).content == secret.content
+    assert fresh_engine.search("carol", "cat") == []
+
+
+def test_delete_user_removes_every_trace(fresh_engine, backend, minilm):
+    fresh_engine.add_many("alice", ["I live in Oslo", "My sister is called Ingrid"])
+    fresh_engine.add("bob", "I live in Rome")
+    assert fresh_engine.delete_user("alice") == 2
+    assert fresh_engine.users() == ["bob"]
+    assert fresh_engine.search("alice", "Oslo sister Ingrid") == []
+    with pytest.raises(MemoryNotFoundError):
+        fresh_engine.export_user("alice")
+    with pytest.raises(MemoryNotFoundError, match="unknown user"):
+        fresh_engine.delete_user("alice")
+    fresh_engine.close()
+
+    assert collection_names(backend) == {collection_name("bob")}
+    if backend["directory"]:
+        database = (Path(backend["directory"]) / "memory.db").read_bytes()
+        assert b"Ingrid" not in database and b"alice" not in database
+    reopened = MemoryEngine(**backend, embedder=minilm)
+    log = reopened._store.audit_log()
+    assert [entry["action"] for entry in log] == ["delete_user"]
+    assert log[0]["detail"] == {"memories": 2} and "alice" not in str(log)
+    assert reopened.count("alice") == 0
+    assert contents(reopened.search("bob", "Rome")) == ["I live in Rome"]
+    reopened.close()
+
+
+def collection_names(backend) -> set[str]:  # type: ignore[no-untyped-def]
+    if backend["directory"]:
+        client = chromadb.PersistentClient(path=str(Path(backend["directory"]) / "chroma"))
+        return {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    parsed = urlparse(backend["vector_url"])
+    database = parse_qs(parsed.query)["database"][0]
+    url = (
+        f"http://{parsed.netloc}/api/v2/tenants/default_tenant/databases/{database}/collections"
+    )
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return {collection["name"] for collection in json.load(response)}
+
+
+def test_export_user_holds_every_memory(fresh_engine):
+    added = fresh_engine.add_many("alice", ["one thing", "another thing"])
+    exported = fresh_engine.export_user("alice")
+    assert exported["user_id"] == "alice"
+    assert [m["id"] for m in exported["memories"]] == [m.id for m in added]
+    assert exported["memories"][0] == added[0].to_dict()
+
+
+def test_memories_survive_reopening(backend, minilm, clock):
+    with MemoryEngine(**backend, embedder=minilm, clock=clock) as engine:
+        engine.add("alice", "My daughter's birthday is on March 3rd")
+    with MemoryEngine(**backend, embedder=minilm, clock=clock) as engine:
+        hit = engine.search("alice", "when is my kid's birthday", k=1)[0]
+        assert hit.memory.content == "My daughter's birthday is on March 3rd"
+        assert hit.breakdown.vector_rank == 1 and hit.breakdown.bm25_rank == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda e: e.add("alice", ""), "empty"),
+        (lambda e: e.add("alice", "   \n"), "empty"),
+        (lambda e: e.add("alice", 42), "must be a string"),
+        (lambda e: e.add("alice", "x" * 40_000), "over the limit"),
+        (lambda e: e.add("", "text"), "user_id"),
+        (lambda e: e.add(None, "text"), "user_id"),
+        (lambda e: e.add("alice", "text", kind="Not A Kind"), "kind"),
+        (lambda e: e.add("alice", "text", metadata={"x": object()}), "JSON"),
+        (lambda e: e.add("alice", "text", created_at=datetime(2025, 1, 1)), "timezone-aware"),
+        (lambda e: e.add_many("alice", ["fine", ""]), "empty"),
+        (lambda e: e.add_many("alice", ["fine", 3]), "item 1"),
+        (lambda e: e.get("alice", "not-an-id"), "malformed memory id"),
+        (lambda e: e.delete("alice", "../../etc"), "malformed memory id"),
+        (lambda e: e.update("alice", "0" * 32), "needs content"),
+        (lambda e: e.search("alice", ""), "query"),
+        (lambda e: e.search("alice", "x", k=0), "k must"),
+        (lambda e: e.search("alice", "x", kinds="fact"), "list of kinds"),
+        (lambda e: e.search("alice", "x", query_vector=[0.1, 0.2]), "query_vector"),
+        (lambda e: e.list("alice", offset=-1), "offset"),
+    ],
+)
+def test_bad_input_is_rejected_and_changes_nothing(fresh_engine, call, message):
+    fresh_engine.add("alice", "existing memory")
+    before = fresh_engine.export_user("alice")["memories"]
+    with pytest.raises(InvalidInputError, match=message):
+        call(fresh_engine)
+    assert fresh_engine.export_user("alice")["memories"] == before
+    assert fresh_engine.users() == ["alice"]
+
+
+def test_invalid_configuration_names_the_problem(store_dir):
+    with pytest.raises(ConfigurationError, match="candidate_depth"):
+        RetrievalConfig(candidate_depth=0)
+    with pytest.raises(ConfigurationError, match="both are 0"):
+        RetrievalConfig(bm25_weight=0, vector_weight=0)
+    with pytest.raises(ConfigurationError, match="half_life_days"):
+        TemporalConfig(half_life_days=-1)
+    with pytest.raises(ConfigurationError, match="weight"):
+        TemporalConfig(weight=1.5)
+    with pytest.raises(ConfigurationError, match="directory"):
+        MemoryEngine(embedder=None)
+    with pytest.raises(ConfigurationError, match="database URL"):
+        MemoryEngine(sql_url="not a url", embedder=None)
+
+
+def test_newer_of_two_contradicting_preferences_wins(fresh_engine, clock):
+    """Temporal weighting, case (a): same subject, the recent memory ranks first."""
+    fresh_engine.add(
+        "alice",
+        "User liked blue theme",
+        kind="preference",
+        created_at=clock.now - timedelta(days=90),
+    )
+    fresh_engine.add("alice", "User switched to red theme", kind="preference")
+    timeless = RetrievalConfig(temporal=TemporalConfig(enabled=False))
+    without = contents(fresh_engine.search("alice", "color theme preference", config=timeless))
+    with_decay = contents(fresh_engine.search("alice", "color theme preference"))
+    assert with_decay == ["User switched to red theme", "User liked blue theme"]
+    # The test can fail: without temporal weighting the old memory comes first.
+    assert without == ["User liked blue theme", "User switched to red theme"]
+
+
+def test_clearly_relevant_old_memory_is_not_buried(fresh_engine, clock):
+    """Temporal weighting, case (b): months-old evidence beats fresh weak matches."""
+    fresh_engine.add(
+        "alice",
+        "I adopted a golden retriever puppy named Biscuit",
+        created_at=clock.now - timedelta(days=200),
+    )
+    fresh_engine.add_many(
+        "alice",
+        [
+            "I had pasta for dinner",
+            "The weather is nice today",
+            "I bought new running shoes",
+            "My neighbour has a cat",
+        ],
+    )
+    hit = fresh_engine.search("alice", "what is the name of my dog Biscuit", k=5)[0]
+    assert hit.memory.content.startswith("I adopted a golden retriever")
+    assert hit.breakdown.recency == pytest.approx(0.1)
+
+
+def test_keyword_only_engine(store_dir, clock):
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        engine.add_many("alice", ["I play the cello", "I speak Portuguese"])
+        hit = engine.search("alice", "cello lessons", k=5)
+        assert contents(hit) == ["I play the cello"]
+        assert hit[0].breakdown.vector_rank is None
+        assert engine.stats()["embedder"] is None
+
+
+def test_async_twins(fresh_engine):
+    async def scenario() -> list[str]:
+        memory = await fresh_engine.aadd("alice", "I collect vinyl records")
+        await fresh_engine.aadd_many("alice", ["I own a turntable"])
+        await fresh_engine.aupdate("alice", memory.id, metadata={"checked": True})
+        assert (await fresh_engine.aget("alice", memory.id)).metadata == {"checked": True}
+        assert len(await fresh_engine.alist("alice")) == 2
+        hits = await fresh_engine.asearch("alice", "vinyl", k=1)
+        await fresh_engine.adelete("alice", memory.id)
+        exported = await fresh_engine.aexport_user("alice")
+        assert len(exported["memories"]) == 1
+        assert await fresh_engine.adelete_user("alice") == 1
+        return contents(hits)
+
+    assert asyncio.run(scenario()) == ["I collect vinyl records"]
