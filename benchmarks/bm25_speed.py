@@ -125,10 +125,9 @@ def main() -> None:
     for operation in next(iter(results.values())):
         for n_docs, rows in results.items():
             theirs, ours = rows[operation]
-            print(
-                f"| {operation} | {n_docs // 1000}k | {theirs:.3f} | {ours:.4f} | "
-                f"{theirs / ours:,.0f}x |"
-            )
+            ratio = theirs / ours
+            speed_up = f"{ratio:.1f}x" if ratio < 10 else f"{ratio:,.0f}x"
+            print(f"| {operation} | {n_docs // 1000}k | {theirs:.3f} | {ours:.4f} | {speed_up} |")
     print("\nScores identical (max abs difference 0.0) on every benchmark query.")
 
 

@@ -529,8 +529,8 @@ class BM25Index:
         counts: dict[str, int],
         first_positions: list[int],
     ) -> None:
-        """Append one document; ``counts`` and ``first_positions`` describe its terms in
-        order of first occurrence."""
+        """Append one document, given its terms' counts and first positions (in order of
+        first occurrence)."""
         slot = self._reserve_slots(1)
         self._doc_len[slot] = len(tokens)
         self._alive[slot] = True

@@ -63,8 +63,11 @@ users_table = sa.Table(
 memories_table = sa.Table(
     "ms_memories",
     _metadata,
+    # The key leads with user_id: every lookup is scoped to one user, and the planner
+    # then resolves "user_id = ? AND id IN (...)" by the key instead of scanning the
+    # user's rows through another user_id index.
+    sa.Column("user_id", sa.String(255), primary_key=True),
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("user_id", sa.String(255), nullable=False),
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("conversation_id", sa.String(255), nullable=True),
@@ -76,6 +79,7 @@ memories_table = sa.Table(
     sa.Column("revision", sa.BigInteger, nullable=False),
     # False until the vector index holds the current content: repair() finds these.
     sa.Column("vector_indexed", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
     sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
