@@ -45,7 +45,7 @@ class TemporalConfig:
     enabled: bool = True
     half_life_days: float = 30.0
     floor: float = 0.1
-    weight: float = 0.1
+    weight: float = 0.05
 
     def __post_init__(self) -> None:
         _require(
@@ -76,7 +76,7 @@ class RetrievalConfig:
         temporal: Temporal weighting settings.
     """
 
-    candidate_depth: int = 20
+    candidate_depth: int = 10
     rrf_k: float = 60.0
     bm25_weight: float = 1.0
     vector_weight: float = 1.0

@@ -12,6 +12,10 @@ typically months old. So the curve enters *bounded*:
 which lies in ``[1 - weight * (1 - floor), 1]``. With a small ``weight`` the multiplier
 only reorders near-ties, such as two memories about the same thing where the newer one
 should win, and cannot push a clearly better old memory below a weak new one.
+
+The default ``weight = 0.05`` (at most a 4.5 % penalty) was chosen on LoCoMo: against
+temporal weighting off it changes Recall@10 by +0.4 points and Recall@5 by -1.3, while
+0.1 costs 3.4 points of Recall@5 and 0.2 costs 6 (benchmarks/README.md).
 """
 
 from __future__ import annotations
