@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import hashlib
 import os
 import re
 import sys
@@ -235,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--peer-cycles", type=int, default=20, help="peer add+search cycles")
     parser.add_argument("--ingest", type=int, default=3_000, help="texts for the ingestion test")
     parser.add_argument("--batch", type=int, default=500, help="add_many / embed batch size")
+    parser.add_argument(
+        "--vector-cache",
+        metavar="FILE.npz",
+        help="keep the corpus vectors in this file (outside the repository) and reuse them on "
+        "later runs with the same corpus and embedder",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes))
     selected = list(SYSTEMS) if not args.only else [s.strip() for s in args.only.split(",")]
@@ -273,12 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     table = VectorTable(embedder)
-    seconds = table.fill(corpus, batch_size=args.batch)
-    print(
-        f"embedded the corpus once with {embedder.name}: {seconds:.0f} s "
-        f"({len(table) / seconds:.0f} texts/s); every system gets these vectors",
-        flush=True,
-    )
+    if not _load_vector_cache(args.vector_cache, table, corpus):
+        seconds = table.fill(corpus, batch_size=args.batch)
+        print(
+            f"embedded the corpus once with {embedder.name}: {seconds:.0f} s "
+            f"({len(table) / seconds:.0f} texts/s); every system gets these vectors",
+            flush=True,
+        )
+        _save_vector_cache(args.vector_cache, table, corpus)
     query_vectors = {q: v for q, v in zip(queries, embedder.embed(queries), strict=True)}
 
     results: dict[tuple[str, int], SizeResult] = {}
@@ -314,26 +323,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded = size
             gc.collect()
 
+            # Systems take turns query by query, so that all see the same machine load.
             # With the query embedding: queries are not in the table, the model runs.
-            for name, system in systems.items():
-                record = results[(name, size)].with_embedding.seconds
-                for position, query in enumerate(queries):
+            for position, query in enumerate(queries):
+                for name, system in systems.items():
                     call = _searcher(name, system, query, None, args.k)
                     if position < WARMUP_QUERIES:
                         call()
                     else:
-                        _timed(call, record)
+                        _timed(call, results[(name, size)].with_embedding.seconds)
             # Without: a precomputed query vector.
             for query, vector in query_vectors.items():
                 table.put(query, vector)
-            for name, system in systems.items():
-                record = results[(name, size)].with_vector.seconds
-                for position, query in enumerate(queries):
+            for position, query in enumerate(queries):
+                for name, system in systems.items():
                     call = _searcher(name, system, query, query_vectors[query], args.k)
                     if position < WARMUP_QUERIES:
                         call()
                     else:
-                        _timed(call, record)
+                        _timed(call, results[(name, size)].with_vector.seconds)
             for name in systems:
                 result = results[(name, size)]
                 print(
@@ -384,6 +392,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"cores, load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}"
     )
     return 0
+
+
+def _corpus_key(embedder_name: str, corpus: Sequence[str]) -> str:
+    digest = hashlib.sha256(embedder_name.encode())
+    for text in corpus:
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _load_vector_cache(path: str | None, table: VectorTable, corpus: Sequence[str]) -> bool:
+    """Fill ``table`` from a cache written by an earlier run, if it matches."""
+    if not path or not os.path.exists(path):
+        return False
+    with np.load(path) as cached:
+        if str(cached["key"]) != _corpus_key(table.embedder.name, corpus):
+            print(f"vector cache {path} is for another corpus or embedder; re-embedding")
+            return False
+        vectors = cached["vectors"]
+    for text, vector in zip(corpus, vectors, strict=True):
+        table.put(text, vector)
+    print(
+        f"corpus vectors ({table.embedder.name}) loaded from {path}, embedded by an "
+        "earlier run; every system gets these vectors",
+        flush=True,
+    )
+    return True
+
+
+def _save_vector_cache(path: str | None, table: VectorTable, corpus: Sequence[str]) -> None:
+    if path:
+        key = _corpus_key(table.embedder.name, corpus)
+        np.savez(path, key=np.array(key), vectors=table(list(corpus)))
 
 
 def _searcher(

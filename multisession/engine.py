@@ -23,11 +23,14 @@ import numpy.typing as npt
 from . import _validation as check
 from .bm25 import BM25Index
 from .config import RetrievalConfig
+from .context import BuiltContext, ContextConfig, build_context, record_exchange, resumption_for
+from .conversations import ConversationStore, Message
 from .decay import recency, temporal_multiplier
 from .embedding import Embedder, as_embedder, default_embedder
 from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
 from .fusion import reciprocal_rank_fusion
 from .records import Memory, MemoryInput, ScoreBreakdown, SearchHit
+from .sessions import Resumption
 from .sqlstore import IndexRow, MemoryFilter, SQLStore
 from .text import Tokenizer, TokenizerConfig
 from .vectors import ChromaVectorIndex, VectorIndex
@@ -118,6 +121,9 @@ class MemoryEngine:
         track_access: Whether search updates ``last_accessed`` and ``access_count``.
         repair_on_open: Re-index memories missing from the vector index when opening.
         max_cached_users: How many users' keyword indexes stay in memory.
+        llm: Optional; a callable ``prompt -> text`` used for rolling summaries and
+            fact extraction. Without one, deterministic fallbacks do both.
+        context: How :meth:`build_context` fills the prompt.
     """
 
     def __init__(
@@ -134,6 +140,8 @@ class MemoryEngine:
         track_access: bool = True,
         repair_on_open: bool = True,
         max_cached_users: int = 64,
+        llm: Callable[[str], str] | None = None,
+        context: ContextConfig | None = None,
     ) -> None:
         if config is not None and not isinstance(config, RetrievalConfig):
             raise ConfigurationError(
@@ -187,6 +195,18 @@ class MemoryEngine:
             )
 
         self._store = SQLStore(sql_url)
+        self.conversations = ConversationStore(self._store.engine)
+        if llm is not None and not callable(llm):
+            raise ConfigurationError(
+                "llm must be a callable prompt -> text; wrap a framework model with the "
+                "adapters of langchain_multisession or llamaindex_multisession"
+            )
+        self.llm = llm
+        if context is not None and not isinstance(context, ContextConfig):
+            raise ConfigurationError(
+                f"context must be a ContextConfig, got {type(context).__name__}"
+            )
+        self.context_config = context or ContextConfig()
         self._lock = threading.RLock()
         self._indexes: OrderedDict[str, _KeywordIndex] = OrderedDict()
         if repair_on_open and self._vectors is not None:
@@ -355,6 +375,7 @@ class MemoryEngine:
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
         with self._lock:
             self._indexes.pop(user_id, None)
+        self.conversations.forget_user(user_id)
         if self._vectors is not None:
             self._vectors.drop_user(user_id)
         return count
@@ -417,10 +438,23 @@ class MemoryEngine:
         memories = self._store.list(
             user_id, MemoryFilter(), limit=None, offset=0, newest_first=False
         )
+        conversations = [
+            {
+                **conversation.to_dict(),
+                "messages": [
+                    message.to_dict()
+                    for message in self.conversations.messages(
+                        user_id, conversation.conversation_id
+                    )
+                ],
+            }
+            for conversation in self.conversations.list(user_id)
+        ]
         return {
             "user_id": user_id,
             "exported_at": self._now().isoformat(),
             "memories": [memory.to_dict() for memory in memories],
+            "conversations": conversations,
         }
 
     def stats(self) -> dict[str, Any]:
@@ -582,6 +616,115 @@ class MemoryEngine:
         # Best score first; between equal scores the newer memory, then the id.
         ranked.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
         return [(doc_id, breakdown) for _, _, doc_id, breakdown in ranked]
+
+    # -- conversations, resumption and context -----------------------------------------
+
+    def add_messages(
+        self,
+        user_id: str,
+        conversation_id: str,
+        messages: Iterable[tuple[str, str] | Mapping[str, Any]],
+        *,
+        now: datetime | None = None,
+    ) -> list[Message]:
+        """Append chat messages (``(role, content)`` or dicts with role/content/metadata)."""
+        user_id = check.check_user_id(user_id)
+        conversation_id = _require_conversation(conversation_id)
+        rows: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        for position, message in enumerate(messages):
+            if isinstance(message, Mapping):
+                rows.append((message.get("role"), message.get("content"), message.get("metadata")))  # type: ignore[arg-type]
+            elif isinstance(message, tuple) and len(message) == 2:
+                rows.append((message[0], message[1], None))
+            else:
+                raise InvalidInputError(
+                    f"message {position}: expected (role, content) or a dict, "
+                    f"got {type(message).__name__}"
+                )
+        return self.conversations.add_messages(user_id, conversation_id, rows, self._now(now))
+
+    def get_messages(
+        self, user_id: str, conversation_id: str, *, last: int | None = None
+    ) -> list[Message]:
+        """A conversation's messages in order; ``last`` keeps the latest ones."""
+        user_id = check.check_user_id(user_id)
+        conversation_id = _require_conversation(conversation_id)
+        if last is not None:
+            last = check.check_positive_int(last, "last", 1_000_000)
+        return self.conversations.messages(user_id, conversation_id, last=last)
+
+    def clear_conversation(self, user_id: str, conversation_id: str) -> int:
+        """Delete a conversation's messages and summary (not the user's memories)."""
+        user_id = check.check_user_id(user_id)
+        return self.conversations.clear(user_id, _require_conversation(conversation_id))
+
+    def preferences(self, user_id: str, *, limit: int = 50) -> list[Memory]:
+        """The user's preferences, newest first."""
+        return self.list(user_id, kinds=["preference"], limit=limit)
+
+    def set_preference(self, user_id: str, content: str, **kwargs: Any) -> Memory:
+        """Remember a preference (a memory of kind ``preference``)."""
+        return self.add(user_id, content, kind="preference", **kwargs)
+
+    def resume(
+        self,
+        user_id: str,
+        conversation_id: str | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> Resumption:
+        """The resumption context: mode by the gap since the last interaction."""
+        user_id = check.check_user_id(user_id)
+        return resumption_for(
+            self,
+            user_id,
+            check.check_conversation_id(conversation_id),
+            now=self._now(now),
+            config=self.context_config.resume,
+        )
+
+    def build_context(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        conversation_id: str | None = None,
+        now: datetime | None = None,
+        config: ContextConfig | None = None,
+    ) -> BuiltContext:
+        """The budgeted prompt for the user's next message (call before recording it)."""
+        user_id = check.check_user_id(user_id)
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+        return build_context(
+            self,
+            user_id,
+            query,
+            conversation_id=check.check_conversation_id(conversation_id),
+            now=self._now(now),
+            config=config or self.context_config,
+        )
+
+    def record_exchange(
+        self,
+        user_id: str,
+        conversation_id: str,
+        user_message: str,
+        assistant_message: str | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> list[Memory]:
+        """Store a turn and the memories worth keeping from it; returns those memories."""
+        user_id = check.check_user_id(user_id)
+        return record_exchange(
+            self,
+            user_id,
+            _require_conversation(conversation_id),
+            user_message,
+            assistant_message,
+            now=self._now(now),
+            config=self.context_config,
+        )
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -799,6 +942,41 @@ class MemoryEngine:
     async def aexport_user(self, user_id: str) -> dict[str, Any]:
         """Async :meth:`export_user`."""
         return await asyncio.to_thread(self.export_user, user_id)
+
+    async def aadd_messages(
+        self, user_id: str, conversation_id: str, messages: Iterable[Any], **kwargs: Any
+    ) -> list[Message]:
+        """Async :meth:`add_messages`."""
+        return await asyncio.to_thread(
+            self.add_messages, user_id, conversation_id, list(messages), **kwargs
+        )
+
+    async def aget_messages(self, user_id: str, conversation_id: str, **kwargs: Any) -> list[Message]:
+        """Async :meth:`get_messages`."""
+        return await asyncio.to_thread(self.get_messages, user_id, conversation_id, **kwargs)
+
+    async def aclear_conversation(self, user_id: str, conversation_id: str) -> int:
+        """Async :meth:`clear_conversation`."""
+        return await asyncio.to_thread(self.clear_conversation, user_id, conversation_id)
+
+    async def abuild_context(self, user_id: str, query: str, **kwargs: Any) -> BuiltContext:
+        """Async :meth:`build_context`."""
+        return await asyncio.to_thread(self.build_context, user_id, query, **kwargs)
+
+    async def arecord_exchange(
+        self, user_id: str, conversation_id: str, user_message: str, *args: Any, **kwargs: Any
+    ) -> list[Memory]:
+        """Async :meth:`record_exchange`."""
+        return await asyncio.to_thread(
+            self.record_exchange, user_id, conversation_id, user_message, *args, **kwargs
+        )
+
+
+def _require_conversation(conversation_id: object) -> str:
+    checked = check.check_conversation_id(conversation_id)
+    if checked is None:
+        raise InvalidInputError("conversation_id is required here")
+    return checked
 
 
 def _vector_metadata(row: IndexRow) -> dict[str, str | float]:

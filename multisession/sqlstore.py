@@ -26,7 +26,14 @@ from sqlalchemy.engine import Connection, Engine
 from .errors import BackendUnavailableError, ConfigurationError
 from .records import Memory
 
-__all__ = ["IndexRow", "MemoryFilter", "SQLStore", "user_hash"]
+__all__ = [
+    "IndexRow",
+    "MemoryFilter",
+    "SQLStore",
+    "conversations_table",
+    "messages_table",
+    "user_hash",
+]
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -83,6 +90,35 @@ memories_table = sa.Table(
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
     sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
+)
+
+conversations_table = sa.Table(
+    "ms_conversations",
+    _metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("conversation_id", sa.String(255), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_interaction_at", UTCDateTime, nullable=False),
+    sa.Column("message_count", sa.Integer, nullable=False),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("summarized_count", sa.Integer, nullable=False),
+    sa.Column("decisions", sa.JSON, nullable=False),
+    sa.Column("action_items", sa.JSON, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Index("ix_ms_conversations_user_last", "user_id", "last_interaction_at"),
+)
+
+messages_table = sa.Table(
+    "ms_messages",
+    _metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("conversation_id", sa.String(255), primary_key=True),
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Index("ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"),
 )
 
 audit_table = sa.Table(
@@ -211,6 +247,11 @@ class SQLStore:
                 f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
             ) from error
 
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, shared with the conversation store."""
+        return self._engine
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -323,7 +364,8 @@ class SQLStore:
             ).rowcount
             if known is None and count == 0:
                 return None
-            conn.execute(users_table.delete().where(users_table.c.user_id == user_id))
+            for table in (messages_table, conversations_table, users_table):
+                conn.execute(table.delete().where(table.c.user_id == user_id))
             self._audit(conn, "delete_user", user_id, {"memories": count}, now)
         return int(count)
 

@@ -12,7 +12,12 @@ def test_core_all_is_pinned() -> None:
     assert multisession.__all__ == sorted(multisession.__all__)
     assert multisession.__all__ == [
         "BackendUnavailableError",
+        "BuiltContext",
         "ConfigurationError",
+        "ContextBudget",
+        "ContextConfig",
+        "ContextMessage",
+        "Conversation",
         "DEFAULT_EMBEDDER",
         "Embedder",
         "InvalidInputError",
@@ -20,18 +25,24 @@ def test_core_all_is_pinned() -> None:
         "MemoryEngine",
         "MemoryInput",
         "MemoryNotFoundError",
+        "Message",
         "MiniLMEmbedder",
         "MultisessionError",
         "PRESETS",
+        "PackedContext",
         "RepairReport",
+        "ResumeConfig",
+        "Resumption",
         "RetrievalConfig",
         "ScoreBreakdown",
         "SearchHit",
         "TemporalConfig",
+        "TokenCounter",
         "TokenizerConfig",
         "as_embedder",
         "default_embedder",
         "reciprocal_rank_fusion",
+        "token_counter",
     ]
     for name in multisession.__all__:
         assert hasattr(multisession, name), name

@@ -1,0 +1,379 @@
+"""The conversation tier: messages, rolling summaries, decisions and action items in SQL.
+
+A conversation is a logical thread of one user that may span many sessions and days.
+Messages are stored in full (nothing is archived away), each conversation keeps a rolling
+summary that is refreshed once enough new messages arrived, and an in-process window of
+the latest messages (the session tier) spares SQL round trips on the hot path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from . import _validation as check
+from .errors import InvalidInputError, MemoryNotFoundError
+from .sqlstore import conversations_table, messages_table, users_table
+
+__all__ = ["Conversation", "ConversationStore", "Message", "ROLES"]
+
+ROLES = ("user", "assistant", "system", "tool")
+
+_counter = itertools.count()
+
+
+def new_id() -> str:
+    """32 hex characters that sort in creation order (microseconds, counter, random)."""
+    return f"{time.time_ns() // 1000:014x}{next(_counter) % 0x10000:04x}{secrets.token_hex(7)}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored chat message."""
+
+    role: str
+    content: str
+    created_at: datetime
+    id: str = ""
+    conversation_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "role": self.role,
+            "content": self.content,
+            "created_at": self.created_at.isoformat(),
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation's state: counts, rolling summary, decisions and action items.
+
+    ``action_items`` are dicts ``{"text": str, "done": bool}``.
+    """
+
+    user_id: str
+    conversation_id: str
+    created_at: datetime
+    last_interaction_at: datetime
+    message_count: int
+    summary: str | None
+    summarized_count: int
+    decisions: list[str]
+    action_items: list[dict[str, Any]]
+    metadata: dict[str, Any]
+
+    @property
+    def open_action_items(self) -> list[str]:
+        return [item["text"] for item in self.action_items if not item.get("done")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "created_at": self.created_at.isoformat(),
+            "last_interaction_at": self.last_interaction_at.isoformat(),
+            "message_count": self.message_count,
+            "summary": self.summary,
+            "decisions": list(self.decisions),
+            "action_items": [dict(item) for item in self.action_items],
+            "metadata": dict(self.metadata),
+        }
+
+
+def _conversation(row: sa.Row[Any]) -> Conversation:
+    return Conversation(
+        user_id=row.user_id,
+        conversation_id=row.conversation_id,
+        created_at=row.created_at,
+        last_interaction_at=row.last_interaction_at,
+        message_count=row.message_count,
+        summary=row.summary,
+        summarized_count=row.summarized_count,
+        decisions=list(row.decisions or []),
+        action_items=[dict(item) for item in row.action_items or []],
+        metadata=dict(row.metadata or {}),
+    )
+
+
+def _message(row: sa.Row[Any]) -> Message:
+    return Message(
+        role=row.role,
+        content=row.content,
+        created_at=row.created_at,
+        id=row.id,
+        conversation_id=row.conversation_id,
+        metadata=dict(row.metadata or {}),
+    )
+
+
+def check_role(role: object) -> str:
+    if role not in ROLES:
+        raise InvalidInputError(f"message role must be one of {', '.join(ROLES)}; got {role!r}")
+    return str(role)
+
+
+class ConversationStore:
+    """Messages and conversation state in SQL, with a bounded in-process window cache.
+
+    Args:
+        engine: The SQLAlchemy engine the memories live in (tables are shared).
+        window: How many recent messages per conversation stay cached in process.
+        max_cached: How many conversations' windows are cached.
+    """
+
+    def __init__(self, engine: Engine, *, window: int = 50, max_cached: int = 256) -> None:
+        self._engine = engine
+        self._window = window
+        self._max_cached = max_cached
+        self._cache: OrderedDict[tuple[str, str], tuple[int, list[Message]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- writes ------------------------------------------------------------------------
+
+    def add_messages(
+        self,
+        user_id: str,
+        conversation_id: str,
+        messages: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        now: datetime,
+    ) -> list[Message]:
+        """Append ``(role, content, metadata)`` messages; creates the conversation."""
+        stored = [
+            Message(
+                role=check_role(role),
+                content=_check_message_content(content),
+                created_at=now,
+                id=new_id(),
+                conversation_id=conversation_id,
+                metadata=check.check_metadata(metadata),
+            )
+            for role, content, metadata in messages
+        ]
+        if not stored:
+            return []
+        with self._engine.begin() as conn:
+            _ensure_user(conn, user_id, now)
+            self._upsert_conversation(conn, user_id, conversation_id, now, len(stored))
+            conn.execute(
+                messages_table.insert(),
+                [
+                    {
+                        "user_id": user_id,
+                        "conversation_id": conversation_id,
+                        "id": message.id,
+                        "role": message.role,
+                        "content": message.content,
+                        "created_at": message.created_at,
+                        "metadata": message.metadata,
+                    }
+                    for message in stored
+                ],
+            )
+        with self._lock:
+            self._cache.pop((user_id, conversation_id), None)
+        return stored
+
+    def _upsert_conversation(
+        self, conn: Connection, user_id: str, conversation_id: str, now: datetime, added: int
+    ) -> None:
+        insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert_fn(conversations_table).values(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            created_at=now,
+            last_interaction_at=now,
+            message_count=added,
+            summary=None,
+            summarized_count=0,
+            decisions=[],
+            action_items=[],
+            metadata={},
+        )
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[conversations_table.c.user_id, conversations_table.c.conversation_id],
+                set_={
+                    "last_interaction_at": now,
+                    "message_count": conversations_table.c.message_count + added,
+                },
+            )
+        )
+
+    def update_state(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        summary: str | None = None,
+        summarized_count: int | None = None,
+        decisions: Sequence[str] | None = None,
+        action_items: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if summary is not None:
+            values["summary"] = summary
+        if summarized_count is not None:
+            values["summarized_count"] = summarized_count
+        if decisions is not None:
+            values["decisions"] = list(decisions)
+        if action_items is not None:
+            values["action_items"] = [dict(item) for item in action_items]
+        if not values:
+            return
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                conversations_table.update()
+                .where(
+                    conversations_table.c.user_id == user_id,
+                    conversations_table.c.conversation_id == conversation_id,
+                )
+                .values(**values)
+            )
+        if result.rowcount == 0:
+            raise MemoryNotFoundError(
+                f"user {user_id!r} has no conversation {conversation_id!r}"
+            )
+
+    def clear(self, user_id: str, conversation_id: str) -> int:
+        """Delete a conversation's messages and state; returns how many messages."""
+        with self._engine.begin() as conn:
+            count = conn.execute(
+                messages_table.delete().where(
+                    messages_table.c.user_id == user_id,
+                    messages_table.c.conversation_id == conversation_id,
+                )
+            ).rowcount
+            conn.execute(
+                conversations_table.delete().where(
+                    conversations_table.c.user_id == user_id,
+                    conversations_table.c.conversation_id == conversation_id,
+                )
+            )
+        with self._lock:
+            self._cache.pop((user_id, conversation_id), None)
+        return int(count)
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop cached windows of a deleted user (SQL rows go with the user)."""
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == user_id]:
+                del self._cache[key]
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, user_id: str, conversation_id: str) -> Conversation | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(conversations_table).where(
+                    conversations_table.c.user_id == user_id,
+                    conversations_table.c.conversation_id == conversation_id,
+                )
+            ).first()
+        return _conversation(row) if row is not None else None
+
+    def list(self, user_id: str, *, limit: int | None = None) -> list[Conversation]:
+        """The user's conversations, most recently active first."""
+        statement = (
+            sa.select(conversations_table)
+            .where(conversations_table.c.user_id == user_id)
+            .order_by(conversations_table.c.last_interaction_at.desc())
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self._engine.connect() as conn:
+            return [_conversation(row) for row in conn.execute(statement)]
+
+    def messages(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        last: int | None = None,
+        offset: int = 0,
+    ) -> list[Message]:
+        """Messages in chronological order; ``last`` keeps only the latest ones."""
+        if last is not None and last <= self._window and offset == 0:
+            return self._window_messages(user_id, conversation_id)[-last:] if last else []
+        return self._load(user_id, conversation_id, last=last, offset=offset)
+
+    def _window_messages(self, user_id: str, conversation_id: str) -> list[Message]:
+        key = (user_id, conversation_id)
+        with self._engine.connect() as conn:
+            count = conn.execute(
+                sa.select(conversations_table.c.message_count).where(
+                    conversations_table.c.user_id == user_id,
+                    conversations_table.c.conversation_id == conversation_id,
+                )
+            ).scalar_one_or_none()
+        if count is None:
+            return []
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == count:
+                self._cache.move_to_end(key)
+                return list(cached[1])
+        window = self._load(user_id, conversation_id, last=self._window, offset=0)
+        with self._lock:
+            self._cache[key] = (int(count), window)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+        return list(window)
+
+    def _load(
+        self, user_id: str, conversation_id: str, *, last: int | None, offset: int
+    ) -> list[Message]:
+        where = (
+            messages_table.c.user_id == user_id,
+            messages_table.c.conversation_id == conversation_id,
+        )
+        order = (messages_table.c.created_at, messages_table.c.id)
+        if last is not None:
+            statement = (
+                sa.select(messages_table)
+                .where(*where)
+                .order_by(*(column.desc() for column in order))
+                .limit(last)
+            )
+            with self._engine.connect() as conn:
+                return [_message(row) for row in conn.execute(statement)][::-1]
+        statement = sa.select(messages_table).where(*where).order_by(*order).offset(offset)
+        with self._engine.connect() as conn:
+            return [_message(row) for row in conn.execute(statement)]
+
+    def last_interaction(self, user_id: str) -> Conversation | None:
+        """The user's most recently active conversation."""
+        found = self.list(user_id, limit=1)
+        return found[0] if found else None
+
+
+def _check_message_content(content: object) -> str:
+    if not isinstance(content, str):
+        raise InvalidInputError(f"message content must be a string, got {type(content).__name__}")
+    return content
+
+
+def _ensure_user(conn: Connection, user_id: str, now: datetime) -> None:
+    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        insert_fn(users_table)
+        .values(user_id=user_id, version=time.time_ns() // 1000, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=[users_table.c.user_id])
+    )
+
+
+Summarizer = Callable[[str | None, Sequence[Message]], str]

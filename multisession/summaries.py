@@ -1,0 +1,123 @@
+"""Rolling conversation summaries, decisions and action items.
+
+Without an LLM everything here is deterministic and extractive: the summary keeps the
+user's memorable statements and requests as short points, newest last, so refreshing it
+with new messages never needs the whole history. With an LLM (any callable
+``prompt -> text``) the summary is written by the model from the previous summary and
+the new messages only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+
+from .conversations import Message
+from .worthiness import memories_from_exchange, split_statements
+
+__all__ = [
+    "LLM",
+    "extract_action_items",
+    "extract_decisions",
+    "extractive_summary",
+    "llm_summary",
+]
+
+logger = logging.getLogger("multisession")
+
+#: An LLM as the core sees it: a prompt in, the model's text out.
+LLM = Callable[[str], str]
+
+_POINT_SEPARATOR = "; "
+_DECISION = re.compile(
+    r"\b(?:we|i)(?:'ve| have)? (?:decided|agreed|settled on|chose|are going with|'re going with)\b"
+    r"|\blet'?s go with\b|\bdecision:",
+    re.IGNORECASE,
+)
+_ACTION = re.compile(
+    r"\b(?:remind me to|i need to|i have to|i must|todo:?|to-do:?|action item:?|next step:?"
+    r"|don'?t let me forget to|i still have to|i should)\b",
+    re.IGNORECASE,
+)
+_QUESTION = re.compile(r"\?\s*$")
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _points(messages: Sequence[Message]) -> list[str]:
+    points: list[str] = []
+    for message in messages:
+        if message.role != "user":
+            continue
+        worthy = [item.text for item in memories_from_exchange(message.content) if item.text]
+        if worthy:
+            points.extend(_shorten(text) for text in worthy)
+            continue
+        statements = [s for s in split_statements(message.content) if len(s.split()) >= 3]
+        requests = [s for s in statements if _QUESTION.search(s)] or statements
+        if requests:
+            points.append("asked: " + _shorten(requests[0], 120))
+    return points
+
+
+def extractive_summary(
+    previous: str | None, messages: Sequence[Message], *, max_points: int = 10
+) -> str:
+    """Fold new messages into a summary made of short points (deterministic).
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> extractive_summary(None, [Message("user", "I work at Acme Corp.", t)])
+        'I work at Acme Corp.'
+    """
+    points = [p for p in (previous or "").split(_POINT_SEPARATOR) if p.strip()]
+    for point in _points(messages):
+        if point not in points:
+            points.append(point)
+    return _POINT_SEPARATOR.join(points[-max_points:])
+
+
+def llm_summary(llm: LLM, previous: str | None, messages: Sequence[Message]) -> str:
+    """Ask an LLM to update the summary; falls back to the extractive one on failure."""
+    transcript = "\n".join(f"{m.role}: {m.content}" for m in messages)
+    prompt = (
+        "Update the running summary of a conversation between a user and an assistant.\n"
+        "Keep facts about the user, decisions, open tasks and the current topic; at most "
+        "120 words; plain text.\n\n"
+        f"Current summary:\n{previous or '(none)'}\n\nNew messages:\n{transcript}\n\n"
+        "Updated summary:"
+    )
+    try:
+        reply = llm(prompt)
+    except Exception:
+        logger.warning("the LLM summary failed; using the extractive summary", exc_info=True)
+        return extractive_summary(previous, messages)
+    if not isinstance(reply, str) or not reply.strip():
+        return extractive_summary(previous, messages)
+    return reply.strip()
+
+
+def _sentences_matching(pattern: re.Pattern[str], messages: Sequence[Message]) -> list[str]:
+    found: list[str] = []
+    for message in messages:
+        if message.role != "user":
+            continue
+        for sentence in split_statements(message.content):
+            if pattern.search(sentence) and not _QUESTION.search(sentence):
+                found.append(_shorten(sentence))
+    return found
+
+
+def extract_decisions(messages: Sequence[Message]) -> list[str]:
+    """The user's statements of a decision ("we decided to use Postgres")."""
+    return _sentences_matching(_DECISION, messages)
+
+
+def extract_action_items(messages: Sequence[Message]) -> list[str]:
+    """The user's statements of something still to do ("remind me to renew the passport")."""
+    return _sentences_matching(_ACTION, messages)

@@ -1,0 +1,152 @@
+"""Sessions, resumption and the budgeted context, through the engine's public API."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from multisession import MemoryEngine
+from multisession.context import ContextConfig, expand_query
+from multisession.packing import ContextBudget
+from multisession.tokens import token_counter
+
+
+def tell(engine, clock, conversation, *messages):  # type: ignore[no-untyped-def]
+    for text in messages:
+        engine.record_exchange("alice", conversation, text, "Noted!")
+        clock.advance(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("gap", "mode"),
+    [(timedelta(days=3), "fresh_start"), (timedelta(hours=5), "recap"), (timedelta(minutes=10), "continue")],
+)
+def test_two_sessions_days_apart(fresh_engine, clock, gap, mode):
+    tell(
+        fresh_engine,
+        clock,
+        "session-1",
+        "My name is Alice and I work at Acme Corp",
+        "I'm allergic to peanuts",
+        "My favorite color is green",
+    )
+    clock.advance(seconds=gap.total_seconds())
+
+    work = fresh_engine.build_context("alice", "Where do I work again?", conversation_id="session-2")
+    assert work.resumption.mode == mode
+    assert "Acme" in work.as_text()
+    food = fresh_engine.build_context(
+        "alice", "What foods should you avoid suggesting to me?", conversation_id="session-2"
+    )
+    assert "peanuts" in food.as_text()
+    ranked = [hit.memory.content for hit in food.hits]
+    assert ranked.index("I'm allergic to peanuts") < ranked.index("My favorite color is green")
+    ranked = [hit.memory.content for hit in work.hits]
+    assert ranked[0].startswith("My name is Alice and I work at Acme Corp")
+    assert ranked.index("My name is Alice and I work at Acme Corp") < ranked.index(
+        "My favorite color is green"
+    )
+    assert food.tokens <= ContextBudget().available
+    assert food.messages[0].role == "system"
+
+
+def test_chit_chat_is_not_remembered_but_facts_are(fresh_engine, clock):
+    added = fresh_engine.record_exchange("alice", "c1", "Hi there! Thanks a lot", "You're welcome")
+    assert added == []
+    added = fresh_engine.record_exchange("alice", "c1", "I prefer answers in bullet points")
+    assert [(m.kind, m.conversation_id) for m in added] == [("preference", "c1")]
+    assert [m.content for m in fresh_engine.preferences("alice")] == [added[0].content]
+    assert [m.role for m in fresh_engine.get_messages("alice", "c1")] == ["user", "assistant", "user"]
+
+
+def test_other_users_never_appear_in_the_context(fresh_engine, clock):
+    fresh_engine.record_exchange("bob", "b1", "I'm allergic to shellfish and I work at Globex")
+    tell(fresh_engine, clock, "a1", "I'm allergic to peanuts")
+    clock.advance(days=2)
+    context = fresh_engine.build_context("alice", "what am I allergic to? where do I work?")
+    assert "peanuts" in context.as_text()
+    assert "shellfish" not in context.as_text() and "Globex" not in context.as_text()
+
+
+def test_resumption_carries_summary_and_open_action_items(fresh_engine, clock):
+    fresh_engine.context_config = replace(fresh_engine.context_config, summary_every=4)
+    tell(
+        fresh_engine,
+        clock,
+        "launch",
+        "I'm working on the billing pipeline migration to Airflow",
+        "We decided to keep Postgres for the ledger",
+    )
+    conversation = fresh_engine.conversations.get("alice", "launch")
+    assert conversation is not None and conversation.summary is not None
+    assert "Airflow" in conversation.summary
+    assert conversation.decisions == ["We decided to keep Postgres for the ledger"]
+    fresh_engine.record_exchange("alice", "launch", "Remind me to update the runbook tomorrow.")
+    fresh_engine.record_exchange("alice", "launch", "ok")
+    clock.advance(hours=3)
+    resumption = fresh_engine.resume("alice")
+    assert resumption.mode == "recap"
+    assert resumption.open_action_items == ["Remind me to update the runbook tomorrow."]
+    assert "runbook" in resumption.render()
+    clock.advance(minutes=-170)
+    assert fresh_engine.resume("alice", "launch").mode == "continue"
+
+
+def test_first_visit_is_a_fresh_start(fresh_engine):
+    resumption = fresh_engine.resume("nobody-yet")
+    assert (resumption.mode, resumption.last_interaction) == ("fresh_start", None)
+    context = fresh_engine.build_context("nobody-yet", "hello")
+    assert context.hits == [] and context.messages[0].role == "system"
+
+
+def test_context_never_exceeds_a_small_budget(fresh_engine, clock):
+    for index in range(30):
+        fresh_engine.record_exchange(
+            "alice", "long", f"I went to the museum number {index} and loved the paintings there"
+        )
+    budget = ContextBudget(max_tokens=400, response_reserve=100)
+    context = fresh_engine.build_context(
+        "alice", "which museums did I like?", conversation_id="long",
+        config=replace(fresh_engine.context_config, budget=budget),
+    )
+    counter = token_counter("gpt-4o")
+    assert counter.count_messages(context.messages) == context.tokens <= 300
+    assert context.packed.dropped  # the rest is reported, not silently lost
+    kept = [m.content for m in context.messages if m.role != "system"]
+    history = [m.content for m in fresh_engine.get_messages("alice", "long")]
+    assert kept == history[len(history) - len(kept):]
+
+
+def test_context_survives_a_failing_embedder(store_dir, minilm, clock):
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock) as engine:
+        engine.record_exchange("alice", "c1", "I'm allergic to peanuts")
+
+    class DownEmbedder:
+        name = minilm.name
+        dimension = minilm.dimension
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            raise ConnectionError("model server unreachable")
+
+    with MemoryEngine(store_dir, embedder=DownEmbedder(), clock=clock) as engine:
+        context = engine.build_context("alice", "am I allergic to peanuts?")
+        assert "peanuts" in context.as_text()
+        assert engine.events["query_embedding_failed"] == 1
+
+
+def test_expand_query_adds_recent_topics() -> None:
+    recent = ["I'm looking at the Lisbon flat", "Lisbon is nice"]
+    # Most frequent first, then the most recently mentioned.
+    assert expand_query("and the price?", recent, 2) == "and the price? lisbon nice"
+    assert expand_query("lisbon", ["Lisbon Lisbon"], 3) == "lisbon"
+
+
+def test_context_config_is_per_call(fresh_engine, clock):
+    tell(fresh_engine, clock, "c", "I live in Porto")
+    tiny = replace(ContextConfig(), system_prompt="Be brief.", memories_k=1)
+    context = fresh_engine.build_context("alice", "where do I live", conversation_id="c", config=tiny)
+    assert context.messages[0].content.startswith("Be brief.")
+    assert len(context.hits) == 1

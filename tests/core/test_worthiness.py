@@ -1,0 +1,416 @@
+"""Memory-worthiness: the labelled-set targets, hard cases, splitting, trimming, the LLM path."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from multisession import worthiness
+from multisession.errors import InvalidInputError
+from multisession.worthiness import (
+    KINDS,
+    ROLES,
+    Assessment,
+    assess,
+    extract_facts,
+    memories_from_exchange,
+    split_statements,
+)
+
+LABELLED = Path(__file__).parent / "data" / "worthiness_labelled.jsonl"
+PRECISION_TARGET = 0.9
+RECALL_TARGET = 0.8
+
+
+def labelled_rows() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line]
+
+
+def precision_recall(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    predicted = [assess(row["text"]).worthy for row in rows]
+    true_pos = sum(1 for p, row in zip(predicted, rows, strict=True) if p and row["worthy"])
+    return true_pos / sum(predicted), true_pos / sum(1 for row in rows if row["worthy"])
+
+
+# --------------------------------------------------------------------------------------
+# The labelled set and the targets
+
+
+def test_labelled_set_is_well_formed() -> None:
+    rows = labelled_rows()
+    assert len(rows) >= 240
+    assert len({row["text"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row) <= {"text", "worthy", "kind", "split", "note"}
+        assert isinstance(row["text"], str)
+        assert row["split"] in {"dev", "test"}
+        assert (row["kind"] in KINDS) if row["worthy"] else (row["kind"] is None)
+    worthy_share = sum(row["worthy"] for row in rows) / len(rows)
+    assert 0.45 <= worthy_share <= 0.55
+    held_out = sum(row["split"] == "test" for row in rows)
+    assert abs(held_out - len(rows) / 2) <= 1
+
+
+@pytest.mark.parametrize("split", ["all", "test"])
+def test_precision_and_recall_targets(split: str) -> None:
+    rows = [row for row in labelled_rows() if split == "all" or row["split"] == split]
+    precision, recall = precision_recall(rows)
+    assert precision >= PRECISION_TARGET, f"precision {precision:.3f} on {split}"
+    assert recall >= RECALL_TARGET, f"recall {recall:.3f} on {split}"
+
+
+def test_well_under_a_millisecond_per_message() -> None:
+    texts = [row["text"] for row in labelled_rows()]
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for text in texts:
+            assess(text)
+        best = min(best, (time.perf_counter() - start) / len(texts))
+    assert best < 1e-3
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I'm going to " * 2000,
+        "I love hiking" + "!" * 20_000 + "a",
+        "I love hiking" + "! " * 10_000 + "a",
+        "Dr. " * 5000,
+        "lol " * 2000 + "I am a " + "very " * 2000 + "nurse",
+        "my " + "big, " * 3000 + "dog is Rex",
+    ],
+)
+def test_long_adversarial_messages_stay_fast(message: str) -> None:
+    start = time.perf_counter()
+    assess(message)
+    assert time.perf_counter() - start < 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Hard cases and reasons
+
+
+@pytest.mark.parametrize(
+    "message", ["I think so", "I guess", "I'm fine thanks", "I'm not sure", "my bad", "I see"]
+)
+def test_first_person_filler_is_not_worthy(message: str) -> None:
+    assert assess(message) == Assessment(worthy=False, kind=None, reason="filler")
+
+
+def test_a_stated_preference_is_worthy() -> None:
+    verdict = assess("I prefer Python over Java")
+    assert (verdict.worthy, verdict.kind, verdict.text) == (
+        True,
+        "preference",
+        "I prefer Python over Java",
+    )
+
+
+def test_an_explicit_cue_inside_a_question_is_worthy() -> None:
+    assert assess("can you remember that I'm vegetarian?") == Assessment(
+        worthy=True,
+        kind="fact",
+        reason="explicit cue 'remember that'",
+        cue="remember that",
+        text="I'm vegetarian",
+    )
+
+
+def test_a_question_about_memory_is_not_worthy() -> None:
+    assert assess("what's my name?") == Assessment(worthy=False, kind=None, reason="question")
+    assert not assess("do you remember what I told you yesterday?").worthy
+
+
+def test_transient_states_are_not_worthy() -> None:
+    assert assess("I'm tired today").reason == "transient state"
+    assert assess("I feel kinda sick today").reason == "transient state"
+    # ... but a lasting fact next to a passing mood is kept
+    verdict = assess("I have a job interview on Thursday and I'm nervous")
+    assert (verdict.worthy, verdict.kind) == (True, "episode")
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("hi", "greeting"),
+        ("good night!", "farewell"),
+        ("thanks!", "thanks"),
+        ("ok", "acknowledgement"),
+        ("sounds good", "acknowledgement"),
+        ("lol", "chit-chat"),
+        ("", "empty"),
+        ("  \n\t ", "empty"),
+        ("👍", "empty"),
+        ("how do I reverse a list in python?", "question"),
+        ("could you help me write an email to my landlord?", "question"),
+        ("write a poem about cats", "request to the assistant"),
+        ("summarise this", "request to the assistant"),
+        ("Einstein was born in Ulm", "not about the user"),
+        ("the weather is crazy today", "not about the user"),
+        ("if I were a cat I'd sleep all day", "hypothetical"),
+        ("yeah right, I totally love mondays 🙄", "sarcasm"),
+        ("I like this version better", "feedback on the conversation"),
+        ("I love it!", "feedback on the conversation"),
+        ("I'm getting an error on line 12", "about the current task"),
+    ],
+)
+def test_not_worthy_with_a_reason(message: str, reason: str) -> None:
+    assert assess(message) == Assessment(worthy=False, kind=None, reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("my name is Priya", "fact"),
+        ("call me Sam", "fact"),
+        ("I'm allergic to peanuts", "fact"),
+        ("I work as a data analyst at a bank", "fact"),
+        ("my wife's name is Maria", "fact"),
+        ("I'm a nurse", "fact"),
+        ("I'd rather get short answers", "preference"),
+        ("from now on reply in british english", "preference"),
+        ("I usually work late at night", "preference"),
+        ("I hate spicy food", "preference"),
+        ("I finished the marathon last weekend", "episode"),
+        ("we decided to go with React for the frontend", "episode"),
+        ("I'm learning Japanese", "episode"),
+        ("my goal is to lose 10kg by summer", "episode"),
+    ],
+)
+def test_worthy_kinds(message: str, kind: str) -> None:
+    verdict = assess(message)
+    assert (verdict.worthy, verdict.kind) == (True, kind), verdict
+
+
+@pytest.mark.parametrize("role", ["assistant", "system", "tool"])
+def test_other_roles_are_never_worthy_on_their_own(role: str) -> None:
+    assert assess("I'm a nurse and I live in Leeds", role=role) == Assessment(
+        worthy=False, kind=None, reason=f"{role} messages are not memories on their own"
+    )
+    assert assess("I'm a nurse", role="user").worthy
+
+
+# --------------------------------------------------------------------------------------
+# Splitting, memories of an exchange, trimming
+
+
+@pytest.mark.parametrize(
+    ("message", "statements"),
+    [
+        (
+            "Hi! I'm Alice and I work at Acme. Thanks",
+            ["Hi!", "I'm Alice and I work at Acme.", "Thanks"],
+        ),
+        (
+            "I prefer to be addressed as Dr. Kim. Thanks",
+            ["I prefer to be addressed as Dr. Kim.", "Thanks"],
+        ),
+        ("python 3.12 came out. ok", ["python 3.12 came out.", "ok"]),
+        ("I passed my test today!! 🎉", ["I passed my test today!! 🎉"]),
+        ("first line\nsecond   line", ["first line", "second line"]),
+        ("is this right?\n```\nI live in a code block.\n```\nthanks", ["is this right?", "thanks"]),
+        ("> I am quoted text\nI'm not", ["I'm not"]),
+        ("", []),
+        ("   \n ", []),
+    ],
+)
+def test_split_statements(message: str, statements: list[str]) -> None:
+    assert split_statements(message) == statements
+
+
+def texts(memories: list[Assessment]) -> list[str]:
+    return [memory.text for memory in memories]
+
+
+def test_memories_keep_only_the_worthy_sentences() -> None:
+    memories = memories_from_exchange("Hi! I'm Alice and I work at Acme. Thanks")
+    assert texts(memories) == ["I'm Alice and I work at Acme"]
+    assert assess("Hi! I'm Alice and I work at Acme. Thanks").text == "I'm Alice and I work at Acme"
+
+    message = "Hey! I live in Oslo. I love skiing. What should I pack for Japan?"
+    memories = memories_from_exchange(message)
+    assert [(m.text, m.kind) for m in memories] == [
+        ("I live in Oslo", "fact"),
+        ("I love skiing", "preference"),
+    ]
+    assert all(memory.worthy for memory in memories)
+    assert assess(message).text == "I live in Oslo. I love skiing"
+
+
+def test_a_sentence_continuing_a_memory_stays_with_it() -> None:
+    assert texts(memories_from_exchange("I have a dog named Rex. He's a beagle. Thanks!")) == [
+        "I have a dog named Rex; He's a beagle"
+    ]
+
+
+def test_the_statement_part_of_a_question_is_kept() -> None:
+    assert texts(memories_from_exchange("I'm vegan, what should I cook tonight?")) == ["I'm vegan"]
+    assert texts(memories_from_exchange("what's a good gift for my husband? he loves fishing")) == [
+        "my husband loves fishing"
+    ]
+    assert texts(memories_from_exchange("write an email to my boss Karen saying I'll be late")) == [
+        "my boss is Karen"
+    ]
+
+
+def test_the_assistant_reply_gives_context_but_never_memories() -> None:
+    statement = "I sleep with the window open"
+    assert memories_from_exchange(statement) == []
+    remembered = memories_from_exchange(statement, "Noted, I'll remember that.")
+    assert texts(remembered) == [statement]
+    assert remembered[0].reason == "the assistant agreed to remember it"
+    assert memories_from_exchange("thanks!", "I'll remember that you're vegan.") == []
+    assert memories_from_exchange("what's the capital of France?", "Noted: Paris.") == []
+
+
+@pytest.mark.parametrize(
+    ("message", "text", "cue"),
+    [
+        ("remember that my gate code is 4411", "my gate code is 4411", "remember that"),
+        ("Remember: standup is at 9:30 every day", "standup is at 9:30 every day", "remember that"),
+        (
+            "don't forget I have a dentist appointment on friday",
+            "I have a dentist appointment on friday",
+            "don't forget",
+        ),
+        ("important: my manager's name is Raj", "my manager's name is Raj", "important"),
+        ("note that I use windows 11", "I use windows 11", "note that"),
+        ("my locker is 112, remember that", "my locker is 112", "remember that"),
+        ("btw   I'm   a lefty", "I'm a lefty", "I'm a <profession>"),
+        ("im allergic to penicillin fyi 😊", "im allergic to penicillin", "I'm allergic to"),
+    ],
+)
+def test_memory_text_drops_cues_and_noise(message: str, text: str, cue: str) -> None:
+    verdict = assess(message)
+    assert (verdict.worthy, verdict.text, verdict.cue) == (True, text, cue)
+
+
+def test_cue_kinds_follow_the_content() -> None:
+    assert assess("don't forget I have a dentist appointment on friday").kind == "episode"
+    assert assess("remember that I prefer tea").kind == "preference"
+    assert assess("remember that my gate code is 4411").kind == "fact"
+    assert not assess("remember that").worthy
+
+
+# --------------------------------------------------------------------------------------
+# Optional LLM path (the model is outside the project: a fake callable)
+
+
+class FakeLLM:
+    """Returns a canned reply (or raises) and records the prompts it was given."""
+
+    def __init__(self, reply: object = None, error: Exception | None = None) -> None:
+        self.reply = reply
+        self.error = error
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if self.error is not None:
+            raise self.error
+        return self.reply  # type: ignore[return-value]  # a bad model may return anything
+
+
+def test_llm_facts_from_a_good_json_reply() -> None:
+    llm = FakeLLM(
+        '["The user is vegetarian.", "  The user lives in   Oslo. ", "", "The user is vegetarian."]'
+    )
+    facts = extract_facts(llm, "I'm vegetarian and live in Oslo", "Nice! Oslo is lovely.")
+    assert facts == ["The user is vegetarian.", "The user lives in Oslo."]
+    (prompt,) = llm.prompts
+    assert "I'm vegetarian and live in Oslo" in prompt
+    assert "Nice! Oslo is lovely." in prompt
+    assert "JSON list" in prompt
+
+
+def test_llm_reply_in_a_code_fence_and_an_empty_list() -> None:
+    fenced = FakeLLM('Sure:\n```json\n["The user has two cats."]\n```')
+    assert extract_facts(fenced, "I have two cats") == ["The user has two cats."]
+    assert extract_facts(FakeLLM("[]"), "I have two cats") == []
+
+
+@pytest.mark.parametrize(
+    "llm",
+    [
+        FakeLLM("The user has two cats."),
+        FakeLLM("[not json"),
+        FakeLLM("[1, 2]"),
+        FakeLLM('["ok", null]'),
+        FakeLLM(None),
+        FakeLLM(error=RuntimeError("rate limited")),
+        FakeLLM(error=TimeoutError()),
+    ],
+)
+def test_llm_bad_reply_or_failure_falls_back_to_the_rules(llm: Callable[[str], str]) -> None:
+    assert extract_facts(llm, "Hi! I have two cats. Thanks") == ["I have two cats"]
+    assert extract_facts(llm, "thanks!") == []
+
+
+# --------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize("message", [None, 42, b"I'm a nurse", ["I'm a nurse"]])
+def test_non_string_messages_are_rejected(message: object) -> None:
+    for call in (
+        lambda: assess(message),  # type: ignore[arg-type]
+        lambda: split_statements(message),  # type: ignore[arg-type]
+        lambda: memories_from_exchange(message),  # type: ignore[arg-type]
+        lambda: extract_facts(FakeLLM("[]"), message),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidInputError):
+            call()
+
+
+@pytest.mark.parametrize("reply", [42, b"noted", ["noted"]])
+def test_non_string_assistant_replies_are_rejected(reply: object) -> None:
+    with pytest.raises(InvalidInputError, match="assistant_message must be a string"):
+        memories_from_exchange("I'm a nurse", reply)  # type: ignore[arg-type]
+
+
+def test_assistant_message_may_be_none() -> None:
+    assert memories_from_exchange("I'm a nurse", None)[0].text == "I'm a nurse"
+
+
+@pytest.mark.parametrize("role", ["bot", "User", "", None, 1])
+def test_unknown_roles_are_rejected(role: object) -> None:
+    with pytest.raises(InvalidInputError, match="role must be one of"):
+        assess("I'm a nurse", role=role)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        assess("I'm a nurse", role=role)  # type: ignore[arg-type]
+    assert set(ROLES) == {"user", "assistant", "system", "tool"}
+
+
+# --------------------------------------------------------------------------------------
+# Properties and docs
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(max_size=300))
+def test_any_text_gets_a_consistent_verdict(message: str) -> None:
+    verdict = assess(message)
+    assert isinstance(verdict.reason, str) and verdict.reason
+    if verdict.worthy:
+        assert verdict.kind in KINDS and verdict.text
+    else:
+        assert verdict.kind is None and verdict.text == ""
+    for memory in memories_from_exchange(message, message):
+        assert memory.worthy and memory.kind in KINDS and memory.text
+        assert memory.text == " ".join(memory.text.split())
+
+
+def test_docstring_examples_run() -> None:
+    block = re.search(r"Example::\n\n((?:        .*\n|\n)+)", Assessment.__doc__ or "")
+    assert block
+    exec("\n".join(line[8:] for line in block.group(1).splitlines()), {})
+    assert doctest.testmod(worthiness, raise_on_error=False).failed == 0
