@@ -174,20 +174,28 @@ def build_context(
     now: datetime,
     config: ContextConfig,
     counter: TokenCounter | None = None,
+    resumption: Resumption | None = None,
 ) -> BuiltContext:
     """The budgeted prompt for the user's next message (see the module docstring).
 
-    Call it before recording the new message: the resumption mode is chosen by the gap
-    since the last stored interaction.
+    The resumption mode is chosen by the gap since the last stored interaction, so call
+    it before recording the new message, or pass the ``resumption`` captured when the
+    session started (what the framework adapters do, since frameworks store the user's
+    message before asking for the context).
     """
     warnings: list[str] = []
     preference_memories = engine.list(
         user_id, kinds=["preference"], limit=max(1, config.resume.max_preferences)
     )
-    resumption = resumption_for(
-        engine, user_id, conversation_id, now=now, config=config.resume,
-        preferences=[memory.content for memory in preference_memories],
-    )
+    if resumption is None:
+        resumption = resumption_for(
+            engine,
+            user_id,
+            conversation_id,
+            now=now,
+            config=config.resume,
+            preferences=[memory.content for memory in preference_memories],
+        )
     history: list[Message] = (
         engine.conversations.messages(user_id, conversation_id, last=config.history_messages)
         if conversation_id is not None and config.history_messages > 0

@@ -691,8 +691,13 @@ class MemoryEngine:
         conversation_id: str | None = None,
         now: datetime | None = None,
         config: ContextConfig | None = None,
+        resumption: Resumption | None = None,
     ) -> BuiltContext:
-        """The budgeted prompt for the user's next message (call before recording it)."""
+        """The budgeted prompt for the user's next message.
+
+        Call it before recording the message, or pass the ``resumption`` taken with
+        :meth:`resume` when the session started.
+        """
         user_id = check.check_user_id(user_id)
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
@@ -703,6 +708,7 @@ class MemoryEngine:
             conversation_id=check.check_conversation_id(conversation_id),
             now=self._now(now),
             config=config or self.context_config,
+            resumption=resumption,
         )
 
     def record_exchange(
