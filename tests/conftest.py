@@ -236,23 +236,19 @@ def chroma_server() -> Iterator[str]:
 @pytest.fixture
 def chroma_url(chroma_server: str) -> str:
     """A fresh Chroma database on the shared server, for one test."""
+    import json
+    import urllib.request
     import uuid
-    from urllib.parse import urlparse
-
-    import chromadb
-    from chromadb.config import Settings
 
     name = "t" + uuid.uuid4().hex[:16]
-    parsed = urlparse(chroma_server)
-    admin = chromadb.AdminClient(
-        Settings(
-            chroma_api_impl="chromadb.api.fastapi.FastAPI",
-            chroma_server_host=parsed.hostname,
-            chroma_server_http_port=parsed.port,
-            anonymized_telemetry=False,
-        )
+    request = urllib.request.Request(
+        f"{chroma_server}/api/v2/tenants/default_tenant/databases",
+        data=json.dumps({"name": name}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
-    admin.create_database(name)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
     return f"{chroma_server}/?database={name}"
 
 
