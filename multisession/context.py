@@ -262,8 +262,13 @@ def record_exchange(
 
     if engine.llm is not None:
         items = [
-            MemoryInput(text, kind="fact", conversation_id=conversation_id,
-                        metadata={"source": "llm_extraction"}, created_at=now)
+            MemoryInput(
+                text,
+                kind="fact",
+                conversation_id=conversation_id,
+                metadata={"source": "llm_extraction"},
+                created_at=now,
+            )
             for text in extract_facts(engine.llm, user_message, assistant_message)
         ]
     else:
@@ -322,7 +327,10 @@ def _track_decisions_and_actions(
     engine.conversations.update_state(
         user_id,
         conversation_id,
-        decisions=[*conversation.decisions, *(d for d in decisions if d not in conversation.decisions)],
+        decisions=[
+            *conversation.decisions,
+            *(d for d in decisions if d not in conversation.decisions),
+        ],
         action_items=[
             *conversation.action_items,
             *({"text": text, "done": False} for text in actions if text not in known),

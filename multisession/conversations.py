@@ -8,6 +8,7 @@ the latest messages (the session tier) spares SQL round trips on the hot path.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import secrets
 import threading
@@ -140,7 +141,9 @@ class ConversationStore:
         self._engine = engine
         self._window = window
         self._max_cached = max_cached
-        self._cache: OrderedDict[tuple[str, str], tuple[int, list[Message]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[int, builtins.list[Message]]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     # -- writes ------------------------------------------------------------------------
@@ -151,7 +154,7 @@ class ConversationStore:
         conversation_id: str,
         messages: Sequence[tuple[str, str, Mapping[str, Any] | None]],
         now: datetime,
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """Append ``(role, content, metadata)`` messages; creates the conversation."""
         stored = [
             Message(
@@ -206,7 +209,10 @@ class ConversationStore:
         )
         conn.execute(
             statement.on_conflict_do_update(
-                index_elements=[conversations_table.c.user_id, conversations_table.c.conversation_id],
+                index_elements=[
+                    conversations_table.c.user_id,
+                    conversations_table.c.conversation_id,
+                ],
                 set_={
                     "last_interaction_at": now,
                     "message_count": conversations_table.c.message_count + added,
@@ -245,9 +251,7 @@ class ConversationStore:
                 .values(**values)
             )
         if result.rowcount == 0:
-            raise MemoryNotFoundError(
-                f"user {user_id!r} has no conversation {conversation_id!r}"
-            )
+            raise MemoryNotFoundError(f"user {user_id!r} has no conversation {conversation_id!r}")
 
     def clear(self, user_id: str, conversation_id: str) -> int:
         """Delete a conversation's messages and state; returns how many messages."""
@@ -286,7 +290,7 @@ class ConversationStore:
             ).first()
         return _conversation(row) if row is not None else None
 
-    def list(self, user_id: str, *, limit: int | None = None) -> list[Conversation]:
+    def list(self, user_id: str, *, limit: int | None = None) -> builtins.list[Conversation]:
         """The user's conversations, most recently active first."""
         statement = (
             sa.select(conversations_table)
@@ -305,13 +309,13 @@ class ConversationStore:
         *,
         last: int | None = None,
         offset: int = 0,
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """Messages in chronological order; ``last`` keeps only the latest ones."""
         if last is not None and last <= self._window and offset == 0:
             return self._window_messages(user_id, conversation_id)[-last:] if last else []
         return self._load(user_id, conversation_id, last=last, offset=offset)
 
-    def _window_messages(self, user_id: str, conversation_id: str) -> list[Message]:
+    def _window_messages(self, user_id: str, conversation_id: str) -> builtins.list[Message]:
         key = (user_id, conversation_id)
         with self._engine.connect() as conn:
             count = conn.execute(
@@ -336,7 +340,7 @@ class ConversationStore:
 
     def _load(
         self, user_id: str, conversation_id: str, *, last: int | None, offset: int
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         where = (
             messages_table.c.user_id == user_id,
             messages_table.c.conversation_id == conversation_id,

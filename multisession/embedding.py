@@ -16,6 +16,10 @@ directory (``cache_dir``, else ``MULTISESSION_CACHE_DIR``, else ``~/.cache/multi
 and reused afterwards. When no weights are found, :func:`default_embedder` returns
 ``None`` and retrieval runs on BM25 alone.
 
+The embedder runs without telemetry: before importing onnxruntime it sets
+``ORT_DISABLE_TELEMETRY=1`` unless the variable is already set, since onnxruntime
+(>= 1.29) otherwise reports usage to Microsoft from Linux and macOS too.
+
 Any other model plugs in through :func:`as_embedder`, which wraps a plain function from a
 list of texts to vectors (a Chroma embedding function is one).
 """
@@ -68,6 +72,7 @@ _CHROMA_FILES = (
     "tokenizer.json",
     "vocab.txt",
 )
+_ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 _DEFAULT_MAX_TOKENS = 256
 _TOKENS_PER_TEXT = 32
 _PROBE_TEXT = "dimension probe"
@@ -483,9 +488,21 @@ def _write_atomically(target: Path, data: bytes) -> None:
         raise
 
 
-def _open_session(model: Path | bytes, threads: int | None) -> Any:
+def _import_onnxruntime() -> Any:
+    # onnxruntime >= 1.29 on Linux and macOS uploads usage telemetry to Microsoft and
+    # keeps a device id under ~/.cache/Microsoft. This variable, read when onnxruntime
+    # is first imported, is its only complete opt-out; an explicit user value wins.
+    os.environ.setdefault(_ORT_TELEMETRY_ENV, "1")
     import onnxruntime
 
+    if os.environ[_ORT_TELEMETRY_ENV] == "1":
+        # Covers an onnxruntime imported earlier by the application, as far as it can.
+        onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
+def _open_session(model: Path | bytes, threads: int | None) -> Any:
+    onnxruntime = _import_onnxruntime()
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: no stderr chatter from a library
     if threads is not None:

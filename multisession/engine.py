@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
-import logging
 import itertools
+import logging
 import secrets
 import threading
 import time
@@ -112,7 +113,7 @@ class MemoryEngine:
         vector_url: Chroma location: a directory or ``http://host:port``; default
             ``<directory>/chroma``.
         embedder: An :class:`~multisession.embedding.Embedder` or a callable
-            ``list[str] -> vectors``; by default the offline all-MiniLM-L6-v2. ``None``
+            ``builtins.list[str] -> vectors``; by default the offline all-MiniLM-L6-v2. ``None``
             runs keyword-only (BM25) search.
         config: Default retrieval settings; each search may pass its own.
         tokenizer: How text is split into BM25 terms.
@@ -132,7 +133,7 @@ class MemoryEngine:
         *,
         sql_url: str | None = None,
         vector_url: str | None = None,
-        embedder: Embedder | Callable[[list[str]], Any] | None = DEFAULT_EMBEDDER,
+        embedder: Embedder | Callable[[builtins.list[str]], Any] | None = DEFAULT_EMBEDDER,
         config: RetrievalConfig | None = None,
         tokenizer: TokenizerConfig | None = None,
         clock: Clock | None = None,
@@ -257,7 +258,7 @@ class MemoryEngine:
         items: Iterable[MemoryInput | str | Mapping[str, Any]],
         *,
         now: datetime | None = None,
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         """Remember many things at once: one embedding batch, one SQL transaction.
 
         Every item is checked before anything is written; one bad item rejects the batch
@@ -402,7 +403,7 @@ class MemoryEngine:
         limit: int = 50,
         offset: int = 0,
         newest_first: bool = True,
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         """A page of the user's memories, newest first by default."""
         user_id = check.check_user_id(user_id)
         where = self._filter(kinds, conversation_id, since, until)
@@ -426,7 +427,7 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         return self._store.count(user_id, self._filter(kinds, conversation_id, since, until))
 
-    def users(self) -> list[str]:
+    def users(self) -> builtins.list[str]:
         """Every user with stored memories or history."""
         return self._store.user_ids()
 
@@ -477,7 +478,7 @@ class MemoryEngine:
         now: datetime | None = None,
         config: RetrievalConfig | None = None,
         query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
-    ) -> list[SearchHit]:
+    ) -> builtins.list[SearchHit]:
         """Hybrid search over one user's memories, best first.
 
         BM25 and vector search each give up to ``candidate_depth`` candidates (filters
@@ -517,7 +518,7 @@ class MemoryEngine:
                 if settings.bm25_weight > 0 and tokens
                 else []
             )
-        semantic: list[tuple[str, float]] = []
+        semantic: builtins.list[tuple[str, float]] = []
         if vector is not None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
@@ -570,7 +571,7 @@ class MemoryEngine:
             norm = float(np.linalg.norm(vector))
             return vector / norm if norm > 0 else vector
         try:
-            return self.embedder.embed([query])[0]
+            return np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
         except Exception:
             self.events["query_embedding_failed"] += 1
             logger.warning(
@@ -580,12 +581,12 @@ class MemoryEngine:
 
     @staticmethod
     def _rank(
-        keyword: list[tuple[str, float]],
-        semantic: list[tuple[str, float]],
+        keyword: builtins.list[tuple[str, float]],
+        semantic: builtins.list[tuple[str, float]],
         created: Mapping[str, float],
         settings: RetrievalConfig,
         now: datetime,
-    ) -> list[tuple[str, ScoreBreakdown]]:
+    ) -> builtins.list[tuple[str, ScoreBreakdown]]:
         fused = reciprocal_rank_fusion(
             [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
             [settings.bm25_weight, settings.vector_weight],
@@ -595,7 +596,7 @@ class MemoryEngine:
         vector_rank = {doc_id: (rank, sim) for rank, (doc_id, sim) in enumerate(semantic, 1)}
         temporal = settings.temporal
         now_ts = now.timestamp()
-        ranked: list[tuple[float, float, str, ScoreBreakdown]] = []
+        ranked: builtins.list[tuple[float, float, str, ScoreBreakdown]] = []
         for doc_id, fused_score in fused.items():
             created_ts = created.get(doc_id, now_ts)
             curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
@@ -626,11 +627,11 @@ class MemoryEngine:
         messages: Iterable[tuple[str, str] | Mapping[str, Any]],
         *,
         now: datetime | None = None,
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """Append chat messages (``(role, content)`` or dicts with role/content/metadata)."""
         user_id = check.check_user_id(user_id)
         conversation_id = _require_conversation(conversation_id)
-        rows: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        rows: builtins.list[tuple[str, str, Mapping[str, Any] | None]] = []
         for position, message in enumerate(messages):
             if isinstance(message, Mapping):
                 rows.append((message.get("role"), message.get("content"), message.get("metadata")))  # type: ignore[arg-type]
@@ -645,7 +646,7 @@ class MemoryEngine:
 
     def get_messages(
         self, user_id: str, conversation_id: str, *, last: int | None = None
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """A conversation's messages in order; ``last`` keeps the latest ones."""
         user_id = check.check_user_id(user_id)
         conversation_id = _require_conversation(conversation_id)
@@ -658,7 +659,7 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         return self.conversations.clear(user_id, _require_conversation(conversation_id))
 
-    def preferences(self, user_id: str, *, limit: int = 50) -> list[Memory]:
+    def preferences(self, user_id: str, *, limit: int = 50) -> builtins.list[Memory]:
         """The user's preferences, newest first."""
         return self.list(user_id, kinds=["preference"], limit=limit)
 
@@ -719,7 +720,7 @@ class MemoryEngine:
         assistant_message: str | None = None,
         *,
         now: datetime | None = None,
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         """Store a turn and the memories worth keeping from it; returns those memories."""
         user_id = check.check_user_id(user_id)
         return record_exchange(
@@ -802,7 +803,7 @@ class MemoryEngine:
             "created_at": created_at.astimezone(timezone.utc),
         }
 
-    def _embed_for_write(self, texts: list[str]) -> npt.NDArray[np.float32] | None:
+    def _embed_for_write(self, texts: builtins.list[str]) -> npt.NDArray[np.float32] | None:
         """Vectors for new content, or None (the rows then wait for repair())."""
         if self.embedder is None:
             return None
@@ -917,11 +918,11 @@ class MemoryEngine:
 
     async def aadd_many(
         self, user_id: str, items: Iterable[MemoryInput | str | Mapping[str, Any]], **kwargs: Any
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         """Async :meth:`add_many`."""
         return await asyncio.to_thread(self.add_many, user_id, list(items), **kwargs)
 
-    async def asearch(self, user_id: str, query: str, **kwargs: Any) -> list[SearchHit]:
+    async def asearch(self, user_id: str, query: str, **kwargs: Any) -> builtins.list[SearchHit]:
         """Async :meth:`search`."""
         return await asyncio.to_thread(self.search, user_id, query, **kwargs)
 
@@ -929,7 +930,7 @@ class MemoryEngine:
         """Async :meth:`get`."""
         return await asyncio.to_thread(self.get, user_id, memory_id)
 
-    async def alist(self, user_id: str, **kwargs: Any) -> list[Memory]:
+    async def alist(self, user_id: str, **kwargs: Any) -> builtins.list[Memory]:
         """Async :meth:`list`."""
         return await asyncio.to_thread(self.list, user_id, **kwargs)
 
@@ -951,13 +952,15 @@ class MemoryEngine:
 
     async def aadd_messages(
         self, user_id: str, conversation_id: str, messages: Iterable[Any], **kwargs: Any
-    ) -> list[Message]:
+    ) -> builtins.list[Message]:
         """Async :meth:`add_messages`."""
         return await asyncio.to_thread(
             self.add_messages, user_id, conversation_id, list(messages), **kwargs
         )
 
-    async def aget_messages(self, user_id: str, conversation_id: str, **kwargs: Any) -> list[Message]:
+    async def aget_messages(
+        self, user_id: str, conversation_id: str, **kwargs: Any
+    ) -> builtins.list[Message]:
         """Async :meth:`get_messages`."""
         return await asyncio.to_thread(self.get_messages, user_id, conversation_id, **kwargs)
 
@@ -971,7 +974,7 @@ class MemoryEngine:
 
     async def arecord_exchange(
         self, user_id: str, conversation_id: str, user_message: str, *args: Any, **kwargs: Any
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         """Async :meth:`record_exchange`."""
         return await asyncio.to_thread(
             self.record_exchange, user_id, conversation_id, user_message, *args, **kwargs

@@ -35,9 +35,7 @@ class ResumeConfig:
 
     continue_within: timedelta = timedelta(hours=1)
     recap_within: timedelta = timedelta(days=1)
-    continue_instruction: str = (
-        "Continue the conversation naturally; the user was here {gap} ago."
-    )
+    continue_instruction: str = "Continue the conversation naturally; the user was here {gap} ago."
     recap_instruction: str = (
         "The user is returning after {gap}. Briefly acknowledge the return and offer to "
         "pick up where you left off."
@@ -47,8 +45,7 @@ class ResumeConfig:
         "what they need today; use what you know about them only where it helps."
     )
     first_visit_instruction: str = (
-        "This is your first conversation with this user. Greet them and find out what "
-        "they need."
+        "This is your first conversation with this user. Greet them and find out what they need."
     )
     recent_summaries: int = 3
     max_preferences: int = 20

@@ -12,6 +12,7 @@ process wrote since it last looked, and which rows changed.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -118,7 +119,9 @@ messages_table = sa.Table(
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Index("ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"),
+    sa.Index(
+        "ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"
+    ),
 )
 
 audit_table = sa.Table(
@@ -183,7 +186,7 @@ def _row_to_memory(row: sa.Row[Any]) -> Memory:
     )
 
 
-def _index_row(row: sa.Row[Any]) -> IndexRow:
+def _index_row(row: sa.Row[Any, Any, Any, Any, Any, Any]) -> IndexRow:
     return IndexRow(
         id=row.id,
         content=row.content,
@@ -266,13 +269,15 @@ class SQLStore:
             )
         # A new (or re-created) user starts at a wall-clock number rather than 1, so a
         # version seen before a delete_user can never come round again for that user.
-        statement = insert_fn(users_table).values(
-            user_id=user_id, version=time.time_ns() // 1000, created_at=now, updated_at=now
+        statement = (
+            insert_fn(users_table)
+            .values(user_id=user_id, version=time.time_ns() // 1000, created_at=now, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=[users_table.c.user_id],
+                set_={"version": users_table.c.version + 1, "updated_at": now},
+            )
+            .returning(users_table.c.version)
         )
-        statement = statement.on_conflict_do_update(
-            index_elements=[users_table.c.user_id],
-            set_={"version": users_table.c.version + 1, "updated_at": now},
-        ).returning(users_table.c.version)
         return int(conn.execute(statement).scalar_one())
 
     def user_version(self, user_id: str) -> int | None:
@@ -283,7 +288,7 @@ class SQLStore:
             ).scalar_one_or_none()
         return None if value is None else int(value)
 
-    def user_ids(self) -> list[str]:
+    def user_ids(self) -> builtins.list[str]:
         with self._engine.connect() as conn:
             return list(
                 conn.execute(
@@ -417,8 +422,8 @@ class SQLStore:
 
     # -- reads --------------------------------------------------------------------
 
-    def _filtered(self, user_id: str, where: MemoryFilter) -> list[sa.ColumnElement[bool]]:
-        clauses: list[sa.ColumnElement[bool]] = [memories_table.c.user_id == user_id]
+    def _filtered(self, user_id: str, where: MemoryFilter) -> builtins.list[sa.ColumnElement[bool]]:
+        clauses: builtins.list[sa.ColumnElement[bool]] = [memories_table.c.user_id == user_id]
         if where.kinds is not None:
             clauses.append(memories_table.c.kind.in_(list(where.kinds)))
         if where.conversation_id is not None:
@@ -449,7 +454,7 @@ class SQLStore:
         limit: int | None,
         offset: int,
         newest_first: bool,
-    ) -> list[Memory]:
+    ) -> builtins.list[Memory]:
         order = memories_table.c.created_at.desc() if newest_first else memories_table.c.created_at
         statement = (
             sa.select(memories_table)
@@ -480,7 +485,9 @@ class SQLStore:
                 ).scalars()
             )
 
-    def index_rows(self, user_id: str, memory_ids: Iterable[str] | None = None) -> list[IndexRow]:
+    def index_rows(
+        self, user_id: str, memory_ids: Iterable[str] | None = None
+    ) -> builtins.list[IndexRow]:
         """All of a user's memories (or the given ones) as the indexes need them."""
         statement = sa.select(*_INDEX_COLUMNS).where(memories_table.c.user_id == user_id)
         if memory_ids is not None:
@@ -508,7 +515,7 @@ class SQLStore:
                 row.id: int(row.revision) for row in rows
             }
 
-    def pending_vectors(self, batch_size: int) -> Iterator[tuple[str, list[IndexRow]]]:
+    def pending_vectors(self, batch_size: int) -> Iterator[tuple[str, builtins.list[IndexRow]]]:
         """Memories not (or no longer) in the vector index, grouped by user, in batches."""
         with self._engine.connect() as conn:
             pending_users = list(
@@ -547,7 +554,7 @@ class SQLStore:
                 )
         return found
 
-    def audit_log(self) -> list[dict[str, Any]]:
+    def audit_log(self) -> builtins.list[dict[str, Any]]:
         with self._engine.connect() as conn:
             return [
                 {

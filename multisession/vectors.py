@@ -99,7 +99,7 @@ class ChromaVectorIndex:
         to use a tenant or database other than Chroma's defaults (they must exist).
         """
         import chromadb
-        from chromadb.config import Settings
+        from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
         parsed = urlparse(location)
@@ -118,8 +118,8 @@ class ChromaVectorIndex:
                 port=parsed.port or (443 if parsed.scheme == "https" else 8000),
                 ssl=parsed.scheme == "https",
                 settings=settings,
-                tenant=options.get("tenant", chromadb.DEFAULT_TENANT),
-                database=options.get("database", chromadb.DEFAULT_DATABASE),
+                tenant=options.get("tenant", DEFAULT_TENANT),
+                database=options.get("database", DEFAULT_DATABASE),
             )
         elif parsed.scheme in ("", "file"):
             client = chromadb.PersistentClient(path=parsed.path or location, settings=settings)
@@ -199,7 +199,9 @@ class ChromaVectorIndex:
         )
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
-        return [(doc_id, 1.0 - float(distance)) for doc_id, distance in zip(ids, distances, strict=True)]
+        return [
+            (doc_id, 1.0 - float(distance)) for doc_id, distance in zip(ids, distances, strict=True)
+        ]
 
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         if not ids:

@@ -22,7 +22,11 @@ def tell(engine, clock, conversation, *messages):  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize(
     ("gap", "mode"),
-    [(timedelta(days=3), "fresh_start"), (timedelta(hours=5), "recap"), (timedelta(minutes=10), "continue")],
+    [
+        (timedelta(days=3), "fresh_start"),
+        (timedelta(hours=5), "recap"),
+        (timedelta(minutes=10), "continue"),
+    ],
 )
 def test_two_sessions_days_apart(fresh_engine, clock, gap, mode):
     tell(
@@ -35,7 +39,9 @@ def test_two_sessions_days_apart(fresh_engine, clock, gap, mode):
     )
     clock.advance(seconds=gap.total_seconds())
 
-    work = fresh_engine.build_context("alice", "Where do I work again?", conversation_id="session-2")
+    work = fresh_engine.build_context(
+        "alice", "Where do I work again?", conversation_id="session-2"
+    )
     assert work.resumption.mode == mode
     assert "Acme" in work.as_text()
     food = fresh_engine.build_context(
@@ -59,7 +65,11 @@ def test_chit_chat_is_not_remembered_but_facts_are(fresh_engine, clock):
     added = fresh_engine.record_exchange("alice", "c1", "I prefer answers in bullet points")
     assert [(m.kind, m.conversation_id) for m in added] == [("preference", "c1")]
     assert [m.content for m in fresh_engine.preferences("alice")] == [added[0].content]
-    assert [m.role for m in fresh_engine.get_messages("alice", "c1")] == ["user", "assistant", "user"]
+    assert [m.role for m in fresh_engine.get_messages("alice", "c1")] == [
+        "user",
+        "assistant",
+        "user",
+    ]
 
 
 def test_other_users_never_appear_in_the_context(fresh_engine, clock):
@@ -109,7 +119,9 @@ def test_context_never_exceeds_a_small_budget(fresh_engine, clock):
         )
     budget = ContextBudget(max_tokens=400, response_reserve=100)
     context = fresh_engine.build_context(
-        "alice", "which museums did I like?", conversation_id="long",
+        "alice",
+        "which museums did I like?",
+        conversation_id="long",
         config=replace(fresh_engine.context_config, budget=budget),
     )
     counter = token_counter("gpt-4o")
@@ -117,7 +129,7 @@ def test_context_never_exceeds_a_small_budget(fresh_engine, clock):
     assert context.packed.dropped  # the rest is reported, not silently lost
     kept = [m.content for m in context.messages if m.role != "system"]
     history = [m.content for m in fresh_engine.get_messages("alice", "long")]
-    assert kept == history[len(history) - len(kept):]
+    assert kept == history[len(history) - len(kept) :]
 
 
 def test_context_survives_a_failing_embedder(store_dir, minilm, clock):
@@ -147,6 +159,8 @@ def test_expand_query_adds_recent_topics() -> None:
 def test_context_config_is_per_call(fresh_engine, clock):
     tell(fresh_engine, clock, "c", "I live in Porto")
     tiny = replace(ContextConfig(), system_prompt="Be brief.", memories_k=1)
-    context = fresh_engine.build_context("alice", "where do I live", conversation_id="c", config=tiny)
+    context = fresh_engine.build_context(
+        "alice", "where do I live", conversation_id="c", config=tiny
+    )
     assert context.messages[0].content.startswith("Be brief.")
     assert len(context.hits) == 1

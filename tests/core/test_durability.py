@@ -36,7 +36,7 @@ WRITER = textwrap.dedent(
     engine = MemoryEngine(sys.argv[1])
     for batch in range(1000):
         memories = engine.add_many(
-            "alice", [f"batch {batch} note {i}: a quick brown fox {batch * 50 + i}" for i in range(50)]
+            "alice", [f"batch {batch} note {i}: fox {batch * 50 + i}" for i in range(50)]
         )
         print(json.dumps([m.id for m in memories]), flush=True)
     """

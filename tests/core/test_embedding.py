@@ -561,6 +561,34 @@ def test_building_never_touches_the_network(
     assert no_network == []
 
 
+def test_onnxruntime_telemetry_is_off(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from multisession.embedding import MiniLMEmbedder
+        embedder = MiniLMEmbedder({str(WEIGHTS)!r}, cache_dir={str(tmp_path / "cache")!r})
+        embedder.embed(["hello"])
+        print(os.environ["ORT_DISABLE_TELEMETRY"], "onnxruntime" in sys.modules)
+        """
+    )
+    environment = {
+        key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"
+    }
+    environment.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO_ROOT))
+
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        check=True,
+    )
+
+    assert finished.stdout.split() == ["1", "True"]
+    assert not (tmp_path / "home").exists()  # no device id, no offline event store
+
+
 # --------------------------------------------------------------------------- as_embedder
 
 

@@ -215,9 +215,7 @@ def collection_names(backend) -> set[str]:  # type: ignore[no-untyped-def]
         return {c if isinstance(c, str) else c.name for c in client.list_collections()}
     parsed = urlparse(backend["vector_url"])
     database = parse_qs(parsed.query)["database"][0]
-    url = (
-        f"http://{parsed.netloc}/api/v2/tenants/default_tenant/databases/{database}/collections"
-    )
+    url = f"http://{parsed.netloc}/api/v2/tenants/default_tenant/databases/{database}/collections"
     with urllib.request.urlopen(url, timeout=10) as response:
         return {collection["name"] for collection in json.load(response)}
 
