@@ -31,7 +31,7 @@ SESSION_ONE = [
 QUESTIONS = [
     "Where do I work again?",
     "What foods should you avoid suggesting to me?",
-    "which project was I in the middle of?",
+    "where did we leave the pipeline work?",
     "color theme preference",
 ]
 
