@@ -1,1 +1,35 @@
-"""LangChain adapters for multisession."""
+"""LangChain adapters for multisession.
+
+``MultiSessionMiddleware`` needs the ``langchain`` package (``create_agent``); the rest
+needs only ``langchain-core``.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from .chat_message_histories import MultiSessionChatMessageHistory
+from .embeddings import MultiSessionEmbeddings, embedder_from_langchain, llm_from_chat_model
+from .memory import MultiSessionMemory, with_multisession_memory
+from .retrievers import MultiSessionRetriever
+
+if TYPE_CHECKING:
+    from .middleware import MultiSessionMiddleware
+
+__all__ = [
+    "MultiSessionChatMessageHistory",
+    "MultiSessionEmbeddings",
+    "MultiSessionMemory",
+    "MultiSessionMiddleware",
+    "MultiSessionRetriever",
+    "embedder_from_langchain",
+    "llm_from_chat_model",
+    "with_multisession_memory",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The middleware imports `langchain` (agents), an optional dependency: load it on use.
+    if name == "MultiSessionMiddleware":
+        from .middleware import MultiSessionMiddleware
+
+        return MultiSessionMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -201,36 +201,65 @@ def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> Iterat
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class ChromaServer:
+    """A Chroma server process on 127.0.0.1 that a test may also stop."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        executable = Path(sys.executable).parent / "chroma"
+        if not executable.exists():
+            pytest.fail("the `chroma` server command is missing: reinstall with `make test`")
+        self.path = Path(tempfile.mkdtemp(prefix="multisession-chroma-"))
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [
+                str(executable),
+                "run",
+                "--path",
+                str(self.path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def ready() -> bool:
+            import urllib.request
+
+            with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as response:
+                return bool(response.status == 200)
+
+        _wait_until(ready, "the Chroma server", self.process)
+
+    def stop(self) -> None:
+        import shutil
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def chroma_server() -> Iterator[str]:
-    """A Chroma server on 127.0.0.1; yields its http URL."""
-    import shutil
-    import subprocess
-    import sys
+    """A Chroma server on 127.0.0.1 shared by the session; yields its http URL."""
+    server = ChromaServer()
+    yield server.url
+    server.stop()
 
-    executable = Path(sys.executable).parent / "chroma"
-    if not executable.exists():
-        pytest.fail("the `chroma` server command is missing: reinstall with `make test`")
-    path = Path(tempfile.mkdtemp(prefix="multisession-chroma-"))
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(executable), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        import urllib.request
-
-        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-            return bool(response.status == 200)
-
-    _wait_until(ready, "the Chroma server", server)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
-    shutil.rmtree(path, ignore_errors=True)
+@pytest.fixture
+def own_chroma_server() -> Iterator[ChromaServer]:
+    """A Chroma server for one test, which the test may stop (an outage)."""
+    server = ChromaServer()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

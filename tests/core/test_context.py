@@ -164,3 +164,44 @@ def test_context_config_is_per_call(fresh_engine, clock):
     )
     assert context.messages[0].content.startswith("Be brief.")
     assert len(context.hits) == 1
+
+
+def test_context_survives_the_vector_server_going_down(own_chroma_server, store_dir, minilm, clock):
+    engine = MemoryEngine(
+        embedder=minilm,
+        clock=clock,
+        sql_url=f"sqlite:///{store_dir}.db",
+        vector_url=own_chroma_server.url,
+    )
+    engine.record_exchange("alice", "c1", "I'm allergic to peanuts")
+    assert engine.search("alice", "peanuts")[0].breakdown.vector_rank == 1
+    own_chroma_server.stop()
+    context = engine.build_context("alice", "am I allergic to peanuts?")
+    assert "peanuts" in context.as_text()
+    assert engine.events["vector_search_failed"] == 1
+    # Writes while it is down are acknowledged and kept for repair().
+    engine.record_exchange("alice", "c1", "I live in Porto")
+    assert engine.events["vector_write_failed"] == 1
+    assert engine.stats()["pending_vectors"] == 1
+    engine.close()
+
+
+def test_llm_writes_the_summary_and_extracts_facts(store_dir, minilm, clock):
+    prompts: list[str] = []
+
+    def fake_llm(prompt: str) -> str:
+        """Stands in for a chat model: records the prompt, answers by task."""
+        prompts.append(prompt)
+        if "summary" in prompt.lower():
+            return "Alice is planning a trip to Kyoto in April."
+        return '["Alice is planning a trip to Kyoto in April"]'
+
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock, llm=fake_llm) as engine:
+        engine.context_config = replace(engine.context_config, summary_every=2)
+        added = engine.record_exchange("alice", "trip", "so, Kyoto in April, thoughts?", "Lovely!")
+        assert [m.content for m in added] == ["Alice is planning a trip to Kyoto in April"]
+        assert added[0].metadata == {"source": "llm_extraction"}
+        conversation = engine.conversations.get("alice", "trip")
+        assert conversation is not None
+        assert conversation.summary == "Alice is planning a trip to Kyoto in April."
+        assert any("Kyoto in April, thoughts?" in prompt for prompt in prompts)

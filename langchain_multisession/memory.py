@@ -1,0 +1,156 @@
+"""Drop-in long-term memory for an LCEL chain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from multisession import ContextConfig, MemoryEngine
+
+from ._config import session_ids
+from ._messages import many_from_core, text_of
+
+__all__ = ["MultiSessionMemory", "with_multisession_memory"]
+
+
+class MultiSessionMemory:
+    """Budgeted memory for LCEL chains: context before each turn, memories after it.
+
+    Example::
+
+        prompt = ChatPromptTemplate([MessagesPlaceholder("history"), ("human", "{input}")])
+        chain = MultiSessionMemory(MemoryEngine("./memory-store")).wrap(prompt | model)
+        chain.invoke(
+            {"input": "I'm allergic to peanuts"},
+            {"configurable": {"user_id": "alice", "conversation_id": "c1"}},
+        )
+
+    Before each turn the wrapped chain receives, under ``history_key``, the messages
+    :meth:`~multisession.MemoryEngine.build_context` packed for the input (a system
+    message with the system prompt, preferences, resumption and relevant memories, then
+    the conversation's recent history); after it, the turn is recorded with
+    :meth:`~multisession.MemoryEngine.record_exchange`.
+
+    Args:
+        engine: Where memories and conversations are kept.
+        context: How the prompt is filled; the engine's setting when ``None``.
+    """
+
+    def __init__(self, engine: MemoryEngine, *, context: ContextConfig | None = None) -> None:
+        self.engine = engine
+        self.context = context
+
+    def load(
+        self, user_id: str, text: str, *, conversation_id: str | None = None
+    ) -> list[BaseMessage]:
+        """The context messages for the user's next message ``text``."""
+        built = self.engine.build_context(
+            user_id, text, conversation_id=conversation_id, config=self.context
+        )
+        return many_from_core(built.messages)
+
+    async def aload(
+        self, user_id: str, text: str, *, conversation_id: str | None = None
+    ) -> list[BaseMessage]:
+        """Async :meth:`load`."""
+        built = await self.engine.abuild_context(
+            user_id, text, conversation_id=conversation_id, config=self.context
+        )
+        return many_from_core(built.messages)
+
+    def save(self, user_id: str, conversation_id: str, text: str, reply: str | None) -> None:
+        """Record a turn and the memories worth keeping from it."""
+        self.engine.record_exchange(user_id, conversation_id, text, reply)
+
+    async def asave(self, user_id: str, conversation_id: str, text: str, reply: str | None) -> None:
+        """Async :meth:`save`."""
+        await self.engine.arecord_exchange(user_id, conversation_id, text, reply)
+
+    def wrap(
+        self,
+        chain: Runnable[Any, Any],
+        *,
+        input_key: str = "input",
+        history_key: str = "history",
+        output_key: str | None = None,
+    ) -> Runnable[Any, Any]:
+        """``chain`` with this memory; see :func:`with_multisession_memory`."""
+
+        def invoke(inputs: Any, config: RunnableConfig) -> Any:
+            user_id, conversation_id = session_ids(config)
+            text, chain_input = _chain_input(inputs, input_key)
+            history = self.load(user_id, text, conversation_id=conversation_id)
+            output = chain.invoke({**chain_input, history_key: history}, config)
+            self.save(user_id, conversation_id, text, _reply(output, output_key))
+            return output
+
+        async def ainvoke(inputs: Any, config: RunnableConfig) -> Any:
+            user_id, conversation_id = session_ids(config)
+            text, chain_input = _chain_input(inputs, input_key)
+            history = await self.aload(user_id, text, conversation_id=conversation_id)
+            output = await chain.ainvoke({**chain_input, history_key: history}, config)
+            await self.asave(user_id, conversation_id, text, _reply(output, output_key))
+            return output
+
+        return RunnableLambda(invoke, afunc=ainvoke, name="MultiSessionMemory")
+
+
+def with_multisession_memory(
+    chain: Runnable[Any, Any],
+    engine: MemoryEngine,
+    *,
+    input_key: str = "input",
+    history_key: str = "history",
+    output_key: str | None = None,
+    context: ContextConfig | None = None,
+) -> Runnable[Any, Any]:
+    """Give an LCEL chain persistent memory across sessions.
+
+    Example::
+
+        chain = with_multisession_memory(prompt | model, engine)
+        chain.invoke(
+            {"input": "What should I cook?"},
+            {"configurable": {"user_id": "alice", "conversation_id": "c2"}},
+        )
+
+    Args:
+        chain: A runnable taking a dict with ``input_key`` and ``history_key`` (the
+            variable of a ``MessagesPlaceholder``).
+        engine: Where memories and conversations are kept.
+        input_key: The input dict's key holding the user's message (a plain string
+            input is put under it).
+        history_key: Where the context messages go.
+        output_key: The output dict's key holding the reply, when the chain returns a
+            dict; messages and strings are used as they are.
+        context: How the prompt is filled; the engine's setting when ``None``.
+
+    Returns:
+        A runnable (sync and async) called with the chain's input and
+        ``{"configurable": {"user_id": ..., "conversation_id": ...}}``.
+    """
+    return MultiSessionMemory(engine, context=context).wrap(
+        chain, input_key=input_key, history_key=history_key, output_key=output_key
+    )
+
+
+def _chain_input(inputs: Any, input_key: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(inputs, str):
+        return inputs, {input_key: inputs}
+    if not isinstance(inputs, Mapping) or input_key not in inputs:
+        raise ValueError(
+            f"the chain input must be a string or a dict with the key {input_key!r} "
+            "(or pass input_key=... naming the key of the user's message)"
+        )
+    return text_of(inputs[input_key]), dict(inputs)
+
+
+def _reply(output: Any, output_key: str | None) -> str:
+    if output_key is not None:
+        if not isinstance(output, Mapping) or output_key not in output:
+            raise ValueError(f"the chain's output has no key {output_key!r}")
+        output = output[output_key]
+    return text_of(output)

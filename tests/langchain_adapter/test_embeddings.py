@@ -1,0 +1,49 @@
+"""Embeddings both ways between LangChain and the core, and a chat model as the engine's llm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from langchain_multisession import (
+    MultiSessionEmbeddings,
+    embedder_from_langchain,
+    llm_from_chat_model,
+)
+from multisession import Embedder, MemoryEngine
+
+
+async def test_core_embedder_as_langchain_embeddings(minilm: Embedder) -> None:
+    embeddings = MultiSessionEmbeddings(minilm)
+    texts = ["I prefer tea", "Where did I park?"]
+    expected = minilm.embed(texts)
+    assert np.allclose(embeddings.embed_documents(texts), expected, atol=1e-6)
+    assert np.allclose(embeddings.embed_query(texts[0]), expected[0], atol=1e-6)
+    assert np.allclose(await embeddings.aembed_documents(texts), expected, atol=1e-6)
+    assert np.allclose(await embeddings.aembed_query(texts[1]), expected[1], atol=1e-6)
+
+
+def test_langchain_embeddings_power_the_engine(tmp_path: Path, clock: Any) -> None:
+    embedder = embedder_from_langchain(DeterministicFakeEmbedding(size=16), name="fake-16")
+    assert (embedder.name, embedder.dimension) == ("fake-16", 16)
+    with MemoryEngine(tmp_path / "store", embedder=embedder, clock=clock) as engine:
+        stored = engine.add("alice", "I'm allergic to peanuts")
+        hits = engine.search("alice", "I'm allergic to peanuts")
+    assert [hit.memory.id for hit in hits] == [stored.id]
+    assert hits[0].breakdown.vector_rank == 1
+
+
+def test_chat_model_as_the_engine_llm(
+    tmp_path: Path, clock: Any, recording_model: Callable[..., Any]
+) -> None:
+    model = recording_model('["The user lives in Lyon."]')
+    llm = llm_from_chat_model(model)
+    with MemoryEngine(tmp_path / "store", embedder=None, clock=clock, llm=llm) as engine:
+        added = engine.record_exchange("alice", "c1", "I moved to Lyon last year", "Nice!")
+    assert [memory.content for memory in added] == ["The user lives in Lyon."]
+    assert "I moved to Lyon last year" in model.prompt_text()
+    assert model.prompts[-1][0].type == "human"

@@ -1,0 +1,96 @@
+"""with_multisession_memory: a chain that remembers across sessions and users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import RunnableLambda
+
+from langchain_multisession import MultiSessionMemory, with_multisession_memory
+from multisession import MemoryEngine
+
+
+def _prompt() -> ChatPromptTemplate:
+    return ChatPromptTemplate([MessagesPlaceholder("history"), ("human", "{input}")])
+
+
+def _config(user_id: str, conversation_id: str) -> dict[str, Any]:
+    return {"configurable": {"user_id": user_id, "conversation_id": conversation_id}}
+
+
+def test_second_session_remembers_the_first(
+    engine: MemoryEngine, clock: Any, recording_model: Callable[..., Any]
+) -> None:
+    model = recording_model("Noted.", "Noted.", "How about a Thai curry without peanuts?")
+    chain = with_multisession_memory(_prompt() | model, engine)
+
+    chain.invoke({"input": "I'm allergic to peanuts"}, _config("alice", "monday"))
+    chain.invoke({"input": "I'm allergic to shellfish"}, _config("bob", "monday"))
+    clock.advance(days=3)
+    reply = chain.invoke({"input": "What should I cook tonight?"}, _config("alice", "thursday"))
+
+    assert reply.text == "How about a Thai curry without peanuts?"
+    prompt = model.prompts[-1]
+    assert isinstance(prompt[0], SystemMessage)
+    assert "I'm allergic to peanuts" in prompt[0].text
+    assert "The user is back after 3 days" in prompt[0].text
+    assert prompt[-1] == HumanMessage(content="What should I cook tonight?")
+    assert "shellfish" not in model.prompt_text()
+    assert [(m.role, m.content) for m in engine.get_messages("alice", "thursday")] == [
+        ("user", "What should I cook tonight?"),
+        ("assistant", "How about a Thai curry without peanuts?"),
+    ]
+
+
+async def test_async_path_remembers_and_keeps_the_conversation(
+    engine: MemoryEngine, clock: Any, recording_model: Callable[..., Any]
+) -> None:
+    model = recording_model("Noted.", "Sure.", "Noted.")
+    chain = MultiSessionMemory(engine).wrap(_prompt() | model)
+
+    await chain.ainvoke({"input": "I'm allergic to peanuts"}, _config("alice", "c1"))
+    clock.advance(minutes=5)
+    await chain.ainvoke("Suggest a snack", _config("alice", "c1"))
+    await chain.ainvoke({"input": "My favourite snack is popcorn"}, _config("bob", "c1"))
+
+    second = model.prompt_text(1)
+    assert "allergic to peanuts" in second
+    assert "human: I'm allergic to peanuts\nai: Noted." in second  # recent history
+    assert "popcorn" not in second
+    assert all("peanut" not in hit.memory.content for hit in engine.search("bob", "peanuts"))
+
+
+def test_output_key_and_message_parts(
+    engine: MemoryEngine, recording_model: Callable[..., Any]
+) -> None:
+    model = recording_model("Noted.")
+    chain_input = {"question": [{"type": "text", "text": "I live in Lyon"}]}
+    result = with_multisession_memory(
+        ChatPromptTemplate([MessagesPlaceholder("history"), ("human", "{question}")])
+        | model
+        | RunnableLambda(lambda message: {"answer": message.text}),
+        engine,
+        input_key="question",
+        output_key="answer",
+    ).invoke(chain_input, _config("alice", "c1"))
+    assert result == {"answer": "Noted."}
+    assert [(m.role, m.content) for m in engine.get_messages("alice", "c1")] == [
+        ("user", "I live in Lyon"),
+        ("assistant", "Noted."),
+    ]
+
+
+def test_missing_session_names_the_fix(
+    engine: MemoryEngine, recording_model: Callable[..., Any]
+) -> None:
+    chain = with_multisession_memory(_prompt() | recording_model(), engine)
+    with pytest.raises(ValueError, match=r"needs user_id: call with config="):
+        chain.invoke({"input": "Hi"}, {"configurable": {"conversation_id": "c1"}})
+    with pytest.raises(ValueError, match="needs user_id and conversation_id"):
+        chain.invoke({"input": "Hi"})
+    with pytest.raises(ValueError, match="input_key"):
+        chain.invoke({"question": "Hi"}, _config("alice", "c1"))

@@ -1,0 +1,37 @@
+"""The public surface of langchain_multisession."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import langchain_multisession
+
+
+def test_public_names_are_pinned() -> None:
+    assert langchain_multisession.__all__ == [
+        "MultiSessionChatMessageHistory",
+        "MultiSessionEmbeddings",
+        "MultiSessionMemory",
+        "MultiSessionMiddleware",
+        "MultiSessionRetriever",
+        "embedder_from_langchain",
+        "llm_from_chat_model",
+        "with_multisession_memory",
+    ]
+    assert langchain_multisession.__all__ == sorted(langchain_multisession.__all__)
+    for name in langchain_multisession.__all__:
+        assert getattr(langchain_multisession, name).__module__.startswith(
+            "langchain_multisession."
+        )
+
+
+def test_importing_needs_only_langchain_core() -> None:
+    code = (
+        "import sys, langchain_multisession; "
+        "print('langchain.agents' in sys.modules, 'langgraph' in sys.modules)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert output.split() == ["False", "False"]
