@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -186,12 +186,18 @@ class RecallTally:
 
     def add(self, question: Question, ranked_ids: Sequence[str], seconds: float) -> None:
         """Score one question's ranking and record how long the query took."""
+        self.add_per_k(question, {k: ranked_ids for k in self.ks}, seconds)
+
+    def add_per_k(
+        self, question: Question, rankings: Mapping[int, Sequence[str]], seconds: float
+    ) -> None:
+        """Score one ranking per k (a search asked for exactly k results each time)."""
         for group in ("all", question.category):
             self._counts[group] = self._counts.get(group, 0) + 1
             for k in self.ks:
                 key = (group, k)
                 self._sums[key] = self._sums.get(key, 0.0) + recall(
-                    ranked_ids, question.evidence, k
+                    rankings[k], question.evidence, k
                 )
         self.query_seconds.append(seconds)
 

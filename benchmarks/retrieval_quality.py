@@ -101,7 +101,6 @@ def evaluate_multisession(
     from multisession import MemoryEngine, MemoryInput, default_embedder
 
     embedder = embedder if embedder is not None else default_embedder()
-    depth = max(ks)
     rows: list[Row] = []
     with (
         tempfile.TemporaryDirectory(prefix="multisession-quality-") as directory,
@@ -124,16 +123,22 @@ def evaluate_multisession(
             tally = locomo.RecallTally(ks=tuple(ks))
             for conversation in conversations:
                 for question in conversation.questions:
-                    started = time.perf_counter()
-                    hits = engine.search(
-                        conversation.sample_id,
-                        question.question,
-                        k=depth,
-                        now=conversation.now,
-                        config=config,
-                    )
-                    elapsed = time.perf_counter() - started
-                    tally.add(question, [hit.memory.metadata["dia_id"] for hit in hits], elapsed)
+                    # One search per k, as a caller asking for k results makes it: the
+                    # candidate depth is max(config.candidate_depth, k). The time is that
+                    # of the search for the largest k.
+                    rankings: dict[int, list[str]] = {}
+                    for k in sorted(ks):
+                        started = time.perf_counter()
+                        hits = engine.search(
+                            conversation.sample_id,
+                            question.question,
+                            k=k,
+                            now=conversation.now,
+                            config=config,
+                        )
+                        elapsed = time.perf_counter() - started
+                        rankings[k] = [hit.memory.metadata["dia_id"] for hit in hits]
+                    tally.add_per_k(question, rankings, elapsed)
             rows.append(Row(name, tally))
     return rows
 
