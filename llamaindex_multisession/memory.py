@@ -1,0 +1,281 @@
+"""A LlamaIndex ``BaseMemory`` backed by a multisession :class:`~multisession.MemoryEngine`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.memory import BaseMemory
+
+from multisession import ContextConfig, MemoryEngine, Resumption
+
+from ._messages import core_role, from_context, from_stored, text_of
+
+__all__ = ["MultiSessionMemory"]
+
+# How far back ``get()`` looks for the user's last message when no input is given.
+_LAST_USER_LOOKBACK = 20
+
+
+class MultiSessionMemory(BaseMemory):
+    """Chat memory for one user and conversation, remembered across sessions.
+
+    Example::
+
+        from llama_index.core.chat_engine import SimpleChatEngine
+        from multisession import MemoryEngine
+        from llamaindex_multisession import MultiSessionMemory
+
+        engine = MemoryEngine("./memory-store")
+        memory = MultiSessionMemory.from_defaults(
+            engine=engine, user_id="alice", conversation_id="chat-1"
+        )
+        chat = SimpleChatEngine.from_defaults(llm=llm, memory=memory)
+        chat.chat("I'm allergic to peanuts")
+
+    Works with every chat engine (``SimpleChatEngine``, ``ContextChatEngine``,
+    ``CondensePlusContextChatEngine``, ...) and the workflow agents (``FunctionAgent``,
+    ``ReActAgent``, ``AgentWorkflow``: ``agent.run(user_msg, memory=memory)``).
+
+    :meth:`get` returns the engine's budgeted context: one system message (the system
+    prompt, the user's preferences, how this session resumes the last one and the
+    memories relevant to the input), then the recent history of the conversation, all
+    within ``token_limit`` tokens. :meth:`put` stores a message; a user message is also
+    scanned for things worth remembering in later sessions.
+
+    The session's resumption (new topic, pick up, continue) is decided once, the first
+    time the object is used, because frameworks store the user's message before asking
+    for the context. Use a new object for each session.
+
+    :meth:`reset` clears this conversation only; the user's long-term memories stay.
+    Forgetting a user entirely is the separate, explicit ``engine.delete_user(user_id)``.
+
+    Tool calls are stored as text: a later turn sees what a tool returned, as an
+    assistant message, but not a replayable tool call.
+
+    Args:
+        engine: The memory engine.
+        user_id: Whose memory this is; nothing of another user is ever read.
+        conversation_id: The conversation messages are stored in.
+        token_limit: The most tokens :meth:`get` returns.
+        system_prompt: Replaces the engine's system prompt in the context.
+        context_config: Context settings to start from (default: the engine's).
+    """
+
+    user_id: str = Field(min_length=1, description="Whose memory this is.")
+    conversation_id: str = Field(min_length=1, description="Where messages are stored.")
+    token_limit: int = Field(default=3000, gt=0, description="Most tokens get() returns.")
+    system_prompt: str | None = Field(default=None, description="Replaces the engine's.")
+
+    _engine: MemoryEngine = PrivateAttr()
+    _config: ContextConfig = PrivateAttr()
+    _resumption: Resumption | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        *,
+        engine: MemoryEngine,
+        user_id: str,
+        conversation_id: str,
+        token_limit: int = 3000,
+        system_prompt: str | None = None,
+        context_config: ContextConfig | None = None,
+    ) -> None:
+        if not isinstance(engine, MemoryEngine):
+            raise TypeError(f"engine must be a MemoryEngine, got {type(engine).__name__}")
+        if context_config is not None and not isinstance(context_config, ContextConfig):
+            raise TypeError(
+                f"context_config must be a ContextConfig, got {type(context_config).__name__}"
+            )
+        super().__init__(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            token_limit=token_limit,
+            system_prompt=system_prompt,
+        )
+        self._engine = engine
+        base = context_config or engine.context_config
+        if system_prompt is not None:
+            base = dataclasses.replace(base, system_prompt=system_prompt)
+        self._config = base
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MultiSessionMemory"
+
+    @classmethod
+    def from_defaults(  # type: ignore[override]
+        cls,
+        *,
+        engine: MemoryEngine,
+        user_id: str,
+        conversation_id: str,
+        token_limit: int = 3000,
+        system_prompt: str | None = None,
+        context_config: ContextConfig | None = None,
+    ) -> MultiSessionMemory:
+        """Create the memory of one user's conversation (see the class docstring)."""
+        return cls(
+            engine=engine,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            token_limit=token_limit,
+            system_prompt=system_prompt,
+            context_config=context_config,
+        )
+
+    @property
+    def engine(self) -> MemoryEngine:
+        """The memory engine this memory reads and writes."""
+        return self._engine
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
+        """The budgeted context for ``input`` (default: the last user message).
+
+        Args:
+            input: The message memories are retrieved for.
+            **kwargs: ``initial_token_count`` (tokens the caller adds before these
+                messages) is taken off the budget; other arguments are ignored.
+
+        Returns:
+            The system message, then the recent history.
+        """
+        resumption = self._session_resumption()
+        query = input if input is not None else self._last_user_text()
+        built = self._engine.build_context(
+            self.user_id,
+            query,
+            conversation_id=self.conversation_id,
+            config=self._budgeted(kwargs.get("initial_token_count")),
+            resumption=resumption,
+        )
+        return from_context(built.messages)
+
+    async def aget(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
+        """Async :meth:`get`."""
+        resumption = await self._asession_resumption()
+        query = input if input is not None else await self._alast_user_text()
+        built = await self._engine.abuild_context(
+            self.user_id,
+            query,
+            conversation_id=self.conversation_id,
+            config=self._budgeted(kwargs.get("initial_token_count")),
+            resumption=resumption,
+        )
+        return from_context(built.messages)
+
+    def get_all(self) -> list[ChatMessage]:
+        """Every stored message of the conversation, oldest first."""
+        return from_stored(self._engine.get_messages(self.user_id, self.conversation_id))
+
+    async def aget_all(self) -> list[ChatMessage]:
+        """Async :meth:`get_all`."""
+        return from_stored(await self._engine.aget_messages(self.user_id, self.conversation_id))
+
+    # -- writing -----------------------------------------------------------------------
+
+    def put(self, message: ChatMessage) -> None:
+        """Store a message; a user message is also scanned for memories worth keeping."""
+        self._session_resumption()
+        role, text = core_role(message), text_of(message)
+        if role == "user" and text.strip():
+            self._engine.record_exchange(self.user_id, self.conversation_id, text)
+        else:
+            self._engine.add_messages(self.user_id, self.conversation_id, [(role, text)])
+
+    async def aput(self, message: ChatMessage) -> None:
+        """Async :meth:`put`."""
+        await self._asession_resumption()
+        role, text = core_role(message), text_of(message)
+        if role == "user" and text.strip():
+            await self._engine.arecord_exchange(self.user_id, self.conversation_id, text)
+        else:
+            await self._engine.aadd_messages(self.user_id, self.conversation_id, [(role, text)])
+
+    def put_messages(self, messages: list[ChatMessage]) -> None:
+        """Store messages in order (see :meth:`put`)."""
+        for message in messages:
+            self.put(message)
+
+    async def aput_messages(self, messages: list[ChatMessage]) -> None:
+        """Async :meth:`put_messages`."""
+        for message in messages:
+            await self.aput(message)
+
+    def set(self, messages: list[ChatMessage]) -> None:
+        """Replace the conversation's messages with ``messages``.
+
+        The messages are stored as history only: a history handed in again on every
+        call must not be remembered again each time.
+        """
+        self._session_resumption()
+        self._engine.clear_conversation(self.user_id, self.conversation_id)
+        self._engine.add_messages(
+            self.user_id,
+            self.conversation_id,
+            [(core_role(message), text_of(message)) for message in messages],
+        )
+
+    async def aset(self, messages: list[ChatMessage]) -> None:
+        """Async :meth:`set`."""
+        await self._asession_resumption()
+        await self._engine.aclear_conversation(self.user_id, self.conversation_id)
+        await self._engine.aadd_messages(
+            self.user_id,
+            self.conversation_id,
+            [(core_role(message), text_of(message)) for message in messages],
+        )
+
+    def reset(self) -> None:
+        """Clear this conversation's messages and summary (not the user's memories)."""
+        self._engine.clear_conversation(self.user_id, self.conversation_id)
+        self._resumption = None
+
+    async def areset(self) -> None:
+        """Async :meth:`reset`."""
+        await self._engine.aclear_conversation(self.user_id, self.conversation_id)
+        self._resumption = None
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _budgeted(self, initial_token_count: object) -> ContextConfig:
+        used = initial_token_count if isinstance(initial_token_count, int) else 0
+        limit = max(1, self.token_limit - max(0, used))
+        budget = dataclasses.replace(self._config.budget, max_tokens=limit, response_reserve=0)
+        return dataclasses.replace(self._config, budget=budget)
+
+    def _session_resumption(self) -> Resumption:
+        if self._resumption is None:
+            self._resumption = self._engine.resume(self.user_id, self.conversation_id)
+        return self._resumption
+
+    async def _asession_resumption(self) -> Resumption:
+        if self._resumption is None:
+            self._resumption = await asyncio.to_thread(
+                self._engine.resume, self.user_id, self.conversation_id
+            )
+        return self._resumption
+
+    def _last_user_text(self) -> str:
+        recent = self._engine.get_messages(
+            self.user_id, self.conversation_id, last=_LAST_USER_LOOKBACK
+        )
+        return _last_user(recent)
+
+    async def _alast_user_text(self) -> str:
+        recent = await self._engine.aget_messages(
+            self.user_id, self.conversation_id, last=_LAST_USER_LOOKBACK
+        )
+        return _last_user(recent)
+
+
+def _last_user(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return str(message.content)
+    return ""

@@ -1,0 +1,82 @@
+"""Bridges between LlamaIndex models and the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.llms import MockLLM
+
+from llamaindex_multisession import (
+    MultiSessionEmbedding,
+    embedder_from_llamaindex,
+    llm_from_llamaindex,
+)
+from multisession import MemoryEngine
+
+from .conftest import RecordingLLM
+
+
+def test_embedding_matches_the_engines_embedder(minilm: Any) -> None:
+    embed_model = MultiSessionEmbedding(minilm)
+    texts = ["I prefer tea", "Where did I park?"]
+
+    expected = minilm.embed(texts)
+
+    assert embed_model.model_name == minilm.name
+    assert np.allclose(embed_model.get_text_embedding_batch(texts), expected, atol=1e-6)
+    assert np.allclose(embed_model.get_query_embedding("I prefer tea"), expected[0], atol=1e-6)
+
+
+@pytest.mark.asyncio
+async def test_async_embedding(minilm: Any) -> None:
+    embed_model = MultiSessionEmbedding(minilm)
+
+    query = await embed_model.aget_query_embedding("I prefer tea")
+    texts = await embed_model.aget_text_embedding_batch(["I prefer tea"])
+
+    assert np.allclose(query, minilm.embed(["I prefer tea"])[0], atol=1e-6)
+    assert np.allclose(texts[0], query, atol=1e-6)
+
+
+def test_the_default_is_the_offline_model() -> None:
+    assert MultiSessionEmbedding().model_name == "all-MiniLM-L6-v2"
+
+
+def test_an_engine_embeds_with_a_llamaindex_model(store_dir: Path, clock: Any) -> None:
+    embedder = embedder_from_llamaindex(MockEmbedding(embed_dim=8))
+    with MemoryEngine(store_dir, embedder=embedder, clock=clock) as engine:
+        engine.add("alice", "I'm allergic to peanuts")
+
+        hits = engine.search("alice", "peanuts")
+
+    assert embedder.name == "MockEmbedding:unknown"
+    assert embedder.dimension == 8
+    assert hits[0].memory.content == "I'm allergic to peanuts"
+
+
+def test_an_engine_extracts_facts_with_a_llamaindex_llm(store_dir: Path, clock: Any) -> None:
+    llm = RecordingLLM(reply='["The user is allergic to peanuts."]')
+    with MemoryEngine(
+        store_dir, embedder=None, clock=clock, llm=llm_from_llamaindex(llm)
+    ) as engine:
+        engine.record_exchange("alice", "chat", "By the way, peanuts make me sick.")
+
+        contents = [memory.content for memory in engine.list("alice")]
+
+    assert "peanuts make me sick" in llm.last_input
+    assert "The user is allergic to peanuts." in contents
+
+
+def test_llm_bridge_returns_the_completion_text() -> None:
+    assert llm_from_llamaindex(MockLLM())("hello") == "hello"
+
+
+def test_bridges_reject_other_objects() -> None:
+    with pytest.raises(TypeError):
+        embedder_from_llamaindex(lambda texts: texts)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        llm_from_llamaindex("gpt-4o")  # type: ignore[arg-type]
