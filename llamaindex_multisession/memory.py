@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -256,9 +255,7 @@ class MultiSessionMemory(BaseMemory):
 
     async def _asession_resumption(self) -> Resumption:
         if self._resumption is None:
-            self._resumption = await asyncio.to_thread(
-                self._engine.resume, self.user_id, self.conversation_id
-            )
+            self._resumption = await self._engine.aresume(self.user_id, self.conversation_id)
         return self._resumption
 
     def _last_user_text(self) -> str:

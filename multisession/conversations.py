@@ -9,8 +9,6 @@ the latest messages (the session tier) spares SQL round trips on the hot path.
 from __future__ import annotations
 
 import builtins
-import itertools
-import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -24,19 +22,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from . import _validation as check
+from ._ids import new_id
 from .errors import InvalidInputError, MemoryNotFoundError
 from .sqlstore import conversations_table, messages_table, users_table
 
 __all__ = ["Conversation", "ConversationStore", "Message", "ROLES"]
 
 ROLES = ("user", "assistant", "system", "tool")
-
-_counter = itertools.count()
-
-
-def new_id() -> str:
-    """32 hex characters that sort in creation order (microseconds, counter, random)."""
-    return f"{time.time_ns() // 1000:014x}{next(_counter) % 0x10000:04x}{secrets.token_hex(7)}"
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-import itertools
 import logging
-import secrets
 import threading
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validation as check
+from ._ids import new_id
 from .bm25 import BM25Index
 from .config import RetrievalConfig
 from .context import BuiltContext, ContextConfig, build_context, record_exchange, resumption_for
@@ -75,19 +73,6 @@ class RepairReport:
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-_id_counter = itertools.count()
-
-
-def _new_memory_id() -> str:
-    """32 hex characters that sort in creation order: microseconds, counter, randomness.
-
-    Memories written in one batch share ``created_at``; ordering by id then keeps the
-    order in which they were given.
-    """
-    micros = time.time_ns() // 1000
-    return f"{micros:014x}{next(_id_counter) % 0x10000:04x}{secrets.token_hex(7)}"
 
 
 class MemoryEngine:
@@ -795,7 +780,7 @@ class MemoryEngine:
     def _row(self, item: MemoryInput, now: datetime) -> dict[str, Any]:
         created_at = check.check_time(item.created_at, "created_at") or now
         return {
-            "id": _new_memory_id(),
+            "id": new_id(),
             "content": check.check_content(item.content, self.max_content_chars),
             "kind": check.check_kind(item.kind),
             "conversation_id": check.check_conversation_id(item.conversation_id),
@@ -967,6 +952,12 @@ class MemoryEngine:
     async def aclear_conversation(self, user_id: str, conversation_id: str) -> int:
         """Async :meth:`clear_conversation`."""
         return await asyncio.to_thread(self.clear_conversation, user_id, conversation_id)
+
+    async def aresume(
+        self, user_id: str, conversation_id: str | None = None, **kwargs: Any
+    ) -> Resumption:
+        """Async :meth:`resume`."""
+        return await asyncio.to_thread(self.resume, user_id, conversation_id, **kwargs)
 
     async def abuild_context(self, user_id: str, query: str, **kwargs: Any) -> BuiltContext:
         """Async :meth:`build_context`."""
