@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from . import _validation as check
 from ._ids import new_id
+from ._vector_buffer import VectorBuffer
 from .bm25 import BM25Index
 from .config import RetrievalConfig
 from .context import BuiltContext, ContextConfig, build_context, record_exchange, resumption_for
@@ -110,6 +111,12 @@ class MemoryEngine:
         llm: Optional; a callable ``prompt -> text`` used for rolling summaries and
             fact extraction. Without one, deterministic fallbacks do both.
         context: How :meth:`build_context` fills the prompt.
+        vector_flush_size: Writes of fewer memories than this buffer their vectors and
+            flush them to the vector index in one batch once this many are pending
+            (an embedded Chroma upsert costs about the same for 1 vector as for 100).
+            Buffered vectors are searched exactly meanwhile; 1 disables buffering.
+        vector_flush_seconds: Flush buffered vectors at the latest this long after the
+            first was buffered, and on :meth:`close`.
     """
 
     def __init__(
@@ -128,6 +135,8 @@ class MemoryEngine:
         max_cached_users: int = 64,
         llm: Callable[[str], str] | None = None,
         context: ContextConfig | None = None,
+        vector_flush_size: int = 64,
+        vector_flush_seconds: float = 1.0,
     ) -> None:
         if config is not None and not isinstance(config, RetrievalConfig):
             raise ConfigurationError(
@@ -195,13 +204,25 @@ class MemoryEngine:
         self.context_config = context or ContextConfig()
         self._lock = threading.RLock()
         self._indexes: OrderedDict[str, _KeywordIndex] = OrderedDict()
+        self._flush_size = check.check_positive_int(vector_flush_size, "vector_flush_size", 100_000)
+        if not vector_flush_seconds > 0:
+            raise ConfigurationError(
+                f"vector_flush_seconds must be > 0, got {vector_flush_seconds!r}"
+            )
+        self._flush_seconds = float(vector_flush_seconds)
+        self._buffer = VectorBuffer()
+        self._flush_timer: threading.Timer | None = None
         if repair_on_open and self._vectors is not None:
             self._reindex_pending()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release connections and in-process indexes."""
+        """Flush buffered vectors, release connections and in-process indexes."""
+        timer, self._flush_timer = self._flush_timer, None
+        if timer is not None:
+            timer.cancel()
+        self.flush_vectors()
         with self._lock:
             self._indexes.clear()
         self._store.close()
@@ -338,6 +359,7 @@ class MemoryEngine:
         if version is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         self._apply_to_keyword_index(user_id, version, removed=[memory_id])
+        self._buffer.discard(user_id, [memory_id])
         if self._vectors is not None:
             try:
                 self._vectors.delete(user_id, [memory_id])
@@ -362,6 +384,7 @@ class MemoryEngine:
         with self._lock:
             self._indexes.pop(user_id, None)
         self.conversations.forget_user(user_id)
+        self._buffer.drop_user(user_id)
         if self._vectors is not None:
             self._vectors.drop_user(user_id)
         return count
@@ -447,6 +470,7 @@ class MemoryEngine:
         """Counts of users, memories and memories waiting for the vector index."""
         stats: dict[str, Any] = dict(self._store.stats())
         stats["embedder"] = self.embedder.name if self.embedder is not None else None
+        stats["buffered_vectors"] = len(self._buffer)
         stats["events"] = dict(self.events)
         return stats
 
@@ -512,6 +536,12 @@ class MemoryEngine:
                 logger.warning(
                     "vector search failed; answering from keyword search alone", exc_info=True
                 )
+            buffered = self._buffer.search(user_id, vector, depth, where)
+            if buffered:
+                # A buffered vector is the newest one of its memory.
+                merged = dict(semantic)
+                merged.update(buffered)
+                semantic = sorted(merged.items(), key=lambda item: -item[1])[:depth]
         with self._lock:
             created = {
                 doc_id: index.created[doc_id]
@@ -813,16 +843,15 @@ class MemoryEngine:
     ) -> None:
         if self._vectors is None or vectors is None or not rows:
             return
+        if not raise_errors and len(rows) < self._flush_size:
+            self._buffer.add(user_id, builtins.list(rows), vectors)
+            if len(self._buffer) >= self._flush_size or self._buffer.age() >= self._flush_seconds:
+                self.flush_vectors()
+            else:
+                self._schedule_flush()
+            return
         try:
-            for start in range(0, len(rows), _VECTOR_BATCH):
-                chunk = rows[start : start + _VECTOR_BATCH]
-                self._vectors.upsert(
-                    user_id,
-                    [row.id for row in chunk],
-                    vectors[start : start + _VECTOR_BATCH],
-                    [_vector_metadata(row) for row in chunk],
-                )
-                self._store.mark_vector_indexed(user_id, {row.id: row.revision for row in chunk})
+            self._upsert_vectors(user_id, rows, vectors)
         except Exception:
             if raise_errors:
                 raise
@@ -832,6 +861,62 @@ class MemoryEngine:
                 "searchable by keyword, and repair() indexes them later",
                 exc_info=True,
             )
+
+    def _upsert_vectors(
+        self, user_id: str, rows: Sequence[IndexRow], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        assert self._vectors is not None
+        for start in range(0, len(rows), _VECTOR_BATCH):
+            chunk = rows[start : start + _VECTOR_BATCH]
+            self._vectors.upsert(
+                user_id,
+                [row.id for row in chunk],
+                vectors[start : start + _VECTOR_BATCH],
+                [_vector_metadata(row) for row in chunk],
+            )
+            self._store.mark_vector_indexed(user_id, {row.id: row.revision for row in chunk})
+
+    def flush_vectors(self) -> int:
+        """Write buffered vectors to the vector index now; returns how many were written.
+
+        If the vector index is unreachable they stay buffered (and marked in SQL as not
+        yet indexed), and a later flush or :meth:`repair` writes them.
+        """
+        taken = self._buffer.take()
+        written = 0
+        for user_id, entries in taken.items():
+            try:
+                self._upsert_vectors(
+                    user_id,
+                    [entry.row for entry in entries],
+                    np.stack([entry.vector for entry in entries]),
+                )
+                written += len(entries)
+            except Exception:
+                self.events["vector_write_failed"] += 1
+                self._buffer.restore({user_id: entries})
+                logger.warning(
+                    "the vector index could not be written; %d memories stay buffered "
+                    "and searchable, and are written by a later flush or repair()",
+                    len(entries),
+                    exc_info=True,
+                )
+        return written
+
+    def _schedule_flush(self) -> None:
+        timer = self._flush_timer
+        if timer is not None and timer.is_alive():
+            return
+        timer = threading.Timer(self._flush_seconds, self._timed_flush)
+        timer.daemon = True
+        self._flush_timer = timer
+        timer.start()
+
+    def _timed_flush(self) -> None:
+        try:
+            self.flush_vectors()
+        except Exception:
+            logger.warning("flushing buffered vectors failed", exc_info=True)
 
     def _apply_to_keyword_index(
         self,

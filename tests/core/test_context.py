@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from multisession import MemoryEngine
+from multisession import MemoryEngine, RetrievalConfig
 from multisession.context import ContextConfig, expand_query
 from multisession.packing import ContextBudget
 from multisession.tokens import token_counter
@@ -174,15 +174,19 @@ def test_context_survives_the_vector_server_going_down(own_chroma_server, store_
         vector_url=own_chroma_server.url,
     )
     engine.record_exchange("alice", "c1", "I'm allergic to peanuts")
+    assert engine.flush_vectors() == 1
     assert engine.search("alice", "peanuts")[0].breakdown.vector_rank == 1
     own_chroma_server.stop()
     context = engine.build_context("alice", "am I allergic to peanuts?")
     assert "peanuts" in context.as_text()
     assert engine.events["vector_search_failed"] == 1
-    # Writes while it is down are acknowledged and kept for repair().
+    # Writes while it is down are acknowledged, stay searchable and wait for a flush.
     engine.record_exchange("alice", "c1", "I live in Porto")
+    assert engine.flush_vectors() == 0
     assert engine.events["vector_write_failed"] == 1
-    assert engine.stats()["pending_vectors"] == 1
+    assert engine.stats()["pending_vectors"] == 1 and engine.stats()["buffered_vectors"] == 1
+    porto = engine.search("alice", "which city is my home", config=RetrievalConfig(bm25_weight=0))
+    assert porto[0].memory.content == "I live in Porto"
     engine.close()
 
 

@@ -161,3 +161,31 @@ def test_keyword_index_sees_writes_of_another_process(store_dir, tmp_path):
         "My Japanese teacher is called Sato",
     ]
     engine.close()
+
+
+def test_buffered_vectors_are_found_at_once_and_flushed_on_close(store_dir, minilm):
+    with MemoryEngine(store_dir, embedder=minilm, vector_flush_seconds=3600) as engine:
+        memory = engine.add("alice", "My locker code is 4471")
+        assert engine.stats()["buffered_vectors"] == 1
+        assert vector_ids(store_dir, "alice") == set()
+        hits = engine.search("alice", "how do I open my locker", config=SEMANTIC)
+        assert [hit.memory.id for hit in hits] == [memory.id]
+        updated = engine.update("alice", memory.id, content="My bike lock code is 9912")
+        hits = engine.search("alice", "bicycle lock combination", config=SEMANTIC)
+        assert [hit.memory.id for hit in hits] == [updated.id]
+        assert engine.stats()["pending_vectors"] == 1
+    assert vector_ids(store_dir, "alice") == {memory.id}
+    with MemoryEngine(store_dir, embedder=minilm, repair_on_open=False) as engine:
+        assert engine.stats()["pending_vectors"] == 0
+        hits = engine.search("alice", "bicycle lock combination", config=SEMANTIC)
+        assert [hit.memory.id for hit in hits] == [memory.id]
+
+
+def test_buffer_flushes_once_full(store_dir, minilm):
+    with MemoryEngine(store_dir, embedder=minilm, vector_flush_size=3) as engine:
+        engine.add("alice", "one")
+        engine.add("alice", "two")
+        assert vector_ids(store_dir, "alice") == set()
+        engine.add("alice", "three")
+        assert engine.stats()["buffered_vectors"] == 0
+        assert len(vector_ids(store_dir, "alice")) == 3
