@@ -23,9 +23,18 @@ import numpy as np
 from multisession import MemoryEngine, MemoryInput, as_embedder, default_embedder
 
 TOPICS = [
-    "hiking in the Alps", "my sister's wedding", "the billing migration", "learning Japanese",
-    "our dog Biscuit", "the Lisbon flat", "marathon training", "a peanut allergy",
-    "the quarterly report", "jazz concerts", "the garden tomatoes", "a new espresso machine",
+    "hiking in the Alps",
+    "my sister's wedding",
+    "the billing migration",
+    "learning Japanese",
+    "our dog Biscuit",
+    "the Lisbon flat",
+    "marathon training",
+    "a peanut allergy",
+    "the quarterly report",
+    "jazz concerts",
+    "the garden tomatoes",
+    "a new espresso machine",
 ]
 
 
@@ -61,7 +70,9 @@ def main() -> None:
         single.append((time.perf_counter() - t0) * 1000)
 
     def lookup(batch: list[str]) -> np.ndarray:
-        return np.stack([vectors[text] if text in vectors else model.embed([text])[0] for text in batch])
+        return np.stack(
+            [vectors[text] if text in vectors else model.embed([text])[0] for text in batch]
+        )
 
     embedder = as_embedder(lookup, name=model.name)
     now = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -75,9 +86,16 @@ def main() -> None:
                     for i, text in enumerate(texts[start : start + 1000], start)
                 ],
             )
-        engine.add_many("u", [MemoryInput(f"I prefer {t}", kind="preference") for t in ("tea", "metric units")])
+        engine.add_many(
+            "u", [MemoryInput(f"I prefer {t}", kind="preference") for t in ("tea", "metric units")]
+        )
         engine.add_messages(
-            "u", "c", [("user" if i % 2 == 0 else "assistant", f"message {i} about {TOPICS[i % 12]}") for i in range(args.messages)]
+            "u",
+            "c",
+            [
+                ("user" if i % 2 == 0 else "assistant", f"message {i} about {TOPICS[i % 12]}")
+                for i in range(args.messages)
+            ],
         )
         engine.build_context("u", queries[0], conversation_id="c")  # warm caches
         timings, tokens = [], []
@@ -89,7 +107,9 @@ def main() -> None:
         engine.close()
 
     timings.sort()
-    print(f"{args.memories} memories, {args.messages}-message conversation, {args.queries} contexts")
+    print(
+        f"{args.memories} memories, {args.messages}-message conversation, {args.queries} contexts"
+    )
     print("| measure | value |")
     print("|---|---|")
     print(f"| build_context p50 (embedding excluded) | {statistics.median(timings):.2f} ms |")

@@ -4,6 +4,7 @@ Measured in one run, on the same texts and the same vectors:
 
 * search latency p50/p95 at each size (default 1k, 10k, 100k memories), with the query
   embedding (the real model runs on the query) and without it (a precomputed vector);
+  the systems take turns query by query, so that they see the same machine load;
 * the chat pattern at 10k: every cycle adds one memory, then searches; cycle p50 against
   plain search p50;
 * batch ingestion: ``add_many`` throughput with the real embedder against the embedder's

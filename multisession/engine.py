@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import dataclasses
 import logging
 import threading
 from collections import Counter, OrderedDict
@@ -553,20 +552,17 @@ class MemoryEngine:
         keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
         semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
         hits = self._rank(keyword, semantic, created, settings, now)[:k]
-        memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
-        found = [(memories[doc_id], breakdown) for doc_id, breakdown in hits if doc_id in memories]
-        if self.track_access and found:
-            self._store.touch(user_id, [memory.id for memory, _ in found], now)
-            found = [
-                (
-                    dataclasses.replace(
-                        memory, last_accessed=now, access_count=memory.access_count + 1
-                    ),
-                    breakdown,
-                )
-                for memory, breakdown in found
-            ]
-        return [SearchHit(memory, breakdown) for memory, breakdown in found]
+        ids = [doc_id for doc_id, _ in hits]
+        memories = (
+            self._store.touch(user_id, ids, now)
+            if self.track_access
+            else self._store.get_many(user_id, ids)
+        )
+        return [
+            SearchHit(memories[doc_id], breakdown)
+            for doc_id, breakdown in hits
+            if doc_id in memories
+        ]
 
     def _query_vector(
         self,

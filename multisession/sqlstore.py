@@ -392,19 +392,24 @@ class SQLStore:
                     .values(vector_indexed=True)
                 )
 
-    def touch(self, user_id: str, memory_ids: Sequence[str], now: datetime) -> None:
-        """Record a retrieval: last_accessed = now, access_count + 1."""
+    def touch(self, user_id: str, memory_ids: Sequence[str], now: datetime) -> dict[str, Memory]:
+        """Record a retrieval (last_accessed = now, access_count + 1) and return the rows.
+
+        One statement (UPDATE ... RETURNING) both fetches the hits and counts the access.
+        """
         if not memory_ids:
-            return
+            return {}
         with self._engine.begin() as conn:
-            conn.execute(
+            rows = conn.execute(
                 memories_table.update()
                 .where(
                     memories_table.c.user_id == user_id,
-                    memories_table.c.id.in_(list(memory_ids)),
+                    memories_table.c.id.in_(builtins.list(memory_ids)),
                 )
                 .values(last_accessed=now, access_count=memories_table.c.access_count + 1)
+                .returning(*memories_table.c)
             )
+            return {row.id: _row_to_memory(row) for row in rows}
 
     def _audit(
         self,
