@@ -229,7 +229,7 @@ def build_context(
     ]
     packed = pack_context(
         system_prompt=config.system_prompt,
-        preferences=resumption.preferences,
+        preferences=[memory.content for memory in preference_memories],
         resumption=resumption.render(),
         history=[ContextMessage(m.role, m.content) for m in history],
         memories=snippets,

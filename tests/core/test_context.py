@@ -209,3 +209,18 @@ def test_llm_writes_the_summary_and_extracts_facts(store_dir, minilm, clock):
         assert conversation is not None
         assert conversation.summary == "Alice is planning a trip to Kyoto in April."
         assert any("Kyoto in April, thoughts?" in prompt for prompt in prompts)
+
+
+def test_preferences_are_in_every_prompt_and_current(fresh_engine, clock):
+    fresh_engine.set_preference("alice", "I prefer metric units")
+    tell(fresh_engine, clock, "c1", "I am planning a bike tour")
+    session = fresh_engine.resume("alice", "c1")
+    assert session.mode == "continue"
+    context = fresh_engine.build_context("alice", "how far is it?", conversation_id="c1")
+    assert "I prefer metric units" in context.messages[0].content
+    # A preference set after the session started still reaches the next prompt.
+    fresh_engine.set_preference("alice", "I prefer answers in German")
+    context = fresh_engine.build_context(
+        "alice", "how far is it?", conversation_id="c1", resumption=session
+    )
+    assert "I prefer answers in German" in context.messages[0].content
