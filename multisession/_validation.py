@@ -14,8 +14,17 @@ _MEMORY_ID = re.compile(r"[0-9a-f]{32}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+#: Chat message roles the core stores.
+ROLES = ("user", "assistant", "system", "tool")
+
 MAX_ID_LENGTH = 255
 MAX_METADATA_BYTES = 64_000
+
+
+def check_role(role: object) -> str:
+    if not isinstance(role, str) or role not in ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    return role
 
 
 def check_user_id(user_id: object) -> str:

@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import builtins
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from . import _validation as check
 from ._ids import new_id
+from ._validation import ROLES
 from .errors import InvalidInputError, MemoryNotFoundError
-from .sqlstore import conversations_table, messages_table, users_table
+from .sqlstore import conversations_table, ensure_user, messages_table, upsert
 
 __all__ = ["Conversation", "ConversationStore", "Message", "ROLES"]
-
-ROLES = ("user", "assistant", "system", "tool")
 
 
 @dataclass(frozen=True)
@@ -114,12 +111,6 @@ def _message(row: sa.Row[Any]) -> Message:
     )
 
 
-def check_role(role: object) -> str:
-    if role not in ROLES:
-        raise InvalidInputError(f"message role must be one of {', '.join(ROLES)}; got {role!r}")
-    return str(role)
-
-
 class ConversationStore:
     """Messages and conversation state in SQL, with a bounded in-process window cache.
 
@@ -150,7 +141,7 @@ class ConversationStore:
         """Append ``(role, content, metadata)`` messages; creates the conversation."""
         stored = [
             Message(
-                role=check_role(role),
+                role=check.check_role(role),
                 content=_check_message_content(content),
                 created_at=now,
                 id=new_id(),
@@ -162,7 +153,7 @@ class ConversationStore:
         if not stored:
             return []
         with self._engine.begin() as conn:
-            _ensure_user(conn, user_id, now)
+            ensure_user(conn, user_id, now)
             self._upsert_conversation(conn, user_id, conversation_id, now, len(stored))
             conn.execute(
                 messages_table.insert(),
@@ -186,8 +177,7 @@ class ConversationStore:
     def _upsert_conversation(
         self, conn: Connection, user_id: str, conversation_id: str, now: datetime, added: int
     ) -> None:
-        insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert_fn(conversations_table).values(
+        statement = upsert(conn, conversations_table).values(
             user_id=user_id,
             conversation_id=conversation_id,
             created_at=now,
@@ -361,15 +351,3 @@ def _check_message_content(content: object) -> str:
     if not isinstance(content, str):
         raise InvalidInputError(f"message content must be a string, got {type(content).__name__}")
     return content
-
-
-def _ensure_user(conn: Connection, user_id: str, now: datetime) -> None:
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        insert_fn(users_table)
-        .values(user_id=user_id, version=time.time_ns() // 1000, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=[users_table.c.user_id])
-    )
-
-
-Summarizer = Callable[[str | None, Sequence[Message]], str]

@@ -765,7 +765,7 @@ class MemoryEngine:
         count = 0
         for user_id, rows in self._store.pending_vectors(_VECTOR_BATCH):
             vectors = self.embedder.embed([row.content for row in rows])
-            self._write_vectors(user_id, rows, vectors, raise_errors=True)
+            self._upsert_vectors(user_id, rows, vectors)
             count += len(rows)
         if count:
             logger.info("re-indexed %d memories missing from the vector index", count)
@@ -834,12 +834,11 @@ class MemoryEngine:
         user_id: str,
         rows: Sequence[IndexRow],
         vectors: npt.NDArray[np.float32] | None,
-        *,
-        raise_errors: bool = False,
     ) -> None:
+        """Index new vectors: small writes go to the buffer, large ones straight in."""
         if self._vectors is None or vectors is None or not rows:
             return
-        if not raise_errors and len(rows) < self._flush_size:
+        if len(rows) < self._flush_size:
             self._buffer.add(user_id, builtins.list(rows), vectors)
             if len(self._buffer) >= self._flush_size or self._buffer.age() >= self._flush_seconds:
                 self.flush_vectors()
@@ -849,8 +848,6 @@ class MemoryEngine:
         try:
             self._upsert_vectors(user_id, rows, vectors)
         except Exception:
-            if raise_errors:
-                raise
             self.events["vector_write_failed"] += 1
             logger.warning(
                 "the vector index could not be written; the memories are stored and "

@@ -135,6 +135,36 @@ audit_table = sa.Table(
 )
 
 
+def upsert(conn: Connection, table: sa.Table) -> Any:
+    """The backend's INSERT that supports ON CONFLICT (SQLite and PostgreSQL both do)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise ConfigurationError(f"unsupported SQL backend {dialect!r}: use SQLite or PostgreSQL")
+
+
+def _new_user(user_id: str, now: datetime) -> dict[str, Any]:
+    # A new (or re-created) user starts at a wall-clock number rather than 1, so a
+    # version seen before a delete_user can never come round again for that user.
+    return {
+        "user_id": user_id,
+        "version": time.time_ns() // 1000,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def ensure_user(conn: Connection, user_id: str, now: datetime) -> None:
+    """Create the user's row if missing, without bumping its version."""
+    conn.execute(
+        upsert(conn, users_table)
+        .values(**_new_user(user_id, now))
+        .on_conflict_do_nothing(index_elements=[users_table.c.user_id])
+    )
+
+
 def user_hash(user_id: str) -> str:
     """A stable, non-reversible name for a user (audit log, collection names)."""
     return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
@@ -261,17 +291,9 @@ class SQLStore:
     # -- versions -----------------------------------------------------------------
 
     def _bump_version(self, conn: Connection, user_id: str, now: datetime) -> int:
-        dialect = conn.dialect.name
-        insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        if dialect not in ("postgresql", "sqlite"):
-            raise ConfigurationError(
-                f"unsupported SQL backend {dialect!r}: use SQLite or PostgreSQL"
-            )
-        # A new (or re-created) user starts at a wall-clock number rather than 1, so a
-        # version seen before a delete_user can never come round again for that user.
         statement = (
-            insert_fn(users_table)
-            .values(user_id=user_id, version=time.time_ns() // 1000, created_at=now, updated_at=now)
+            upsert(conn, users_table)
+            .values(**_new_user(user_id, now))
             .on_conflict_do_update(
                 index_elements=[users_table.c.user_id],
                 set_={"version": users_table.c.version + 1, "updated_at": now},

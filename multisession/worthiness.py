@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from ._validation import ROLES, check_role
 from .errors import InvalidInputError
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
 KINDS = ("fact", "preference", "episode")
 """The kinds a worthy statement can have."""
 
-ROLES = ("user", "assistant", "system", "tool")
 """The message roles :func:`assess` accepts."""
 
 _LOG = logging.getLogger(__name__)
@@ -1185,12 +1185,6 @@ def _check_text(value: object, name: str) -> str:
     return value
 
 
-def _check_role(role: object) -> str:
-    if not isinstance(role, str) or role not in ROLES:
-        raise InvalidInputError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
-    return role
-
-
 def _statement_verdicts(message: str) -> list[tuple[str, Assessment]]:
     statements = split_statements(message)
     context = _Context(sarcastic=bool(_SARCASM.search(message)))
@@ -1243,7 +1237,7 @@ def assess(message: str, *, role: str = "user") -> Assessment:
             :data:`ROLES`.
     """
     _check_text(message, "message")
-    _check_role(role)
+    check_role(role)
     if role != "user":
         return _not_worthy(f"{role} messages are not memories on their own")
     verdicts = _statement_verdicts(message)

@@ -56,6 +56,20 @@ def minilm():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def unreachable_embedder(minilm):  # type: ignore[no-untyped-def]
+    """An embedding service that is down (the outside boundary): same model id, no vectors."""
+
+    class UnreachableEmbedder:
+        name = minilm.name
+        dimension = minilm.dimension
+
+        def embed(self, texts: list[str]) -> object:
+            raise ConnectionError("embedding service unreachable")
+
+    return UnreachableEmbedder()
+
+
+@pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "store"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-import numpy as np
 import pytest
 
 from multisession import MemoryEngine, RetrievalConfig
@@ -132,18 +131,11 @@ def test_context_never_exceeds_a_small_budget(fresh_engine, clock):
     assert kept == history[len(history) - len(kept) :]
 
 
-def test_context_survives_a_failing_embedder(store_dir, minilm, clock):
+def test_context_survives_a_failing_embedder(store_dir, minilm, unreachable_embedder, clock):
     with MemoryEngine(store_dir, embedder=minilm, clock=clock) as engine:
         engine.record_exchange("alice", "c1", "I'm allergic to peanuts")
 
-    class DownEmbedder:
-        name = minilm.name
-        dimension = minilm.dimension
-
-        def embed(self, texts: list[str]) -> np.ndarray:
-            raise ConnectionError("model server unreachable")
-
-    with MemoryEngine(store_dir, embedder=DownEmbedder(), clock=clock) as engine:
+    with MemoryEngine(store_dir, embedder=unreachable_embedder, clock=clock) as engine:
         context = engine.build_context("alice", "am I allergic to peanuts?")
         assert "peanuts" in context.as_text()
         assert engine.events["query_embedding_failed"] == 1

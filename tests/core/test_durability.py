@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import chromadb
-import numpy as np
 
 from multisession import MemoryEngine, RetrievalConfig
 from multisession.vectors import collection_name
@@ -73,17 +72,10 @@ def test_writer_killed_mid_batch_loses_nothing_acknowledged(store_dir, minilm, t
     assert vector_ids(store_dir, "alice") == stored
 
 
-def test_memories_written_while_vectors_fail_are_repaired(store_dir, minilm, clock):
-    class UnreachableEmbedder:
-        """An embedding service that is down (the outside boundary)."""
-
-        name = minilm.name
-        dimension = minilm.dimension
-
-        def embed(self, texts: list[str]) -> np.ndarray:
-            raise ConnectionError("embedding service unreachable")
-
-    with MemoryEngine(store_dir, embedder=UnreachableEmbedder(), clock=clock) as engine:
+def test_memories_written_while_vectors_fail_are_repaired(
+    store_dir, minilm, unreachable_embedder, clock
+):
+    with MemoryEngine(store_dir, embedder=unreachable_embedder, clock=clock) as engine:
         memory = engine.add("alice", "My passport expires in June 2027")
         assert engine.events["embedding_failed"] == 1
         assert engine.stats()["pending_vectors"] == 1
