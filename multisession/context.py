@@ -126,16 +126,6 @@ def expand_query(query: str, recent: Sequence[str], max_terms: int) -> str:
     return f"{query} {' '.join(terms)}" if terms else query
 
 
-_counters: dict[str, TokenCounter] = {}
-
-
-def _counter(model: str) -> TokenCounter:
-    counter = _counters.get(model)
-    if counter is None:
-        counter = _counters[model] = token_counter(model)
-    return counter
-
-
 def resumption_for(
     engine: MemoryEngine,
     user_id: str,
@@ -234,7 +224,7 @@ def build_context(
         history=[ContextMessage(m.role, m.content) for m in history],
         memories=snippets,
         budget=config.budget,
-        counter=counter or _counter(config.model),
+        counter=counter or token_counter(config.model),
     )
     return BuiltContext(packed, resumption, hits, search_query, warnings)
 
