@@ -251,10 +251,15 @@ class MemoryEngine:
         conversation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         created_at: datetime | None = None,
+        id: str | None = None,
         now: datetime | None = None,
     ) -> Memory:
-        """Remember one thing for a user; returns the stored memory."""
-        item = MemoryInput(content, kind, conversation_id, metadata, created_at)
+        """Remember one thing for a user; returns the stored memory.
+
+        ``id`` sets the memory's id (32 lowercase hex characters) instead of a new one;
+        an id the user already has is rejected.
+        """
+        item = MemoryInput(content, kind, conversation_id, metadata, created_at, id)
         return self.add_many(user_id, [item], now=now)[0]
 
     def add_many(
@@ -263,20 +268,44 @@ class MemoryEngine:
         items: Iterable[MemoryInput | str | Mapping[str, Any]],
         *,
         now: datetime | None = None,
+        skip_existing: bool = False,
     ) -> builtins.list[Memory]:
         """Remember many things at once: one embedding batch, one SQL transaction.
 
         Every item is checked before anything is written; one bad item rejects the batch
         and stores nothing. Items are :class:`MemoryInput`, plain strings (facts) or dicts
         with MemoryInput's fields.
+
+        Items may carry their own ``id``. An id the user already has rejects the batch,
+        unless ``skip_existing`` is true: then that item is left out (the stored memory
+        is kept as it is) and only the new ones are returned. That makes re-running an
+        import with ids derived from its source safe.
         """
         user_id = check.check_user_id(user_id)
         now = self._now(now)
         rows = [self._row(self._coerce(item, position), now) for position, item in enumerate(items)]
         if not rows:
             return []
+        seen: set[str] = set()
+        for position, row in enumerate(rows):
+            if row["id"] in seen:
+                raise InvalidInputError(f"item {position}: id {row['id']} is given twice")
+            seen.add(row["id"])
+        if skip_existing:
+            known = self._store.get_many(user_id, seen)
+            rows = [row for row in rows if row["id"] not in known]
+            if not rows:
+                return []
         vectors = self._embed_for_write([row["content"] for row in rows])
-        version = self._store.insert(user_id, rows, now)
+        version, inserted = self._store.insert(user_id, rows, now, skip_existing=skip_existing)
+        if version is None:
+            return []
+        if len(inserted) != len(rows):
+            # Another writer stored some of these ids between the check and the insert.
+            inserted_ids = {row["id"] for row in inserted}
+            keep = [i for i, row in enumerate(rows) if row["id"] in inserted_ids]
+            rows = [rows[i] for i in keep]
+            vectors = vectors[keep] if vectors is not None else None
         index_rows = [
             IndexRow(
                 id=row["id"],
@@ -806,7 +835,7 @@ class MemoryEngine:
     def _row(self, item: MemoryInput, now: datetime) -> dict[str, Any]:
         created_at = check.check_time(item.created_at, "created_at") or now
         return {
-            "id": new_id(),
+            "id": new_id() if item.id is None else check.check_memory_id(item.id),
             "content": check.check_content(item.content, self.max_content_chars),
             "kind": check.check_kind(item.kind),
             "conversation_id": check.check_conversation_id(item.conversation_id),

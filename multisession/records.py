@@ -27,6 +27,9 @@ class MemoryInput:
     conversation_id: str | None = None
     metadata: Mapping[str, Any] | None = None
     created_at: datetime | None = None
+    #: Your own id (32 lowercase hex characters), e.g. derived from a source record so
+    #: that importing it twice stores it once; by default a new one is made.
+    id: str | None = None
 
 
 @dataclass(frozen=True)

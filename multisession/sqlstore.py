@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import BackendUnavailableError, ConfigurationError
+from .errors import BackendUnavailableError, ConfigurationError, InvalidInputError
 from .records import Memory
 
 __all__ = [
@@ -320,25 +320,68 @@ class SQLStore:
 
     # -- writes -------------------------------------------------------------------
 
-    def insert(self, user_id: str, rows: Sequence[Mapping[str, Any]], now: datetime) -> int:
-        """Insert memories for one user in one transaction; returns the new version."""
-        with self._engine.begin() as conn:
-            version = self._bump_version(conn, user_id, now)
-            conn.execute(
-                memories_table.insert(),
-                [
-                    {
-                        **row,
-                        "user_id": user_id,
-                        "revision": version,
-                        "updated_at": now,
-                        "access_count": 0,
-                        "vector_indexed": False,
-                    }
-                    for row in rows
-                ],
-            )
-        return version
+    def insert(
+        self,
+        user_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        now: datetime,
+        *,
+        skip_existing: bool = False,
+    ) -> tuple[int | None, builtins.list[Mapping[str, Any]]]:
+        """Insert memories for one user in one transaction.
+
+        Returns the new version (None when nothing was written) and the rows inserted.
+        An id the user already has raises InvalidInputError, or with ``skip_existing``
+        leaves that row out.
+        """
+        ids = [row["id"] for row in rows]
+        try:
+            with self._engine.begin() as conn:
+                taken: set[str] = set()
+                elsewhere = False
+                for start in range(0, len(ids), 500):
+                    for owner, memory_id in conn.execute(
+                        sa.select(memories_table.c.user_id, memories_table.c.id).where(
+                            memories_table.c.id.in_(ids[start : start + 500])
+                        )
+                    ):
+                        taken.add(memory_id)
+                        elsewhere = elsewhere or owner != user_id
+                if elsewhere:
+                    # Ids are unique across users; never say whose.
+                    raise InvalidInputError(
+                        "some of the given memory ids are already in use: derive ids from "
+                        "the user id too, or let the engine make them"
+                    )
+                if taken and not skip_existing:
+                    raise InvalidInputError(
+                        f"user {user_id!r} already has memories with ids {sorted(taken)[:3]}: "
+                        "give new ids, or pass skip_existing=True to leave those as they are"
+                    )
+                fresh = [row for row in rows if row["id"] not in taken]
+                if not fresh:
+                    return None, []
+                version = self._bump_version(conn, user_id, now)
+                conn.execute(
+                    memories_table.insert(),
+                    [
+                        {
+                            **row,
+                            "user_id": user_id,
+                            "revision": version,
+                            "updated_at": now,
+                            "access_count": 0,
+                            "vector_indexed": False,
+                        }
+                        for row in fresh
+                    ],
+                )
+        except sa.exc.IntegrityError as error:
+            raise InvalidInputError(
+                f"a memory id given for user {user_id!r} was stored meanwhile by another "
+                "writer; retry with skip_existing=True"
+            ) from error
+        return version, fresh
 
     def update(
         self, user_id: str, memory_id: str, values: Mapping[str, Any], now: datetime

@@ -259,6 +259,8 @@ def test_memories_survive_reopening(backend, minilm, clock):
         (lambda e: e.search("alice", "x", kinds="fact"), "list of kinds"),
         (lambda e: e.search("alice", "x", query_vector=[0.1, 0.2]), "query_vector"),
         (lambda e: e.list("alice", offset=-1), "offset"),
+        (lambda e: e.add("alice", "text", id="nope"), "malformed memory id"),
+        (lambda e: e.add_many("alice", [{"content": "a", "id": "a" * 32}] * 2), "given twice"),
     ],
 )
 def test_bad_input_is_rejected_and_changes_nothing(fresh_engine, call, message):
@@ -267,6 +269,25 @@ def test_bad_input_is_rejected_and_changes_nothing(fresh_engine, call, message):
     with pytest.raises(InvalidInputError, match=message):
         call(fresh_engine)
     assert fresh_engine.export_user("alice")["memories"] == before
+    assert fresh_engine.users() == ["alice"]
+
+
+def test_own_ids_make_a_repeated_import_store_each_memory_once(fresh_engine):
+    items = [MemoryInput(f"imported line {n} about sailing", id=f"{n:032x}") for n in range(3)]
+    first = fresh_engine.add_many("alice", items[:2])
+    assert [m.id for m in first] == [f"{0:032x}", f"{1:032x}"]
+    with pytest.raises(InvalidInputError, match="already has memories"):
+        fresh_engine.add_many("alice", items)
+    assert fresh_engine.count("alice") == 2
+    again = fresh_engine.add_many("alice", items, skip_existing=True)
+    assert [m.id for m in again] == [f"{2:032x}"]
+    assert fresh_engine.count("alice") == 3
+    assert fresh_engine.add_many("alice", items, skip_existing=True) == []
+    hits = fresh_engine.search("alice", "line 2 sailing", k=3)
+    assert sorted(hit.memory.id for hit in hits) == [f"{n:032x}" for n in range(3)]
+    # Ids are unique across users: another user's id is refused, even when skipping.
+    with pytest.raises(InvalidInputError, match="already in use"):
+        fresh_engine.add_many("bob", items[:1], skip_existing=True)
     assert fresh_engine.users() == ["alice"]
 
 
