@@ -119,3 +119,9 @@ def check_positive_int(value: object, name: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise InvalidInputError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
     return value
+
+
+def check_non_negative_int(value: object, name: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise InvalidInputError(f"{name} must be an integer from 0 to {maximum}, got {value!r}")
+    return value

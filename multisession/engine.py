@@ -8,7 +8,7 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from os import PathLike, fspath
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validation as check
+from ._exact_vectors import ExactVectors, from_bytes, to_bytes
 from ._ids import new_id
 from ._vector_buffer import VectorBuffer
 from .bm25 import BM25Index
@@ -55,12 +56,18 @@ _VECTOR_BATCH = 512
 
 @dataclass
 class _KeywordIndex:
-    """One user's BM25 index and what it needs to stay in step with SQL."""
+    """One user's in-process indexes and what they need to stay in step with SQL.
+
+    ``vectors`` holds the user's vectors for exact search, or is None when the user is
+    searched through the vector index (more memories than ``exact_vector_limit``, or
+    keyword-only search).
+    """
 
     bm25: BM25Index
     version: int | None = None
     revisions: dict[str, int] = field(default_factory=dict)
     created: dict[str, float] = field(default_factory=dict)
+    vectors: ExactVectors | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,13 @@ class MemoryEngine:
             Buffered vectors are searched exactly meanwhile; 1 disables buffering.
         vector_flush_seconds: Flush buffered vectors at the latest this long after the
             first was buffered, and on :meth:`close`.
+        exact_vector_limit: Users with up to this many memories are searched exactly,
+            in process, from vectors SQL keeps next to each memory (at 10k memories a
+            fraction of a millisecond); larger ones through the vector index's
+            approximate search. 0 always uses the vector index.
+        max_cached_vectors: How many vectors the in-process exact search may hold over
+            all cached users (4 bytes per dimension each: 200k MiniLM vectors ≈ 300 MB);
+            the least recently searched users are let go first.
     """
 
     def __init__(
@@ -136,6 +150,8 @@ class MemoryEngine:
         context: ContextConfig | None = None,
         vector_flush_size: int = 64,
         vector_flush_seconds: float = 1.0,
+        exact_vector_limit: int = 50_000,
+        max_cached_vectors: int = 200_000,
     ) -> None:
         if config is not None and not isinstance(config, RetrievalConfig):
             raise ConfigurationError(
@@ -152,6 +168,12 @@ class MemoryEngine:
         self.track_access = track_access
         self._max_cached_users = check.check_positive_int(
             max_cached_users, "max_cached_users", 1_000_000
+        )
+        self._exact_limit = check.check_non_negative_int(
+            exact_vector_limit, "exact_vector_limit", 100_000_000
+        )
+        self._max_cached_vectors = check.check_non_negative_int(
+            max_cached_vectors, "max_cached_vectors", 1_000_000_000
         )
         self._clock: Clock = clock or _utc_now
         self._tokenize = Tokenizer(tokenizer or TokenizerConfig())
@@ -297,6 +319,8 @@ class MemoryEngine:
             if not rows:
                 return []
         vectors = self._embed_for_write([row["content"] for row in rows])
+        for position, row in enumerate(rows):
+            row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
         version, inserted = self._store.insert(user_id, rows, now, skip_existing=skip_existing)
         if version is None:
             return []
@@ -314,6 +338,7 @@ class MemoryEngine:
                 conversation_id=row["conversation_id"],
                 created_at=row["created_at"],
                 revision=version,
+                embedding=row["embedding"],
             )
             for row in rows
         ]
@@ -359,11 +384,15 @@ class MemoryEngine:
         if not values:
             raise InvalidInputError("update needs content, kind or metadata")
         now = self._now(now)
-        vectors = self._embed_for_write([values["content"]]) if "content" in values else None
+        vectors = None
+        if "content" in values:
+            vectors = self._embed_for_write([values["content"]])
+            # Without a new vector the old one must go: it describes the old content.
+            values["embedding"] = to_bytes(vectors[0]) if vectors is not None else None
         result = self._store.update(user_id, memory_id, values, now)
         if result is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
-        memory, version = result
+        memory, version, embedding = result
         row = IndexRow(
             memory.id,
             memory.content,
@@ -371,11 +400,13 @@ class MemoryEngine:
             memory.conversation_id,
             memory.created_at,
             version,
+            embedding,
         )
         self._apply_to_keyword_index(user_id, version, upserted=[row])
         if "content" in values or "kind" in values:
-            if vectors is None and self.embedder is not None:
-                vectors = self._embed_for_write([memory.content])
+            if vectors is None and embedding is not None and self.embedder is not None:
+                vectors = from_bytes(embedding, self.embedder.dimension)
+                vectors = None if vectors is None else vectors.reshape(1, -1)
             self._write_vectors(user_id, [row], vectors)
         return memory
 
@@ -556,7 +587,11 @@ class MemoryEngine:
                 else []
             )
         semantic: builtins.list[tuple[str, float]] = []
-        if vector is not None and self._vectors is not None:
+        exact = index.vectors
+        if vector is not None and exact is not None:
+            with self._lock:
+                semantic = exact.search(vector, depth, allowed)
+        elif vector is not None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
             except Exception:
@@ -792,8 +827,29 @@ class MemoryEngine:
         if self._vectors is None or self.embedder is None:
             return 0
         count = 0
+        dimension = self.embedder.dimension
         for user_id, rows in self._store.pending_vectors(_VECTOR_BATCH):
-            vectors = self.embedder.embed([row.content for row in rows])
+            vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+            missing = []
+            for position, row in enumerate(rows):
+                stored = None if row.embedding is None else from_bytes(row.embedding, dimension)
+                if stored is None:
+                    missing.append(position)
+                else:
+                    vectors[position] = stored
+            if missing:
+                vectors[missing] = self.embedder.embed([rows[i].content for i in missing])
+                # SQL keeps the new vectors too, under new revisions, so that every
+                # process's exact search loads them.
+                revised = self._store.store_embeddings(
+                    user_id,
+                    {rows[i].id: (rows[i].revision, to_bytes(vectors[i])) for i in missing},
+                    self._now(),
+                )
+                rows = [
+                    replace(row, revision=revised[row.id]) if row.id in revised else row
+                    for row in rows
+                ]
             self._upsert_vectors(user_id, rows, vectors)
             count += len(rows)
         if count:
@@ -958,6 +1014,8 @@ class MemoryEngine:
                 index.bm25.remove(doc_id)
                 index.revisions.pop(doc_id, None)
                 index.created.pop(doc_id, None)
+                if index.vectors is not None:
+                    index.vectors.remove(doc_id)
             # Contiguous versions mean no other process wrote in between; otherwise the
             # next search compares revisions with SQL and catches up.
             if index.version is not None and version == index.version + 1:
@@ -968,9 +1026,24 @@ class MemoryEngine:
             index.bm25.add(row.id, self._tokenize(row.content))
             index.revisions[row.id] = row.revision
             index.created[row.id] = row.created_at.timestamp()
+        if index.vectors is not None:
+            self._index_vectors(index.vectors, rows)
+            if len(index.vectors) > self._exact_limit:
+                index.vectors = None  # grown out of exact search: the vector index serves it
+
+    def _index_vectors(self, vectors: ExactVectors, rows: Iterable[IndexRow]) -> None:
+        for row in rows:
+            vector = None if row.embedding is None else from_bytes(row.embedding, vectors.dimension)
+            if vector is None:
+                vectors.remove(row.id)  # not embedded yet: repair() brings it
+            else:
+                vectors.upsert(row.id, vector)
 
     def _synced_index(self, user_id: str) -> _KeywordIndex:
-        """The user's keyword index, caught up with every write in SQL. Holds the lock."""
+        """The user's in-process indexes, caught up with every write in SQL.
+
+        Holds the lock.
+        """
         version = self._store.user_version(user_id)
         index = self._indexes.get(user_id)
         if index is not None and index.version == version:
@@ -978,29 +1051,67 @@ class MemoryEngine:
             return index
         if index is None:
             index = _KeywordIndex(BM25Index())
-            version, _ = self._store.revisions(user_id)
-            rows = self._store.index_rows(user_id)
+            version, revisions = self._store.revisions(user_id)
+            exact = self._exact_search_fits(len(revisions))
+            rows = self._store.index_rows(user_id, with_embeddings=exact)
             index.bm25.add_many((row.id, self._tokenize(row.content)) for row in rows)
             for row in rows:
                 index.revisions[row.id] = row.revision
                 index.created[row.id] = row.created_at.timestamp()
+            if exact:
+                assert self.embedder is not None
+                self._check_vector_index(user_id)
+                index.vectors = ExactVectors(self.embedder.dimension, capacity=len(rows) + 64)
+                self._index_vectors(index.vectors, rows)
         else:
             version, revisions = self._store.revisions(user_id)
             for doc_id in set(index.revisions) - set(revisions):
                 index.bm25.remove(doc_id)
                 index.revisions.pop(doc_id)
                 index.created.pop(doc_id, None)
+                if index.vectors is not None:
+                    index.vectors.remove(doc_id)
             changed = [
                 doc_id for doc_id, rev in revisions.items() if index.revisions.get(doc_id) != rev
             ]
             if changed:
-                self._index_rows(index, self._store.index_rows(user_id, changed))
+                rows = self._store.index_rows(
+                    user_id, changed, with_embeddings=index.vectors is not None
+                )
+                self._index_rows(index, rows)
         index.version = version
         self._indexes[user_id] = index
         self._indexes.move_to_end(user_id)
+        self._evict_indexes()
+        return index
+
+    def _exact_search_fits(self, memories: int) -> bool:
+        return (
+            self.embedder is not None
+            and memories <= self._exact_limit
+            and memories <= self._max_cached_vectors
+            and self._exact_limit > 0
+        )
+
+    def _check_vector_index(self, user_id: str) -> None:
+        """Refuse vectors made by another embedder (the vector index knows which)."""
+        if isinstance(self._vectors, ChromaVectorIndex):
+            try:
+                self._vectors.check_embedder(user_id)
+            except ConfigurationError:
+                raise
+            except Exception:
+                logger.debug("vector index unreachable for the embedder check", exc_info=True)
+
+    def _evict_indexes(self) -> None:
+        """Let go of the least recently searched users beyond the memory bounds."""
         while len(self._indexes) > self._max_cached_users:
             self._indexes.popitem(last=False)
-        return index
+        held = sum(len(i.vectors) for i in self._indexes.values() if i.vectors is not None)
+        while held > self._max_cached_vectors and len(self._indexes) > 1:
+            _, evicted = self._indexes.popitem(last=False)
+            if evicted.vectors is not None:
+                held -= len(evicted.vectors)
 
     # -- async twins ---------------------------------------------------------------------
 

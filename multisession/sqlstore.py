@@ -87,6 +87,9 @@ memories_table = sa.Table(
     sa.Column("revision", sa.BigInteger, nullable=False),
     # False until the vector index holds the current content: repair() finds these.
     sa.Column("vector_indexed", sa.Boolean, nullable=False, default=False),
+    # The content's vector (little-endian float32), or NULL until it is embedded. SQL
+    # keeps it so that in-process exact search is derived from SQL like the BM25 index.
+    sa.Column("embedding", sa.LargeBinary, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
@@ -199,6 +202,7 @@ class IndexRow:
     conversation_id: str | None
     created_at: datetime
     revision: int
+    embedding: bytes | None = None
 
 
 def _row_to_memory(row: sa.Row[Any]) -> Memory:
@@ -216,7 +220,7 @@ def _row_to_memory(row: sa.Row[Any]) -> Memory:
     )
 
 
-def _index_row(row: sa.Row[Any, Any, Any, Any, Any, Any]) -> IndexRow:
+def _index_row(row: Any) -> IndexRow:
     return IndexRow(
         id=row.id,
         content=row.content,
@@ -224,6 +228,7 @@ def _index_row(row: sa.Row[Any, Any, Any, Any, Any, Any]) -> IndexRow:
         conversation_id=row.conversation_id,
         created_at=row.created_at,
         revision=row.revision,
+        embedding=row.embedding if "embedding" in row._fields else None,
     )
 
 
@@ -275,10 +280,25 @@ class SQLStore:
         self._engine = _make_engine(url)
         try:
             _metadata.create_all(self._engine)
+            self._add_embedding_column()
         except sa.exc.OperationalError as error:
             raise BackendUnavailableError(
                 f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
             ) from error
+
+    def _add_embedding_column(self) -> None:
+        """Bring a store made before vectors were kept in SQL up to date.
+
+        Its memories are marked as not vector-indexed, so that opening the engine (or
+        repair()) embeds them again and fills the new column.
+        """
+        columns = {column["name"] for column in sa.inspect(self._engine).get_columns("ms_memories")}
+        if "embedding" in columns:
+            return
+        blob = "BYTEA" if self._engine.dialect.name == "postgresql" else "BLOB"
+        with self._engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE ms_memories ADD COLUMN embedding {blob}")
+            conn.execute(memories_table.update().values(vector_indexed=False))
 
     @property
     def engine(self) -> Engine:
@@ -385,8 +405,11 @@ class SQLStore:
 
     def update(
         self, user_id: str, memory_id: str, values: Mapping[str, Any], now: datetime
-    ) -> tuple[Memory, int] | None:
-        """Change one memory; None if the user has no such memory."""
+    ) -> tuple[Memory, int, bytes | None] | None:
+        """Change one memory: the memory, the new version and its stored vector.
+
+        None if the user has no such memory.
+        """
         with self._engine.begin() as conn:
             exists = conn.execute(
                 sa.select(memories_table.c.id).where(
@@ -407,7 +430,7 @@ class SQLStore:
             row = conn.execute(
                 sa.select(memories_table).where(memories_table.c.id == memory_id)
             ).one()
-        return _row_to_memory(row), version
+        return _row_to_memory(row), version, row.embedding
 
     def delete(self, user_id: str, memory_id: str, now: datetime) -> int | None:
         """Delete one memory; returns the new version, or None if there was none."""
@@ -438,6 +461,34 @@ class SQLStore:
                 conn.execute(table.delete().where(table.c.user_id == user_id))
             self._audit(conn, "delete_user", user_id, {"memories": count}, now)
         return int(count)
+
+    def store_embeddings(
+        self, user_id: str, embeddings: Mapping[str, tuple[int, bytes]], now: datetime
+    ) -> dict[str, int]:
+        """Save vectors computed after the write (repair); returns the new revisions.
+
+        ``embeddings`` maps a memory id to the revision its vector was computed for and
+        the vector. A memory changed since then is left alone: its newer write brings
+        its own vector. The new revisions tell other processes to load the vectors.
+        """
+        if not embeddings:
+            return {}
+        stored: dict[str, int] = {}
+        with self._engine.begin() as conn:
+            version = self._bump_version(conn, user_id, now)
+            for memory_id, (revision, blob) in embeddings.items():
+                result = conn.execute(
+                    memories_table.update()
+                    .where(
+                        memories_table.c.user_id == user_id,
+                        memories_table.c.id == memory_id,
+                        memories_table.c.revision == revision,
+                    )
+                    .values(embedding=blob, revision=version)
+                )
+                if result.rowcount:
+                    stored[memory_id] = version
+        return stored
 
     def mark_vector_indexed(self, user_id: str, revisions: Mapping[str, int]) -> None:
         """Record that the vector index holds these memories at these revisions."""
@@ -556,10 +607,17 @@ class SQLStore:
             )
 
     def index_rows(
-        self, user_id: str, memory_ids: Iterable[str] | None = None
+        self,
+        user_id: str,
+        memory_ids: Iterable[str] | None = None,
+        *,
+        with_embeddings: bool = False,
     ) -> builtins.list[IndexRow]:
         """All of a user's memories (or the given ones) as the indexes need them."""
-        statement = sa.select(*_INDEX_COLUMNS).where(memories_table.c.user_id == user_id)
+        columns: tuple[sa.Column[Any], ...] = _INDEX_COLUMNS
+        if with_embeddings:
+            columns = (*columns, memories_table.c.embedding)
+        statement = sa.select(*columns).where(memories_table.c.user_id == user_id)
         if memory_ids is not None:
             statement = statement.where(memories_table.c.id.in_(list(memory_ids)))
         with self._engine.connect() as conn:
@@ -600,7 +658,7 @@ class SQLStore:
                 rows = [
                     _index_row(row)
                     for row in conn.execute(
-                        sa.select(*_INDEX_COLUMNS).where(
+                        sa.select(*_INDEX_COLUMNS, memories_table.c.embedding).where(
                             memories_table.c.user_id == user_id,
                             memories_table.c.vector_indexed.is_(False),
                         )

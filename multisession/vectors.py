@@ -168,6 +168,10 @@ class ChromaVectorIndex:
                 self._collections.popitem(last=False)
         return collection
 
+    def check_embedder(self, user_id: str) -> None:
+        """Raise ConfigurationError if the user's vectors come from another embedder."""
+        self._collection(user_id, create=False)
+
     def upsert(
         self,
         user_id: str,

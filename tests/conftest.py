@@ -295,11 +295,23 @@ def chroma_url(chroma_server: str) -> str:
     return f"{chroma_server}/?database={name}"
 
 
-@pytest.fixture(params=["embedded", "servers"])
-def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | None]:
-    """Where an engine keeps its data: one directory, or PostgreSQL + a Chroma server."""
+@pytest.fixture(params=["embedded", "embedded-ann", "servers"])
+def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | int | None]:
+    """Where an engine keeps its data and how it searches vectors.
+
+    ``embedded``: one directory, vectors searched exactly in process. ``embedded-ann``:
+    the same, with every vector search going to the vector index (as for users beyond
+    ``exact_vector_limit``). ``servers``: PostgreSQL + a Chroma server.
+    """
     if request.param == "embedded":
         return {"directory": str(store_dir), "sql_url": None, "vector_url": None}
+    if request.param == "embedded-ann":
+        return {
+            "directory": str(store_dir),
+            "sql_url": None,
+            "vector_url": None,
+            "exact_vector_limit": 0,
+        }
     return {
         "directory": None,
         "sql_url": request.getfixturevalue("postgres_url"),

@@ -158,12 +158,16 @@ def test_context_config_is_per_call(fresh_engine, clock):
     assert len(context.hits) == 1
 
 
-def test_context_survives_the_vector_server_going_down(own_chroma_server, store_dir, minilm, clock):
+@pytest.mark.parametrize("exact", [True, False], ids=["exact-search", "vector-index-search"])
+def test_context_survives_the_vector_server_going_down(
+    own_chroma_server, store_dir, minilm, clock, exact
+):
     engine = MemoryEngine(
         embedder=minilm,
         clock=clock,
         sql_url=f"sqlite:///{store_dir}.db",
         vector_url=own_chroma_server.url,
+        exact_vector_limit=50_000 if exact else 0,
     )
     engine.record_exchange("alice", "c1", "I'm allergic to peanuts")
     assert engine.flush_vectors() == 1
@@ -171,7 +175,12 @@ def test_context_survives_the_vector_server_going_down(own_chroma_server, store_
     own_chroma_server.stop()
     context = engine.build_context("alice", "am I allergic to peanuts?")
     assert "peanuts" in context.as_text()
-    assert engine.events["vector_search_failed"] == 1
+    if exact:
+        # Exact search runs in process on the vectors SQL keeps: still both retrievers.
+        assert engine.events["vector_search_failed"] == 0
+        assert engine.search("alice", "peanuts")[0].breakdown.vector_rank == 1
+    else:
+        assert engine.events["vector_search_failed"] == 1
     # Writes while it is down are acknowledged, stay searchable and wait for a flush.
     engine.record_exchange("alice", "c1", "I live in Porto")
     assert engine.flush_vectors() == 0
