@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validation as check
+from ._access_log import AccessLog
 from ._exact_vectors import ExactVectors, from_bytes, to_bytes
 from ._ids import new_id
 from ._vector_buffer import VectorBuffer
@@ -112,6 +113,9 @@ class MemoryEngine:
         clock: Returns the current time (timezone-aware); tests pass a fake one.
         max_content_chars: Longest memory accepted.
         track_access: Whether search updates ``last_accessed`` and ``access_count``.
+            Hits show the new values at once; SQL gets them in one batched write
+            within ``vector_flush_seconds``, before any read that returns memories
+            (get, list, export), and on close.
         repair_on_open: Re-index memories missing from the vector index when opening.
         max_cached_users: How many users' keyword indexes stay in memory.
         llm: Optional; a callable ``prompt -> text`` used for rolling summaries and
@@ -232,6 +236,7 @@ class MemoryEngine:
             )
         self._flush_seconds = float(vector_flush_seconds)
         self._buffer = VectorBuffer()
+        self._access = AccessLog()
         self._flush_timer: threading.Timer | None = None
         if repair_on_open and self._vectors is not None:
             self._reindex_pending()
@@ -239,11 +244,12 @@ class MemoryEngine:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush buffered vectors, release connections and in-process indexes."""
+        """Flush buffered vectors and access counts, release connections and indexes."""
         timer, self._flush_timer = self._flush_timer, None
         if timer is not None:
             timer.cancel()
         self.flush_vectors()
+        self._flush_access()
         with self._lock:
             self._indexes.clear()
         self._store.close()
@@ -384,6 +390,7 @@ class MemoryEngine:
         if not values:
             raise InvalidInputError("update needs content, kind or metadata")
         now = self._now(now)
+        self._flush_access(user_id)
         vectors = None
         if "content" in values:
             vectors = self._embed_for_write([values["content"]])
@@ -444,6 +451,7 @@ class MemoryEngine:
             self._indexes.pop(user_id, None)
         self.conversations.forget_user(user_id)
         self._buffer.drop_user(user_id)
+        self._access.drop_user(user_id)
         if self._vectors is not None:
             self._vectors.drop_user(user_id)
         return count
@@ -454,6 +462,7 @@ class MemoryEngine:
         """One memory of the user. Raises MemoryNotFoundError if there is none."""
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
+        self._flush_access(user_id)
         found = self._store.get_many(user_id, [memory_id]).get(memory_id)
         if found is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
@@ -477,6 +486,7 @@ class MemoryEngine:
         limit = check.check_positive_int(limit, "limit", 100_000)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
+        self._flush_access(user_id)
         return self._store.list(
             user_id, where, limit=limit, offset=offset, newest_first=newest_first
         )
@@ -503,6 +513,7 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         if self._store.user_version(user_id) is None:
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
+        self._flush_access(user_id)
         memories = self._store.list(
             user_id, MemoryFilter(), limit=None, offset=0, newest_first=False
         )
@@ -530,6 +541,7 @@ class MemoryEngine:
         stats: dict[str, Any] = dict(self._store.stats())
         stats["embedder"] = self.embedder.name if self.embedder is not None else None
         stats["buffered_vectors"] = len(self._buffer)
+        stats["pending_accesses"] = len(self._access)
         stats["events"] = dict(self.events)
         return stats
 
@@ -617,11 +629,16 @@ class MemoryEngine:
         semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
         hits = self._rank(keyword, semantic, created, settings, now)[:k]
         ids = [doc_id for doc_id, _ in hits]
-        memories = (
-            self._store.touch(user_id, ids, now)
-            if self.track_access
-            else self._store.get_many(user_id, ids)
-        )
+        memories = self._store.get_many(user_id, ids)
+        if self.track_access and memories:
+            for doc_id, (count, latest) in self._access.record(user_id, memories, now).items():
+                stored = memories[doc_id]
+                memories[doc_id] = replace(
+                    stored,
+                    access_count=stored.access_count + count,
+                    last_accessed=max(latest, stored.last_accessed or latest),
+                )
+            self._schedule_flush()
         return [
             SearchHit(memories[doc_id], breakdown)
             for doc_id, breakdown in hits
@@ -995,6 +1012,19 @@ class MemoryEngine:
             self.flush_vectors()
         except Exception:
             logger.warning("flushing buffered vectors failed", exc_info=True)
+        self._flush_access()
+
+    def _flush_access(self, user_id: str | None = None) -> None:
+        """Write counted retrievals to SQL (all, or only if ``user_id`` has some)."""
+        if user_id is not None and not self._access.has_user(user_id):
+            return
+        taken = self._access.take()
+        try:
+            self._store.record_access(taken)
+        except Exception:
+            self._access.restore(taken)
+            self.events["access_write_failed"] += 1
+            logger.warning("access counts could not be written; retrying later", exc_info=True)
 
     def _apply_to_keyword_index(
         self,

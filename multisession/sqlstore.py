@@ -232,6 +232,9 @@ def _index_row(row: Any) -> IndexRow:
     )
 
 
+# What a Memory is made of: every column but the vector.
+_MEMORY_COLUMNS = tuple(column for column in memories_table.c if column.name != "embedding")
+
 _INDEX_COLUMNS = (
     memories_table.c.id,
     memories_table.c.content,
@@ -508,24 +511,42 @@ class SQLStore:
                     .values(vector_indexed=True)
                 )
 
-    def touch(self, user_id: str, memory_ids: Sequence[str], now: datetime) -> dict[str, Memory]:
-        """Record a retrieval (last_accessed = now, access_count + 1) and return the rows.
+    def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
+        """Add retrieval counts and move ``last_accessed`` forward, in one transaction.
 
-        One statement (UPDATE ... RETURNING) both fetches the hits and counts the access.
+        ``accesses`` maps ``(user_id, memory_id)`` to how many retrievals and the latest.
         """
-        if not memory_ids:
-            return {}
-        with self._engine.begin() as conn:
-            rows = conn.execute(
-                memories_table.update()
-                .where(
-                    memories_table.c.user_id == user_id,
-                    memories_table.c.id.in_(builtins.list(memory_ids)),
-                )
-                .values(last_accessed=now, access_count=memories_table.c.access_count + 1)
-                .returning(*memories_table.c)
+        if not accesses:
+            return
+        latest = sa.bindparam("latest", type_=UTCDateTime)
+        statement = (
+            memories_table.update()
+            .where(
+                memories_table.c.user_id == sa.bindparam("owner"),
+                memories_table.c.id == sa.bindparam("memory"),
             )
-            return {row.id: _row_to_memory(row) for row in rows}
+            .values(
+                access_count=memories_table.c.access_count + sa.bindparam("count"),
+                last_accessed=sa.case(
+                    (
+                        sa.or_(
+                            memories_table.c.last_accessed.is_(None),
+                            memories_table.c.last_accessed < latest,
+                        ),
+                        latest,
+                    ),
+                    else_=memories_table.c.last_accessed,
+                ),
+            )
+        )
+        with self._engine.begin() as conn:
+            conn.execute(
+                statement,
+                [
+                    {"owner": owner, "memory": memory, "count": count, "latest": when}
+                    for (owner, memory), (count, when) in accesses.items()
+                ],
+            )
 
     def _audit(
         self,
@@ -561,7 +582,7 @@ class SQLStore:
             return {}
         with self._engine.connect() as conn:
             rows = conn.execute(
-                sa.select(memories_table).where(
+                sa.select(*_MEMORY_COLUMNS).where(
                     memories_table.c.user_id == user_id, memories_table.c.id.in_(ids)
                 )
             )
@@ -578,7 +599,7 @@ class SQLStore:
     ) -> builtins.list[Memory]:
         order = memories_table.c.created_at.desc() if newest_first else memories_table.c.created_at
         statement = (
-            sa.select(memories_table)
+            sa.select(*_MEMORY_COLUMNS)
             .where(*self._filtered(user_id, where))
             .order_by(order, memories_table.c.id)
             .offset(offset)

@@ -86,6 +86,37 @@ def test_search_records_access(fresh_engine, clock):
     assert (stored.access_count, stored.last_accessed) == (1, clock.now)
 
 
+def test_access_counts_are_batched_and_reach_every_reader(backend, minilm, clock):
+    # A long flush interval: only reads and close() write the counts in this test.
+    engine = MemoryEngine(**backend, embedder=minilm, clock=clock, vector_flush_seconds=600)
+    other = MemoryEngine(**backend, embedder=minilm, clock=clock)
+    try:
+        memory = engine.add("alice", "I live in Lisbon")
+        for hour in range(3):
+            clock.advance(hours=1)
+            hit = engine.search("alice", "where do I live", k=1)[0]
+            assert hit.memory.access_count == hour + 1  # each hit counts itself at once
+        assert engine.stats()["pending_accesses"] == 1  # one batched write waits
+        assert other.get("alice", memory.id).access_count == 0
+        latest = clock.now
+        listed = engine.list("alice")  # a read of this engine writes the counts first
+        assert (listed[0].access_count, listed[0].last_accessed) == (3, latest)
+        assert engine.stats()["pending_accesses"] == 0
+        assert other.get("alice", memory.id).access_count == 3
+        # The other process searched too, at an earlier time: counts add up and the
+        # latest time stays.
+        other.search("alice", "Lisbon", k=1, now=latest - timedelta(days=1))
+        other.close()
+        stored = engine.get("alice", memory.id)
+        assert (stored.access_count, stored.last_accessed) == (4, latest)
+        clock.advance(hours=1)
+        engine.search("alice", "Lisbon", k=1)
+    finally:
+        engine.close()  # writes what is pending
+    with MemoryEngine(**backend, embedder=minilm) as reopened:
+        assert reopened.get("alice", memory.id).access_count == 5
+
+
 def test_filters_apply_inside_search_and_list(fresh_engine, clock):
     start = clock.now
     fresh_engine.add_many(
