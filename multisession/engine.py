@@ -215,6 +215,14 @@ class MemoryEngine:
             )
 
         self._store = SQLStore(sql_url)
+        if self.embedder is not None:
+            try:
+                self._store.check_embedder(self.embedder.name, self.embedder.dimension)
+            except ConfigurationError:
+                self._store.close()
+                if isinstance(self._vectors, ChromaVectorIndex):
+                    self._vectors.close()
+                raise
         self.conversations = ConversationStore(self._store.engine)
         if llm is not None and not callable(llm):
             raise ConfigurationError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -137,6 +138,14 @@ audit_table = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
 )
 
+# Facts about the whole store, e.g. which embedder made the vectors it holds.
+settings_table = sa.Table(
+    "ms_settings",
+    _metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 
 def upsert(conn: Connection, table: sa.Table) -> Any:
     """The backend's INSERT that supports ON CONFLICT (SQLite and PostgreSQL both do)."""
@@ -220,6 +229,23 @@ def _row_to_memory(row: sa.Row[Any]) -> Memory:
     )
 
 
+# The reads every search makes, run on the driver directly (SQLStore._direct).
+_VERSION_SQL = "SELECT version FROM ms_users WHERE user_id = ?"
+_GET_MANY_SQL = (
+    "SELECT user_id, id, content, kind, conversation_id, metadata, created_at, updated_at, "
+    "last_accessed, access_count FROM ms_memories WHERE user_id = ? AND id IN ({markers})"
+)
+
+
+def _driver_time(value: datetime | str) -> datetime:
+    """A time as the driver returns it (SQLite: naive UTC text) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
 def _index_row(row: Any) -> IndexRow:
     return IndexRow(
         id=row.id,
@@ -281,6 +307,13 @@ class SQLStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine = _make_engine(url)
+        paramstyle = self._engine.dialect.paramstyle
+        if paramstyle not in ("qmark", "format", "pyformat"):
+            raise ConfigurationError(
+                f"unsupported database driver {self._engine.dialect.driver!r} "
+                f"(parameter style {paramstyle}): use SQLite or PostgreSQL with psycopg"
+            )
+        self._marker = "?" if paramstyle == "qmark" else "%s"
         try:
             _metadata.create_all(self._engine)
             self._add_embedding_column()
@@ -288,6 +321,29 @@ class SQLStore:
             raise BackendUnavailableError(
                 f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
             ) from error
+
+    def check_embedder(self, name: str, dimension: int) -> None:
+        """Record the store's embedder on first use; refuse another one later.
+
+        SQL keeps each memory's vector, and exact search compares them with the query's:
+        vectors of two models must never meet.
+        """
+        wanted = f"{name} (dimension {dimension})"
+        with self._engine.begin() as conn:
+            conn.execute(
+                upsert(conn, settings_table)
+                .values(key="embedder", value=wanted)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            stored = conn.execute(
+                sa.select(settings_table.c.value).where(settings_table.c.key == "embedder")
+            ).scalar_one()
+        if stored != wanted:
+            raise ConfigurationError(
+                f"this store's vectors were made by embedder {stored}, not {wanted}: open "
+                "it with the same embedder, or with embedder=None for keyword-only search, "
+                "or use a new store and re-import"
+            )
 
     def _add_embedding_column(self) -> None:
         """Bring a store made before vectors were kept in SQL up to date.
@@ -326,12 +382,28 @@ class SQLStore:
         return int(conn.execute(statement).scalar_one())
 
     def user_version(self, user_id: str) -> int | None:
-        """The user's write counter, or None for a user that never wrote."""
-        with self._engine.connect() as conn:
-            value = conn.execute(
-                sa.select(users_table.c.version).where(users_table.c.user_id == user_id)
-            ).scalar_one_or_none()
-        return None if value is None else int(value)
+        """The user's write counter, or None for a user that never wrote.
+
+        Every search asks, so this runs on the driver's connection directly: SQLAlchemy's
+        statement handling costs several times the query itself.
+        """
+        rows = self._direct(_VERSION_SQL, (user_id,))
+        return None if not rows else int(rows[0][0])
+
+    def _direct(self, sql: str, parameters: Sequence[Any]) -> builtins.list[Any]:
+        """Run one read on a pooled DBAPI connection; ``?`` marks parameters."""
+        if self._marker != "?":
+            sql = sql.replace("?", self._marker)
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, tuple(parameters))
+                return builtins.list(cursor.fetchall())
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
 
     def user_ids(self) -> builtins.list[str]:
         with self._engine.connect() as conn:
@@ -577,16 +649,46 @@ class SQLStore:
         return clauses
 
     def get_many(self, user_id: str, memory_ids: Iterable[str]) -> dict[str, Memory]:
+        """The user's memories with these ids (a search's hits: a direct read)."""
         ids = list(memory_ids)
         if not ids:
             return {}
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(*_MEMORY_COLUMNS).where(
-                    memories_table.c.user_id == user_id, memories_table.c.id.in_(ids)
-                )
-            )
-            return {row.id: _row_to_memory(row) for row in rows}
+        found: dict[str, Memory] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = _GET_MANY_SQL.format(markers=", ".join("?" * len(chunk)))
+            for row in self._direct(sql, (user_id, *chunk)):
+                memory = self._direct_memory(row)
+                found[memory.id] = memory
+        return found
+
+    def _direct_memory(self, row: Sequence[Any]) -> Memory:
+        (
+            owner,
+            memory_id,
+            content,
+            kind,
+            conversation_id,
+            metadata,
+            created_at,
+            updated_at,
+            last_accessed,
+            access_count,
+        ) = row
+        if isinstance(metadata, (str, bytes)):
+            metadata = json.loads(metadata)
+        return Memory(
+            id=memory_id,
+            user_id=owner,
+            content=content,
+            kind=kind,
+            created_at=_driver_time(created_at),
+            updated_at=_driver_time(updated_at),
+            last_accessed=None if last_accessed is None else _driver_time(last_accessed),
+            access_count=int(access_count),
+            conversation_id=conversation_id,
+            metadata=dict(metadata or {}),
+        )
 
     def list(
         self,

@@ -7,7 +7,13 @@ import sqlite3
 import numpy as np
 import pytest
 
-from multisession import InvalidInputError, MemoryEngine, RetrievalConfig
+from multisession import (
+    ConfigurationError,
+    InvalidInputError,
+    MemoryEngine,
+    RetrievalConfig,
+    as_embedder,
+)
 from multisession._exact_vectors import ExactVectors
 
 SEMANTIC = RetrievalConfig(bm25_weight=0)
@@ -143,3 +149,21 @@ def test_invalid_exact_search_settings_are_refused(store_dir, minilm):
         MemoryEngine(store_dir, embedder=minilm, exact_vector_limit=-1)
     with pytest.raises(InvalidInputError, match="max_cached_vectors"):
         MemoryEngine(store_dir, embedder=minilm, max_cached_vectors=1.5)  # type: ignore[arg-type]
+
+
+def test_a_store_refuses_another_embedder_and_keeps_its_data(store_dir, minilm, clock):
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock) as engine:
+        engine.add_many("alice", NOTES[:3])
+
+    def other_model(texts: list[str]) -> np.ndarray:  # another 384-dimension model
+        return np.ones((len(texts), 384), dtype=np.float32)
+
+    other = as_embedder(other_model, name="other-model")
+    with pytest.raises(ConfigurationError, match="all-MiniLM-L6-v2.*embedder=None"):
+        MemoryEngine(store_dir, embedder=other, clock=clock)
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as keyword_only:
+        assert keyword_only.count("alice") == 3
+        assert keyword_only.search("alice", "peanuts")[0].memory.content == NOTES[0]
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock) as engine:
+        hit = engine.search("alice", "food intolerance", k=1, config=SEMANTIC)[0]
+        assert hit.memory.content == NOTES[0]
