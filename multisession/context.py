@@ -39,7 +39,9 @@ __all__ = [
     "build_context",
     "expand_query",
     "record_exchange",
+    "refresh_summary",
     "resumption_for",
+    "track_decisions_and_actions",
 ]
 
 logger = logging.getLogger("multisession")
@@ -248,7 +250,7 @@ def record_exchange(
     if assistant_message is not None:
         turn.append(("assistant", assistant_message, None))
     stored = engine.conversations.add_messages(user_id, conversation_id, turn, now)
-    _track_decisions_and_actions(engine, user_id, conversation_id, stored)
+    track_decisions_and_actions(engine, user_id, conversation_id, stored)
 
     if engine.llm is not None:
         items = [
@@ -274,13 +276,14 @@ def record_exchange(
             if assessment.text.strip()
         ]
     added = engine.add_many(user_id, items, now=now) if items else []
-    _refresh_summary(engine, user_id, conversation_id, config)
+    refresh_summary(engine, user_id, conversation_id, config)
     return added
 
 
-def _refresh_summary(
+def refresh_summary(
     engine: MemoryEngine, user_id: str, conversation_id: str, config: ContextConfig
 ) -> None:
+    """Rewrite the conversation's rolling summary when enough new messages came in."""
     conversation = engine.conversations.get(user_id, conversation_id)
     if conversation is None:
         return
@@ -303,9 +306,10 @@ def _refresh_summary(
     )
 
 
-def _track_decisions_and_actions(
+def track_decisions_and_actions(
     engine: MemoryEngine, user_id: str, conversation_id: str, messages: Sequence[Message]
 ) -> None:
+    """Record the decisions and action items these messages state in the conversation."""
     decisions = extract_decisions(messages)
     actions = extract_action_items(messages)
     if not decisions and not actions:
