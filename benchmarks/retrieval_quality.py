@@ -77,6 +77,10 @@ def multisession_variants() -> dict[str, Any]:
         "multisession temporal off": replace(
             default, temporal=replace(default.temporal, enabled=False)
         ),
+        # The decay curve multiplied in whole: what the bounded weighting avoids.
+        "multisession temporal weight 1": replace(
+            default, temporal=replace(default.temporal, weight=1.0)
+        ),
     }
 
 
