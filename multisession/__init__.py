@@ -8,6 +8,7 @@ Example:
     "I'm allergic to peanuts"
 """
 
+from .clock import ManualClock
 from .config import PRESETS, RetrievalConfig, TemporalConfig
 from .context import BuiltContext, ContextConfig
 from .conversations import Conversation, Message
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_EMBEDDER",
     "Embedder",
     "InvalidInputError",
+    "ManualClock",
     "Memory",
     "MemoryEngine",
     "MemoryInput",

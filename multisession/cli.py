@@ -430,11 +430,18 @@ def _get_memory(
     try:
         return engine.get(user_id, memory_id)
     except MemoryNotFoundError:
-        _require_user(engine, user_id, args)
-        raise CommandError(
-            f"user {user_id!r} has no memory {memory_id}: "
-            f"find the ids with `multisession list {user_id}`"
-        ) from None
+        raise _no_such_memory(engine, user_id, memory_id, args) from None
+
+
+def _no_such_memory(
+    engine: MemoryEngine, user_id: str, memory_id: str, args: argparse.Namespace
+) -> CommandError:
+    """The error for a memory id the user does not have (or for an unknown user)."""
+    _require_user(engine, user_id, args)
+    return CommandError(
+        f"user {user_id!r} has no memory {memory_id}: "
+        f"find the ids with `multisession list {user_id}`"
+    )
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -514,11 +521,7 @@ def _forget_one(args: argparse.Namespace, user_id: str, memory_id: str) -> int:
         try:
             engine.delete(user_id, memory_id)
         except MemoryNotFoundError:
-            _require_user(engine, user_id, args)
-            raise CommandError(
-                f"user {user_id!r} has no memory {memory_id}: "
-                f"find the ids with `multisession list {user_id}`"
-            ) from None
+            raise _no_such_memory(engine, user_id, memory_id, args) from None
     _note_vectors_left(args)
     if args.json:
         _print_json({"user_id": user_id, "memory_id": memory_id, "memories_deleted": 1})

@@ -54,6 +54,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from .clock import ManualClock
 from .config import RetrievalConfig, TemporalConfig
 from .context import BuiltContext
 from .engine import MemoryEngine
@@ -122,20 +123,6 @@ ISOLATION_QUERY = "peanut butter sandwiches at Globex"
 OPENAI_MODEL_ENV = "MULTISESSION_OPENAI_MODEL"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 TIMELESS = RetrievalConfig(temporal=TemporalConfig(enabled=False))
-
-
-class ScriptedClock:
-    """The story's clock: starts at a session's date and moves on with each turn."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 # -- output -------------------------------------------------------------------------------
@@ -226,7 +213,7 @@ def _session_header(console: Console, number: int) -> None:
     )
 
 
-def _open(store: Path, clock: ScriptedClock, console: Console) -> MemoryEngine:
+def _open(store: Path, clock: ManualClock, console: Console) -> MemoryEngine:
     engine = MemoryEngine(store, clock=clock)
     if engine.embedder is None:
         console.print("[yellow]No local model found: search runs on keywords (BM25) only.[/]")
@@ -308,7 +295,7 @@ def _answer(console: Console, context: BuiltContext, question: str, scripted: st
 
 def _chat(
     engine: MemoryEngine,
-    clock: ScriptedClock,
+    clock: ManualClock,
     user: str,
     conversation_id: str,
     turns: Sequence[tuple[str, str]],
@@ -335,7 +322,7 @@ def _chat(
 def session_one(store: Path, console: Console) -> None:
     """Day 1: alice (and bob) chat; record_exchange keeps what is worth remembering."""
     _session_header(console, 1)
-    clock = ScriptedClock(SESSION_STARTS[1])
+    clock = ManualClock(SESSION_STARTS[1])
     with _open(store, clock, console) as engine:
         console.print(
             f"{USER} chats with the assistant. After each turn, engine.record_exchange() "
@@ -370,7 +357,7 @@ def session_one(store: Path, console: Console) -> None:
 def session_two(store: Path, console: Console) -> None:
     """Three days later: resume, a question answered from memory, the budgeted prompt."""
     _session_header(console, 2)
-    clock = ScriptedClock(SESSION_STARTS[2])
+    clock = ManualClock(SESSION_STARTS[2])
     conversation = f"chat-{clock.now:%Y-%m-%d}"
     with _open(store, clock, console) as engine:
         console.print(
@@ -457,7 +444,7 @@ def session_two(store: Path, console: Console) -> None:
 def session_three(store: Path, console: Console) -> None:
     """Months later: a changed preference wins over the old one; bob stays invisible."""
     _session_header(console, 3)
-    clock = ScriptedClock(SESSION_STARTS[3])
+    clock = ManualClock(SESSION_STARTS[3])
     conversation = f"chat-{clock.now:%Y-%m-%d}"
     with _open(store, clock, console) as engine:
         console.print(_resumption_panel(engine.resume(USER, conversation)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -28,23 +28,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _SANDBOX.cleanup()
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
+def clock():  # type: ignore[no-untyped-def]
+    """The engine's clock, moved by hand (the outside boundary: time)."""
+    from multisession import ManualClock  # imported after pytest_configure set HOME
+
+    return ManualClock(datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +64,7 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fresh_engine(backend, minilm, clock: FakeClock) -> Iterator:  # type: ignore[no-untyped-def]
+def fresh_engine(backend, minilm, clock) -> Iterator:  # type: ignore[no-untyped-def]
     """An empty engine with the real embedder, once per backend (see ``backend``)."""
     from multisession import MemoryEngine
 

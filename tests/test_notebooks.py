@@ -1,4 +1,4 @@
-"""The core notebooks run from top to bottom and show what they say they show."""
+"""The notebooks run from top to bottom and show what they say they show."""
 
 from __future__ import annotations
 
@@ -101,3 +101,23 @@ def test_retrieval_explained_notebook(tmp_path: Path, monkeypatch: pytest.Monkey
     assert off[1].endswith("User liked the blue theme")
     assert off[2].endswith("User switched to the red theme")
     assert "the allergy is at rank 1 with w = 0.05, at rank 4 with w = 1" in text
+
+
+@pytest.mark.slow
+def test_langchain_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "".join(
+        output.get("text", "")
+        for output in execute("langchain_quickstart.ipynb", tmp_path, monkeypatch)
+    )
+    assert "I'm allergic to peanuts" in text
+    assert "How about a green curry, made without peanuts?" in text
+
+
+@pytest.mark.slow
+def test_llamaindex_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "".join(
+        output.get("text", "")
+        for output in execute("llamaindex_quickstart.ipynb", tmp_path, monkeypatch)
+    )
+    # The second session's system message carries what the first one learned.
+    assert "peanut" in text.lower()

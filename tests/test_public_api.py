@@ -21,6 +21,7 @@ def test_core_all_is_pinned() -> None:
         "DEFAULT_EMBEDDER",
         "Embedder",
         "InvalidInputError",
+        "ManualClock",
         "Memory",
         "MemoryEngine",
         "MemoryInput",
