@@ -838,48 +838,76 @@ class MemoryEngine:
     def repair(self) -> RepairReport:
         """Bring the vector index in line with SQL.
 
-        Embeds and indexes every memory SQL holds that the vector index lacks (a writer
-        killed between the two, or the vector store down), and removes vectors whose
-        memory no longer exists. Safe to run while other processes write.
+        Indexes every memory SQL holds that the vector index lacks, and removes vectors
+        whose memory no longer exists. SQL marks the memories a killed writer or a
+        vector store that was down left out; beyond those, each user's vector ids are
+        compared with SQL's, which also rebuilds a vector index that was lost or
+        replaced. Vectors come from SQL, where each memory keeps its own; only memories
+        never embedded go to the embedder. Safe to run while other processes write.
         """
         reindexed = self._reindex_pending()
+        self.flush_vectors()
+        reindexed += self._restore_missing_vectors()
         orphans = 0
         if isinstance(self._vectors, ChromaVectorIndex):
             orphans = self._vectors.remove_orphans(self._store.existing_ids)
         return RepairReport(reindexed=reindexed, orphans_removed=orphans)
 
+    def _restore_missing_vectors(self) -> int:
+        """Index what SQL holds and the vector index lacks, though SQL thinks it is there."""
+        if not isinstance(self._vectors, ChromaVectorIndex) or self.embedder is None:
+            return 0
+        count = 0
+        for user_id in self._store.user_ids():
+            _, revisions = self._store.revisions(user_id)
+            if not revisions:
+                continue
+            missing = sorted(set(revisions) - self._vectors.ids(user_id))
+            for start in range(0, len(missing), _VECTOR_BATCH):
+                rows = self._store.index_rows(
+                    user_id, missing[start : start + _VECTOR_BATCH], with_embeddings=True
+                )
+                count += self._index_vectors_of(user_id, rows)
+        if count:
+            logger.info("restored %d vectors the vector index had lost", count)
+        return count
+
     def _reindex_pending(self) -> int:
         if self._vectors is None or self.embedder is None:
             return 0
         count = 0
-        dimension = self.embedder.dimension
         for user_id, rows in self._store.pending_vectors(_VECTOR_BATCH):
-            vectors = np.zeros((len(rows), dimension), dtype=np.float32)
-            missing = []
-            for position, row in enumerate(rows):
-                stored = None if row.embedding is None else from_bytes(row.embedding, dimension)
-                if stored is None:
-                    missing.append(position)
-                else:
-                    vectors[position] = stored
-            if missing:
-                vectors[missing] = self.embedder.embed([rows[i].content for i in missing])
-                # SQL keeps the new vectors too, under new revisions, so that every
-                # process's exact search loads them.
-                revised = self._store.store_embeddings(
-                    user_id,
-                    {rows[i].id: (rows[i].revision, to_bytes(vectors[i])) for i in missing},
-                    self._now(),
-                )
-                rows = [
-                    replace(row, revision=revised[row.id]) if row.id in revised else row
-                    for row in rows
-                ]
-            self._upsert_vectors(user_id, rows, vectors)
-            count += len(rows)
+            count += self._index_vectors_of(user_id, rows)
         if count:
             logger.info("re-indexed %d memories missing from the vector index", count)
         return count
+
+    def _index_vectors_of(self, user_id: str, rows: Sequence[IndexRow]) -> int:
+        """Write these memories to the vector index: vectors from SQL, else embedded."""
+        assert self.embedder is not None
+        dimension = self.embedder.dimension
+        vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+        missing = []
+        for position, row in enumerate(rows):
+            stored = None if row.embedding is None else from_bytes(row.embedding, dimension)
+            if stored is None:
+                missing.append(position)
+            else:
+                vectors[position] = stored
+        if missing:
+            vectors[missing] = self.embedder.embed([rows[i].content for i in missing])
+            # SQL keeps the new vectors too, under new revisions, so that every
+            # process's exact search loads them.
+            revised = self._store.store_embeddings(
+                user_id,
+                {rows[i].id: (rows[i].revision, to_bytes(vectors[i])) for i in missing},
+                self._now(),
+            )
+            rows = [
+                replace(row, revision=revised[row.id]) if row.id in revised else row for row in rows
+            ]
+        self._upsert_vectors(user_id, rows, vectors)
+        return len(rows)
 
     # -- internals ---------------------------------------------------------------------
 

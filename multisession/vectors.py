@@ -168,6 +168,13 @@ class ChromaVectorIndex:
                 self._collections.popitem(last=False)
         return collection
 
+    def ids(self, user_id: str) -> set[str]:
+        """Every memory id the user's collection holds."""
+        collection = self._collection(user_id, create=False)
+        if collection is None:
+            return set()
+        return set(collection.get(include=[])["ids"])
+
     def check_embedder(self, user_id: str) -> None:
         """Raise ConfigurationError if the user's vectors come from another embedder."""
         self._collection(user_id, create=False)

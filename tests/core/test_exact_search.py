@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 
 import numpy as np
@@ -167,3 +168,23 @@ def test_a_store_refuses_another_embedder_and_keeps_its_data(store_dir, minilm, 
     with MemoryEngine(store_dir, embedder=minilm, clock=clock) as engine:
         hit = engine.search("alice", "food intolerance", k=1, config=SEMANTIC)[0]
         assert hit.memory.content == NOTES[0]
+
+
+def test_repair_rebuilds_a_lost_vector_index_from_sql(
+    store_dir, minilm, unreachable_embedder, clock
+):
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock) as engine:
+        engine.add_many("alice", NOTES)
+        engine.add_many("bob", NOTES[:2])
+    shutil.rmtree(store_dir / "chroma")  # the vector index is lost
+    # The embedder is down: every vector must come from SQL.
+    with MemoryEngine(
+        store_dir, embedder=unreachable_embedder, clock=clock, exact_vector_limit=0
+    ) as engine:
+        assert engine.search("alice", "food intolerance", config=SEMANTIC) == []
+        assert engine.repair().reindexed == len(NOTES) + 2
+        assert engine.repair().reindexed == 0  # nothing left to do
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock, exact_vector_limit=0) as engine:
+        hit = engine.search("alice", "food intolerance", k=1, config=SEMANTIC)[0]
+        assert hit.memory.content == NOTES[0] and hit.breakdown.vector_rank == 1
+        assert [h.memory.content for h in engine.search("bob", "x", k=5, config=SEMANTIC)] != []
