@@ -490,7 +490,8 @@ def report(
         "query vector (multisession: query_vector=; LlamaIndex: QueryBundle.embedding; "
         "LangChain: EnsembleRetriever.invoke takes only a string, so the vector comes from "
         "a lookup-table Embeddings). multisession runs with its defaults, including "
-        "track_access (each search records access times in SQL).",
+        "track_access (each search counts its hits' accesses, written to SQL in batches) "
+        "and exact in-process vector search up to exact_vector_limit (50,000) memories.",
         f"{'size':>8}  {'system':<13} {'p50 +embed':>10} {'p95 +embed':>10} {'p50 vector':>10} "
         f"{'p95 vector':>10} {'peer/ms p50':>11} {'bulk load/s':>11}",
     ]
