@@ -105,19 +105,13 @@ def test_retrieval_explained_notebook(tmp_path: Path, monkeypatch: pytest.Monkey
 
 @pytest.mark.slow
 def test_langchain_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = "".join(
-        output.get("text", "")
-        for output in execute("langchain_quickstart.ipynb", tmp_path, monkeypatch)
-    )
+    text = printed(execute("langchain_quickstart.ipynb", tmp_path, monkeypatch))
     assert "I'm allergic to peanuts" in text
     assert "How about a green curry, made without peanuts?" in text
 
 
 @pytest.mark.slow
 def test_llamaindex_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = "".join(
-        output.get("text", "")
-        for output in execute("llamaindex_quickstart.ipynb", tmp_path, monkeypatch)
-    )
+    text = printed(execute("llamaindex_quickstart.ipynb", tmp_path, monkeypatch))
     # The second session's system message carries what the first one learned.
     assert "peanut" in text.lower()
