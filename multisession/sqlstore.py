@@ -214,27 +214,58 @@ class IndexRow:
     embedding: bytes | None = None
 
 
-def _row_to_memory(row: sa.Row[Any]) -> Memory:
-    return Memory(
-        id=row.id,
-        user_id=row.user_id,
-        content=row.content,
-        kind=row.kind,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_accessed=row.last_accessed,
-        access_count=row.access_count,
-        conversation_id=row.conversation_id,
-        metadata=dict(row.metadata or {}),
-    )
-
-
 # The reads every search makes, run on the driver directly (SQLStore._direct).
 _VERSION_SQL = "SELECT version FROM ms_users WHERE user_id = ?"
-_GET_MANY_SQL = (
-    "SELECT user_id, id, content, kind, conversation_id, metadata, created_at, updated_at, "
-    "last_accessed, access_count FROM ms_memories WHERE user_id = ? AND id IN ({markers})"
+# What a Memory is made of, in the order _memory() reads it.
+_MEMORY_COLUMNS = tuple(
+    memories_table.c[name]
+    for name in (
+        "user_id",
+        "id",
+        "content",
+        "kind",
+        "conversation_id",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "last_accessed",
+        "access_count",
+    )
 )
+_GET_MANY_SQL = (
+    f"SELECT {', '.join(column.name for column in _MEMORY_COLUMNS)} FROM ms_memories "
+    "WHERE user_id = ? AND id IN ({markers})"
+)
+
+
+def _memory(row: Sequence[Any]) -> Memory:
+    """A Memory from the values of _MEMORY_COLUMNS, as SQLAlchemy or the driver gives them."""
+    (
+        owner,
+        memory_id,
+        content,
+        kind,
+        conversation_id,
+        metadata,
+        created_at,
+        updated_at,
+        last_accessed,
+        access_count,
+    ) = row[: len(_MEMORY_COLUMNS)]
+    if isinstance(metadata, (str, bytes)):
+        metadata = json.loads(metadata)
+    return Memory(
+        id=memory_id,
+        user_id=owner,
+        content=content,
+        kind=kind,
+        created_at=_driver_time(created_at),
+        updated_at=_driver_time(updated_at),
+        last_accessed=None if last_accessed is None else _driver_time(last_accessed),
+        access_count=int(access_count),
+        conversation_id=conversation_id,
+        metadata=dict(metadata or {}),
+    )
 
 
 def _driver_time(value: datetime | str) -> datetime:
@@ -257,9 +288,6 @@ def _index_row(row: Any) -> IndexRow:
         embedding=row.embedding if "embedding" in row._fields else None,
     )
 
-
-# What a Memory is made of: every column but the vector.
-_MEMORY_COLUMNS = tuple(column for column in memories_table.c if column.name != "embedding")
 
 _INDEX_COLUMNS = (
     memories_table.c.id,
@@ -503,9 +531,11 @@ class SQLStore:
                 .values(**changes)
             )
             row = conn.execute(
-                sa.select(memories_table).where(memories_table.c.id == memory_id)
+                sa.select(*_MEMORY_COLUMNS, memories_table.c.embedding).where(
+                    memories_table.c.id == memory_id
+                )
             ).one()
-        return _row_to_memory(row), version, row.embedding
+        return _memory(row), version, row.embedding
 
     def delete(self, user_id: str, memory_id: str, now: datetime) -> int | None:
         """Delete one memory; returns the new version, or None if there was none."""
@@ -658,37 +688,9 @@ class SQLStore:
             chunk = ids[start : start + 500]
             sql = _GET_MANY_SQL.format(markers=", ".join("?" * len(chunk)))
             for row in self._direct(sql, (user_id, *chunk)):
-                memory = self._direct_memory(row)
+                memory = _memory(row)
                 found[memory.id] = memory
         return found
-
-    def _direct_memory(self, row: Sequence[Any]) -> Memory:
-        (
-            owner,
-            memory_id,
-            content,
-            kind,
-            conversation_id,
-            metadata,
-            created_at,
-            updated_at,
-            last_accessed,
-            access_count,
-        ) = row
-        if isinstance(metadata, (str, bytes)):
-            metadata = json.loads(metadata)
-        return Memory(
-            id=memory_id,
-            user_id=owner,
-            content=content,
-            kind=kind,
-            created_at=_driver_time(created_at),
-            updated_at=_driver_time(updated_at),
-            last_accessed=None if last_accessed is None else _driver_time(last_accessed),
-            access_count=int(access_count),
-            conversation_id=conversation_id,
-            metadata=dict(metadata or {}),
-        )
 
     def list(
         self,
@@ -709,7 +711,7 @@ class SQLStore:
         if limit is not None:
             statement = statement.limit(limit)
         with self._engine.connect() as conn:
-            return [_row_to_memory(row) for row in conn.execute(statement)]
+            return [_memory(row) for row in conn.execute(statement)]
 
     def count(self, user_id: str, where: MemoryFilter | None = None) -> int:
         with self._engine.connect() as conn:
