@@ -21,34 +21,51 @@ MAX_ID_LENGTH = 255
 MAX_METADATA_BYTES = 64_000
 
 
+def check_message_content(content: object) -> str:
+    if not isinstance(content, str):
+        raise InvalidInputError(f"message content must be a string, got {type(content).__name__}")
+    return _check_text(content, "message content")
+
+
 def check_role(role: object) -> str:
     if not isinstance(role, str) or role not in ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     return role
 
 
-def check_user_id(user_id: object) -> str:
-    if not isinstance(user_id, str) or not user_id.strip():
-        raise InvalidInputError(f"user_id must be a non-empty string, got {user_id!r}")
-    if len(user_id) > MAX_ID_LENGTH or _CONTROL.search(user_id):
+def _check_text(text: str, name: str) -> str:
+    """Refuse text that cannot be stored as UTF-8 (a lone surrogate, e.g. from bad decoding)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
         raise InvalidInputError(
-            f"user_id must be at most {MAX_ID_LENGTH} characters without control characters"
+            f"{name} holds a character that is not valid Unicode ({error.object[error.start]!r} "
+            f"at position {error.start}): decode the source text correctly"
+        ) from None
+    return text
+
+
+def _check_identifier(value: object, name: str, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        expected = "a non-empty string or None" if optional else "a non-empty string"
+        raise InvalidInputError(f"{name} must be {expected}, got {value!r}")
+    if len(value) > MAX_ID_LENGTH or _CONTROL.search(value):
+        raise InvalidInputError(
+            f"{name} must be at most {MAX_ID_LENGTH} characters without control characters"
         )
-    return user_id
+    return _check_text(value, name)
+
+
+def check_user_id(user_id: object) -> str:
+    checked = _check_identifier(user_id, "user_id", optional=False)
+    assert checked is not None
+    return checked
 
 
 def check_conversation_id(conversation_id: object) -> str | None:
-    if conversation_id is None:
-        return None
-    if not isinstance(conversation_id, str) or not conversation_id.strip():
-        raise InvalidInputError(
-            f"conversation_id must be a non-empty string or None, got {conversation_id!r}"
-        )
-    if len(conversation_id) > MAX_ID_LENGTH or _CONTROL.search(conversation_id):
-        raise InvalidInputError(
-            f"conversation_id must be at most {MAX_ID_LENGTH} characters without control characters"
-        )
-    return conversation_id
+    return _check_identifier(conversation_id, "conversation_id", optional=True)
 
 
 def check_memory_id(memory_id: object) -> str:
@@ -70,13 +87,13 @@ def check_content(content: object, max_chars: int) -> str:
             f"memory content has {len(content)} characters, over the limit of {max_chars}: "
             "split it into smaller memories or raise max_content_chars"
         )
-    return content
+    return _check_text(content, "memory content")
 
 
 def check_query(query: object) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError(f"query must be a non-empty string, got {query!r}")
-    return query
+    return _check_text(query, "query")
 
 
 def check_kind(kind: object) -> str:
@@ -93,12 +110,13 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
         raise InvalidInputError("metadata must be a dict with string keys")
     try:
-        encoded = json.dumps(dict(metadata), allow_nan=False)
+        encoded = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as error:
         raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from error
-    if len(encoded) > MAX_METADATA_BYTES:
+    size = len(_check_text(encoded, "metadata").encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
         raise InvalidInputError(
-            f"metadata is {len(encoded)} bytes as JSON, over the limit of {MAX_METADATA_BYTES}"
+            f"metadata is {size} bytes as JSON, over the limit of {MAX_METADATA_BYTES}"
         )
     return dict(json.loads(encoded))
 

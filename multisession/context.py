@@ -28,7 +28,7 @@ from .summaries import (
 )
 from .text import Tokenizer, TokenizerConfig
 from .tokens import TokenCounter, token_counter
-from .worthiness import extract_facts, memories_from_exchange
+from .worthiness import llm_facts, memories_from_exchange
 
 if TYPE_CHECKING:
     from .engine import MemoryEngine
@@ -37,6 +37,7 @@ __all__ = [
     "BuiltContext",
     "ContextConfig",
     "build_context",
+    "exchange_memories",
     "expand_query",
     "record_exchange",
     "refresh_summary",
@@ -252,16 +253,41 @@ def record_exchange(
     stored = engine.conversations.add_messages(user_id, conversation_id, turn, now)
     track_decisions_and_actions(engine, user_id, conversation_id, stored)
 
-    if engine.llm is not None:
+    items = exchange_memories(
+        engine, user_message, assistant_message, conversation_id=conversation_id, created_at=now
+    )
+    added = engine.add_many(user_id, items, now=now) if items else []
+    refresh_summary(engine, user_id, conversation_id, config)
+    return added
+
+
+def exchange_memories(
+    engine: MemoryEngine,
+    user_message: str,
+    assistant_message: str | None,
+    *,
+    conversation_id: str,
+    created_at: datetime,
+) -> list[MemoryInput]:
+    """What is worth remembering from one exchange, ready for ``add_many``.
+
+    With an LLM on the engine, its standalone facts; when it has none to give (the call
+    fails, the reply is not a list), or without an LLM, the memory-worthiness rules, which
+    also tell a preference from a fact. Texts longer than the engine accepts are left out.
+    """
+    facts = (
+        llm_facts(engine.llm, user_message, assistant_message) if engine.llm is not None else None
+    )
+    if facts is not None:
         items = [
             MemoryInput(
                 text,
                 kind="fact",
                 conversation_id=conversation_id,
                 metadata={"source": "llm_extraction"},
-                created_at=now,
+                created_at=created_at,
             )
-            for text in extract_facts(engine.llm, user_message, assistant_message)
+            for text in facts
         ]
     else:
         items = [
@@ -270,14 +296,12 @@ def record_exchange(
                 kind=assessment.kind or "fact",
                 conversation_id=conversation_id,
                 metadata={"source": "exchange", "cue": assessment.cue, "reason": assessment.reason},
-                created_at=now,
+                created_at=created_at,
             )
             for assessment in memories_from_exchange(user_message, assistant_message)
-            if assessment.text.strip()
         ]
-    added = engine.add_many(user_id, items, now=now) if items else []
-    refresh_summary(engine, user_id, conversation_id, config)
-    return added
+    limit = engine.max_content_chars
+    return [item for item in items if item.content.strip() and len(item.content) <= limit]
 
 
 def refresh_summary(

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import _validation as check
 from ._ids import new_id
 from ._validation import ROLES
-from .errors import InvalidInputError, MemoryNotFoundError
+from .errors import MemoryNotFoundError
 from .sqlstore import conversations_table, ensure_user, messages_table, upsert
 
 __all__ = ["Conversation", "ConversationStore", "Message", "ROLES"]
@@ -142,7 +142,7 @@ class ConversationStore:
         stored = [
             Message(
                 role=check.check_role(role),
-                content=_check_message_content(content),
+                content=check.check_message_content(content),
                 created_at=now,
                 id=new_id(),
                 conversation_id=conversation_id,
@@ -345,9 +345,3 @@ class ConversationStore:
         """The user's most recently active conversation."""
         found = self.list(user_id, limit=1)
         return found[0] if found else None
-
-
-def _check_message_content(content: object) -> str:
-    if not isinstance(content, str):
-        raise InvalidInputError(f"message content must be a string, got {type(content).__name__}")
-    return content

@@ -492,8 +492,7 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         where = self._filter(kinds, conversation_id, since, until)
         limit = check.check_positive_int(limit, "limit", 100_000)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
+        offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
         self._flush_access(user_id)
         return self._store.list(
             user_id, where, limit=limit, offset=offset, newest_first=newest_first
@@ -511,6 +510,10 @@ class MemoryEngine:
         """How many memories the user has (matching the filters)."""
         user_id = check.check_user_id(user_id)
         return self._store.count(user_id, self._filter(kinds, conversation_id, since, until))
+
+    def has_user(self, user_id: str) -> bool:
+        """Whether the store holds anything of this user (memories or conversations)."""
+        return self._store.user_version(check.check_user_id(user_id)) is not None
 
     def users(self) -> builtins.list[str]:
         """Every user with stored memories or history."""
@@ -548,6 +551,8 @@ class MemoryEngine:
         """Counts of users, memories and memories waiting for the vector index."""
         stats: dict[str, Any] = dict(self._store.stats())
         stats["embedder"] = self.embedder.name if self.embedder is not None else None
+        # What made the stored vectors, also when this engine runs keyword-only.
+        stats["store_embedder"] = self._store.recorded_embedder()
         stats["buffered_vectors"] = len(self._buffer)
         stats["pending_accesses"] = len(self._access)
         stats["events"] = dict(self.events)

@@ -350,6 +350,13 @@ class SQLStore:
                 f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
             ) from error
 
+    def recorded_embedder(self) -> str | None:
+        """The embedder the store's vectors come from, as recorded on first use."""
+        with self._engine.connect() as conn:
+            return conn.execute(
+                sa.select(settings_table.c.value).where(settings_table.c.key == "embedder")
+            ).scalar_one_or_none()
+
     def check_embedder(self, name: str, dimension: int) -> None:
         """Record the store's embedder on first use; refuse another one later.
 
@@ -363,9 +370,7 @@ class SQLStore:
                 .values(key="embedder", value=wanted)
                 .on_conflict_do_nothing(index_elements=["key"])
             )
-            stored = conn.execute(
-                sa.select(settings_table.c.value).where(settings_table.c.key == "embedder")
-            ).scalar_one()
+        stored = self.recorded_embedder()
         if stored != wanted:
             raise ConfigurationError(
                 f"this store's vectors were made by embedder {stored}, not {wanted}: open "

@@ -55,6 +55,7 @@ __all__ = [
     "Assessment",
     "assess",
     "extract_facts",
+    "llm_facts",
     "memories_from_exchange",
     "split_statements",
 ]
@@ -1363,6 +1364,22 @@ def extract_facts(
     Raises:
         InvalidInputError: If a message is not a string.
     """
+    facts = llm_facts(llm, user_message, assistant_message)
+    if facts is None:
+        return [memory.text for memory in memories_from_exchange(user_message, assistant_message)]
+    return facts
+
+
+def llm_facts(
+    llm: Callable[[str], str],
+    user_message: str,
+    assistant_message: str | None = None,
+) -> list[str] | None:
+    """The model's part of :func:`extract_facts`: its list of facts, or None.
+
+    None when the call raises or the reply is not a JSON list of strings; the caller
+    then decides what the rules keep.
+    """
     _check_text(user_message, "user_message")
     if assistant_message is not None:
         _check_text(assistant_message, "assistant_message")
@@ -1373,8 +1390,7 @@ def extract_facts(
         facts = _parse_fact_list(llm(prompt))
     except Exception:  # the model is outside our control: any failure means "use the rules"
         _LOG.warning("fact extraction call failed; using the rule-based filter", exc_info=True)
-        facts = None
+        return None
     if facts is None:
         _LOG.debug("model reply was not a JSON list of strings; using the rule-based filter")
-        return [memory.text for memory in memories_from_exchange(user_message, assistant_message)]
     return facts

@@ -212,16 +212,40 @@ def test_llm_writes_the_summary_and_extracts_facts(store_dir, minilm, clock):
         assert any("Kyoto in April, thoughts?" in prompt for prompt in prompts)
 
 
+def test_a_failing_llm_leaves_extraction_to_the_rules(store_dir, minilm, clock):
+    def broken_llm(prompt: str) -> str:
+        raise ConnectionError("model unreachable")
+
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock, llm=broken_llm) as engine:
+        added = engine.record_exchange("alice", "c1", "I prefer answers in bullet points")
+        assert [(m.content, m.kind) for m in added] == [
+            ("I prefer answers in bullet points", "preference")
+        ]
+        assert added[0].metadata["source"] == "exchange"
+        assert [m.content for m in engine.preferences("alice")] == [added[0].content]
+
+
+def test_a_statement_longer_than_the_engine_accepts_is_not_kept(store_dir, minilm, clock):
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock, max_content_chars=40) as engine:
+        message = "My sister Ingrid moved to Oslo last spring with her two kids"
+        assert engine.record_exchange("alice", "c1", message) == []
+        assert [m.content for m in engine.get_messages("alice", "c1")] == [message]
+        assert engine.record_exchange("alice", "c1", "I live in Porto")[0].content == (
+            "I live in Porto"
+        )
+
+
 def test_preferences_are_in_every_prompt_and_current(fresh_engine, clock):
     fresh_engine.set_preference("alice", "I prefer metric units")
     tell(fresh_engine, clock, "c1", "I am planning a bike tour")
     session = fresh_engine.resume("alice", "c1")
     assert session.mode == "continue"
     context = fresh_engine.build_context("alice", "how far is it?", conversation_id="c1")
-    assert "I prefer metric units" in context.messages[0].content
+    # In the preferences block itself: search alone would also bring them in as memories.
+    assert "Known preferences:\n- I prefer metric units" in context.messages[0].content
     # A preference set after the session started still reaches the next prompt.
     fresh_engine.set_preference("alice", "I prefer answers in German")
     context = fresh_engine.build_context(
         "alice", "how far is it?", conversation_id="c1", resumption=session
     )
-    assert "I prefer answers in German" in context.messages[0].content
+    assert "Known preferences:\n- I prefer answers in German" in context.messages[0].content

@@ -251,6 +251,15 @@ def collection_names(backend) -> set[str]:  # type: ignore[no-untyped-def]
         return {collection["name"] for collection in json.load(response)}
 
 
+def test_has_user_and_the_store_s_embedder(fresh_engine, minilm):
+    assert not fresh_engine.has_user("alice")
+    fresh_engine.add_messages("alice", "c1", [("user", "hello")])
+    assert fresh_engine.has_user("alice")  # a conversation alone makes a user
+    assert not fresh_engine.has_user("bob")
+    expected = f"{minilm.name} (dimension {minilm.dimension})"
+    assert fresh_engine.stats()["store_embedder"] == expected
+
+
 def test_export_user_holds_every_memory(fresh_engine):
     added = fresh_engine.add_many("alice", ["one thing", "another thing"])
     exported = fresh_engine.export_user("alice")
@@ -291,6 +300,11 @@ def test_memories_survive_reopening(backend, minilm, clock):
         (lambda e: e.search("alice", "x", query_vector=[0.1, 0.2]), "query_vector"),
         (lambda e: e.list("alice", offset=-1), "offset"),
         (lambda e: e.add("alice", "text", id="nope"), "malformed memory id"),
+        (lambda e: e.add("alice", "bad \ud800 text"), "not valid Unicode"),
+        (lambda e: e.add("al\udfffice", "text"), "user_id holds"),
+        (lambda e: e.add("alice", "text", metadata={"k": "\ud800"}), "metadata holds"),
+        (lambda e: e.add_messages("alice", "c1", [("user", "x \ud800")]), "message content"),
+        (lambda e: e.search("alice", "q \ud800"), "query holds"),
         (lambda e: e.add_many("alice", [{"content": "a", "id": "a" * 32}] * 2), "given twice"),
     ],
 )
