@@ -23,7 +23,7 @@ from . import _validation as check
 from ._ids import new_id
 from ._validation import ROLES
 from .errors import MemoryNotFoundError
-from .sqlstore import conversations_table, ensure_user, messages_table, upsert
+from .sqlstore import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
 __all__ = ["Conversation", "ConversationStore", "Message", "ROLES"]
 
@@ -124,9 +124,10 @@ class ConversationStore:
         self._engine = engine
         self._window = window
         self._max_cached = max_cached
-        self._cache: OrderedDict[tuple[str, str], tuple[int, builtins.list[Message]]] = (
-            OrderedDict()
-        )
+        # (user, conversation) -> ((message count, newest message id), window)
+        self._cache: OrderedDict[
+            tuple[str, str], tuple[tuple[int, str | None], builtins.list[Message]]
+        ] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- writes ------------------------------------------------------------------------
@@ -177,6 +178,7 @@ class ConversationStore:
     def _upsert_conversation(
         self, conn: Connection, user_id: str, conversation_id: str, now: datetime, added: int
     ) -> None:
+        moment = sa.bindparam("moment", now, type_=UTCDateTime)
         statement = upsert(conn, conversations_table).values(
             user_id=user_id,
             conversation_id=conversation_id,
@@ -195,8 +197,16 @@ class ConversationStore:
                     conversations_table.c.user_id,
                     conversations_table.c.conversation_id,
                 ],
+                # Imported history may arrive out of order: times only ever widen.
                 set_={
-                    "last_interaction_at": now,
+                    "last_interaction_at": sa.case(
+                        (conversations_table.c.last_interaction_at < moment, moment),
+                        else_=conversations_table.c.last_interaction_at,
+                    ),
+                    "created_at": sa.case(
+                        (conversations_table.c.created_at > moment, moment),
+                        else_=conversations_table.c.created_at,
+                    ),
                     "message_count": conversations_table.c.message_count + added,
                 },
             )
@@ -299,23 +309,35 @@ class ConversationStore:
 
     def _window_messages(self, user_id: str, conversation_id: str) -> builtins.list[Message]:
         key = (user_id, conversation_id)
+        # The count alone can come back to a cached value (cleared, or the user deleted
+        # and re-created, perhaps by another process): the newest id never does, ids
+        # being made from the wall clock.
+        newest = (
+            sa.select(sa.func.max(messages_table.c.id))
+            .where(
+                messages_table.c.user_id == user_id,
+                messages_table.c.conversation_id == conversation_id,
+            )
+            .scalar_subquery()
+        )
         with self._engine.connect() as conn:
-            count = conn.execute(
-                sa.select(conversations_table.c.message_count).where(
+            row = conn.execute(
+                sa.select(conversations_table.c.message_count, newest).where(
                     conversations_table.c.user_id == user_id,
                     conversations_table.c.conversation_id == conversation_id,
                 )
-            ).scalar_one_or_none()
-        if count is None:
+            ).first()
+        if row is None:
             return []
+        stamp = (int(row[0]), row[1])
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[0] == count:
+            if cached is not None and cached[0] == stamp:
                 self._cache.move_to_end(key)
                 return list(cached[1])
         window = self._load(user_id, conversation_id, last=self._window, offset=0)
         with self._lock:
-            self._cache[key] = (int(count), window)
+            self._cache[key] = (stamp, window)
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
         return list(window)
@@ -340,8 +362,3 @@ class ConversationStore:
         statement = sa.select(messages_table).where(*where).order_by(*order).offset(offset)
         with self._engine.connect() as conn:
             return [_message(row) for row in conn.execute(statement)]
-
-    def last_interaction(self, user_id: str) -> Conversation | None:
-        """The user's most recently active conversation."""
-        found = self.list(user_id, limit=1)
-        return found[0] if found else None

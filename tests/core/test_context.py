@@ -249,3 +249,42 @@ def test_preferences_are_in_every_prompt_and_current(fresh_engine, clock):
         "alice", "how far is it?", conversation_id="c1", resumption=session
     )
     assert "Known preferences:\n- I prefer answers in German" in context.messages[0].content
+
+
+def test_another_process_never_serves_cleared_or_deleted_messages(store_dir, minilm, clock):
+    reader = MemoryEngine(store_dir, embedder=minilm, clock=clock)
+    writer = MemoryEngine(store_dir, embedder=minilm, clock=clock)
+    try:
+        writer.add_messages(
+            "alice", "c1", [("user", "my card number is 1234"), ("assistant", "ok")]
+        )
+        assert len(reader.get_messages("alice", "c1", last=10)) == 2  # cached now
+        # Same count again after a clear: the cached window must not come back.
+        writer.clear_conversation("alice", "c1")
+        writer.add_messages("alice", "c1", [("user", "hello"), ("assistant", "hi")])
+        assert [m.content for m in reader.get_messages("alice", "c1", last=10)] == [
+            "hello",
+            "hi",
+        ]
+        writer.delete_user("alice")
+        writer.add_messages("alice", "c1", [("user", "new start"), ("assistant", "welcome")])
+        assert [m.content for m in reader.get_messages("alice", "c1", last=10)] == [
+            "new start",
+            "welcome",
+        ]
+        context = reader.build_context("alice", "what is my card number?", conversation_id="c1")
+        assert "1234" not in context.as_text()
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_imported_older_messages_do_not_move_a_conversation_back_in_time(fresh_engine, clock):
+    fresh_engine.add_messages("alice", "c1", [("user", "today")])
+    fresh_engine.add_messages(
+        "alice", "c1", [("user", "long ago")], now=clock.now - timedelta(days=400)
+    )
+    conversation = fresh_engine.conversations.get("alice", "c1")
+    assert conversation is not None
+    assert conversation.last_interaction_at == clock.now
+    assert conversation.created_at == clock.now - timedelta(days=400)
