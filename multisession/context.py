@@ -9,6 +9,7 @@ and the memories retrieved for the current message, packed by
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .conversations import Message
+from .errors import ConfigurationError
 from .packing import ContextBudget, ContextMessage, MemorySnippet, PackedContext, pack_context
 from .records import Memory, MemoryInput, SearchHit
 from .sessions import ResumeConfig, Resumption, build_resumption
@@ -83,6 +85,26 @@ class ContextConfig:
     resume: ResumeConfig = field(default_factory=ResumeConfig)
     summary_every: int = 6
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.system_prompt, str):
+            raise ConfigurationError("ContextConfig.system_prompt must be a string")
+        if not isinstance(self.budget, ContextBudget):
+            raise ConfigurationError("ContextConfig.budget must be a ContextBudget")
+        if not isinstance(self.resume, ResumeConfig):
+            raise ConfigurationError("ContextConfig.resume must be a ResumeConfig")
+        counts = {
+            "history_messages": (self.history_messages, 0),
+            "memories_k": (self.memories_k, 1),
+            "expansion_messages": (self.expansion_messages, 0),
+            "expansion_terms": (self.expansion_terms, 0),
+            "summary_every": (self.summary_every, 1),
+        }
+        for name, (value, lowest) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ConfigurationError(
+                    f"ContextConfig.{name} must be an integer >= {lowest}, got {value!r}"
+                )
+
 
 @dataclass(frozen=True)
 class BuiltContext:
@@ -143,12 +165,7 @@ def resumption_for(
         engine.conversations.get(user_id, conversation_id) if conversation_id is not None else None
     )
     if preferences is None:
-        preferences = [
-            memory.content
-            for memory in engine.list(
-                user_id, kinds=["preference"], limit=max(1, config.max_preferences)
-            )
-        ]
+        preferences = engine.latest_texts(user_id, "preference", config.max_preferences)
     return build_resumption(
         now=now,
         conversation=conversation,
@@ -156,6 +173,12 @@ def resumption_for(
         preferences=preferences,
         config=config,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _counter_for(model: str) -> TokenCounter:
+    """One token counter per model for the process (finding the files costs each time)."""
+    return token_counter(model)
 
 
 def build_context(
@@ -166,7 +189,6 @@ def build_context(
     conversation_id: str | None = None,
     now: datetime,
     config: ContextConfig,
-    counter: TokenCounter | None = None,
     resumption: Resumption | None = None,
 ) -> BuiltContext:
     """The budgeted prompt for the user's next message (see the module docstring).
@@ -177,9 +199,7 @@ def build_context(
     message before asking for the context).
     """
     warnings: list[str] = []
-    preference_memories = engine.list(
-        user_id, kinds=["preference"], limit=max(1, config.resume.max_preferences)
-    )
+    preferences = engine.latest_texts(user_id, "preference", config.resume.max_preferences)
     if resumption is None:
         resumption = resumption_for(
             engine,
@@ -187,7 +207,7 @@ def build_context(
             conversation_id,
             now=now,
             config=config.resume,
-            preferences=[memory.content for memory in preference_memories],
+            preferences=preferences,
         )
     history: list[Message] = (
         engine.conversations.messages(user_id, conversation_id, last=config.history_messages)
@@ -196,7 +216,8 @@ def build_context(
     )
     search_query = query
     if config.expand_query and history:
-        recent_texts = [m.content for m in history[-config.expansion_messages :]]
+        recent = history[-config.expansion_messages :] if config.expansion_messages else []
+        recent_texts = [m.content for m in recent]
         search_query = expand_query(query, recent_texts, config.expansion_terms)
 
     hits: list[SearchHit] = []
@@ -208,7 +229,6 @@ def build_context(
             message = f"memory retrieval failed ({type(error).__name__}); context built without it"
             warnings.append(message)
             logger.warning(message, exc_info=True)
-    shown = {memory.id for memory in preference_memories}
     snippets = [
         MemorySnippet(
             content=hit.memory.content,
@@ -218,16 +238,15 @@ def build_context(
             id=hit.memory.id,
         )
         for hit in hits
-        if hit.memory.id not in shown
     ]
     packed = pack_context(
         system_prompt=config.system_prompt,
-        preferences=[memory.content for memory in preference_memories],
+        preferences=preferences,
         resumption=resumption.render(),
         history=[ContextMessage(m.role, m.content) for m in history],
         memories=snippets,
         budget=config.budget,
-        counter=counter or token_counter(config.model),
+        counter=_counter_for(config.model),
     )
     return BuiltContext(packed, resumption, hits, search_query, warnings)
 

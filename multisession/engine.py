@@ -511,6 +511,23 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         return self._store.count(user_id, self._filter(kinds, conversation_id, since, until))
 
+    def latest_texts(self, user_id: str, kind: str, limit: int) -> builtins.list[str]:
+        """The contents of the user's newest memories of one kind (``limit`` of them).
+
+        What prompts show, e.g. the current preferences: a light read that, unlike
+        :meth:`list`, leaves pending access counts for their batched write.
+        """
+        user_id = check.check_user_id(user_id)
+        kind = check.check_kind(kind)
+        if check.check_non_negative_int(limit, "limit", 100_000) == 0:
+            return []
+        return [
+            memory.content
+            for memory in self._store.list(
+                user_id, MemoryFilter(kinds=(kind,)), limit=limit, offset=0, newest_first=True
+            )
+        ]
+
     def has_user(self, user_id: str) -> bool:
         """Whether the store holds anything of this user (memories or conversations)."""
         return self._store.user_version(check.check_user_id(user_id)) is not None

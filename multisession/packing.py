@@ -460,7 +460,11 @@ def pack_context(
     allowance = open_section(budget.memories_share)
     header_cost = counter.count(separator() + MEMORIES_HEADER)
     ranked = sorted(memories, key=lambda memory: (-memory.score, -_timestamp(memory.created_at)))
+    shown = set(blocks.preferences)
     for memory in ranked:
+        if memory.content in shown:
+            dropped.append(Dropped("memories", memory.content, "shown as a preference", memory.id))
+            continue
         if not memory.content.strip():
             dropped.append(Dropped("memories", memory.content, "empty", memory.id))
             continue

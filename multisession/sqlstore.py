@@ -93,6 +93,8 @@ memories_table = sa.Table(
     sa.Column("embedding", sa.LargeBinary, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
+    # The newest memories of a kind (the preferences every prompt shows).
+    sa.Index("ix_ms_memories_user_kind_created", "user_id", "kind", "created_at"),
     sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
     sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
 )
@@ -345,6 +347,10 @@ class SQLStore:
         try:
             _metadata.create_all(self._engine)
             self._add_embedding_column()
+            # create_all makes the indexes of new tables only: a store made by an
+            # earlier version gains the ones added since.
+            for index in memories_table.indexes:
+                index.create(self._engine, checkfirst=True)
         except sa.exc.OperationalError as error:
             raise BackendUnavailableError(
                 f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"

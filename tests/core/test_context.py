@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from multisession import MemoryEngine, RetrievalConfig
+from multisession import ConfigurationError, MemoryEngine, ResumeConfig, RetrievalConfig
 from multisession.context import ContextConfig, expand_query
 from multisession.packing import ContextBudget
 from multisession.tokens import token_counter
@@ -288,3 +288,27 @@ def test_imported_older_messages_do_not_move_a_conversation_back_in_time(fresh_e
     assert conversation is not None
     assert conversation.last_interaction_at == clock.now
     assert conversation.created_at == clock.now - timedelta(days=400)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"memories_k": 0},
+        {"history_messages": -1},
+        {"expansion_messages": -1},
+        {"summary_every": 0},
+        {"budget": 100},
+        {"memories_k": True},
+    ],
+)
+def test_invalid_context_settings_name_the_problem(settings):  # type: ignore[no-untyped-def]
+    name = next(iter(settings))
+    with pytest.raises(ConfigurationError, match=f"ContextConfig.{name}"):
+        ContextConfig(**settings)
+
+
+def test_no_preferences_asked_for_means_none_in_the_prompt(fresh_engine, clock):
+    fresh_engine.set_preference("alice", "I prefer metric units")
+    config = replace(fresh_engine.context_config, resume=ResumeConfig(max_preferences=0))
+    context = fresh_engine.build_context("alice", "units?", config=config)
+    assert "Known preferences" not in context.messages[0].content

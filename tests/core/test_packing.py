@@ -6,6 +6,7 @@ import doctest
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -190,6 +191,21 @@ def test_blank_items_are_dropped_as_empty() -> None:
 # max_tokens=108 and no reserve leave a room of 100 tokens for the other sections:
 # shares 0.10 / 0.15 / 0.45 / 0.30 give caps of 10 / 15 / 45 / 30.
 ROOM_100 = ContextBudget(max_tokens=108, response_reserve=0)
+
+
+def shares_only(
+    preferences: float = 0.0, resumption: float = 0.0, history: float = 0.0, memories: float = 0.0
+) -> ContextBudget:
+    """ROOM_100 with only the given sections allowed a share."""
+    return replace(
+        ROOM_100,
+        preferences_share=preferences,
+        resumption_share=resumption,
+        history_share=history,
+        memories_share=memories,
+    )
+
+
 TEN_MESSAGES = [ContextMessage("user", words(9, stem=f"m{index}-")) for index in range(10)]
 # Each message costs 3 + 1 (role) + 9 (words) = 13 tokens.
 
@@ -251,13 +267,8 @@ def test_history_stops_at_the_first_message_that_does_not_fit() -> None:
 
 
 def test_over_budget_when_the_total_runs_out() -> None:
-    budget = ContextBudget(
-        max_tokens=108,
-        response_reserve=0,
-        preferences_share=1.0,
-        resumption_share=1.0,
-        history_share=1.0,
-        memories_share=1.0,
+    budget = replace(
+        ROOM_100, preferences_share=1.0, resumption_share=1.0, history_share=1.0, memories_share=1.0
     )
 
     packed = pack_context(
@@ -275,14 +286,7 @@ def test_over_budget_when_the_total_runs_out() -> None:
 
 
 def test_memories_skip_one_that_does_not_fit_and_try_the_next() -> None:
-    budget = ContextBudget(
-        max_tokens=108,
-        response_reserve=0,
-        preferences_share=0.0,
-        resumption_share=0.0,
-        history_share=0.0,
-        memories_share=0.5,
-    )
+    budget = shares_only(memories=0.5)
     big_best = MemorySnippet(words(60, "a"), at("2026-01-01"), score=0.9, id="big-best")
     small = MemorySnippet(words(5, "b"), at("2026-01-01"), score=0.5, id="small")
     big = MemorySnippet(words(50, "c"), at("2026-01-01"), score=0.1, id="big")
@@ -303,15 +307,32 @@ def test_memories_skip_one_that_does_not_fit_and_try_the_next() -> None:
     ]
 
 
-def test_shares_below_one_leave_room_unused() -> None:
-    budget = ContextBudget(
-        max_tokens=108,
-        response_reserve=0,
-        preferences_share=0.0,
-        resumption_share=0.0,
-        history_share=0.3,
-        memories_share=0.0,
+def test_a_memory_shown_as_a_preference_is_not_repeated_and_one_left_out_is_kept() -> None:
+    shown = "I prefer tea"
+    left_out = "I prefer window seats on long flights because I like to sleep"
+    memories = [
+        MemorySnippet(shown, at("2026-01-01"), score=0.9, id="shown"),
+        MemorySnippet(left_out, at("2026-01-01"), score=0.8, id="left-out"),
+    ]
+
+    packed = pack_context(
+        system_prompt="S",
+        preferences=[shown, left_out],
+        memories=memories,
+        budget=shares_only(preferences=0.1, memories=0.5),
+        counter=WordCounter(),
     )
+
+    assert [(d.section, d.content, d.reason) for d in packed.dropped] == [
+        ("preferences", left_out, "section share exhausted"),
+        ("memories", shown, "shown as a preference"),
+    ]
+    assert packed.memories == [memories[1]]
+    assert packed.messages[0].content.count(shown) == 1
+
+
+def test_shares_below_one_leave_room_unused() -> None:
+    budget = shares_only(history=0.3)
 
     packed = pack_context(
         system_prompt="S", history=TEN_MESSAGES, budget=budget, counter=WordCounter()
