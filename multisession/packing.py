@@ -38,7 +38,7 @@ RESUMPTION_HEADER = "Where we left off:"
 MEMORIES_HEADER = "Relevant memories:"
 
 Section = Literal["preferences", "resumption", "history", "memories"]
-DropReason = Literal["over budget", "section share exhausted", "empty"]
+DropReason = Literal["over budget", "section share exhausted", "empty", "shown as a preference"]
 
 
 @dataclass(frozen=True)
