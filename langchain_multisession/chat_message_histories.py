@@ -41,6 +41,8 @@ class MultiSessionChatMessageHistory(BaseChatMessageHistory):
 
     Human, AI, system and tool messages map to the core roles ``user``, ``assistant``,
     ``system`` and ``tool``; content given as a list of parts is stored as its text.
+    The async methods (``aget_messages``, ``aadd_messages``, ``aclear``) are LangChain's,
+    which run these in a worker thread.
 
     Args:
         engine: Where the messages are stored.
@@ -58,27 +60,12 @@ class MultiSessionChatMessageHistory(BaseChatMessageHistory):
         """The conversation's messages, oldest first."""
         return many_from_core(self.engine.get_messages(self.user_id, self.conversation_id))
 
-    async def aget_messages(self) -> list[BaseMessage]:
-        """Async :attr:`messages`."""
-        stored = await self.engine.aget_messages(self.user_id, self.conversation_id)
-        return many_from_core(stored)
-
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append messages to the conversation."""
         self.engine.add_messages(
             self.user_id, self.conversation_id, [to_core(message) for message in messages]
         )
 
-    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Async :meth:`add_messages`."""
-        await self.engine.aadd_messages(
-            self.user_id, self.conversation_id, [to_core(message) for message in messages]
-        )
-
     def clear(self) -> None:
         """Delete the conversation's messages (the user's memories are kept)."""
         self.engine.clear_conversation(self.user_id, self.conversation_id)
-
-    async def aclear(self) -> None:
-        """Async :meth:`clear`."""
-        await self.engine.aclear_conversation(self.user_id, self.conversation_id)

@@ -9,6 +9,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from multisession import ContextConfig, MemoryEngine
+from multisession._replay import replayable
 
 from ._config import session_ids
 from ._messages import many_from_core, text_of
@@ -34,6 +35,10 @@ class MultiSessionMemory:
     the conversation's recent history); after it, the turn is recorded with
     :meth:`~multisession.MemoryEngine.record_exchange`.
 
+    Tool calls in the history are replayed as text, since the stored history keeps no
+    tool-call ids: a tool result comes back as an AI message saying what the tool
+    returned, and an AI message that only called a tool is left out.
+
     Args:
         engine: Where memories and conversations are kept.
         context: How the prompt is filled; the engine's setting when ``None``.
@@ -50,7 +55,7 @@ class MultiSessionMemory:
         built = self.engine.build_context(
             user_id, text, conversation_id=conversation_id, config=self.context
         )
-        return many_from_core(built.messages)
+        return many_from_core(replayable(built.messages))
 
     async def aload(
         self, user_id: str, text: str, *, conversation_id: str | None = None
@@ -59,7 +64,7 @@ class MultiSessionMemory:
         built = await self.engine.abuild_context(
             user_id, text, conversation_id=conversation_id, config=self.context
         )
-        return many_from_core(built.messages)
+        return many_from_core(replayable(built.messages))
 
     def save(self, user_id: str, conversation_id: str, text: str, reply: str | None) -> None:
         """Record a turn and the memories worth keeping from it."""

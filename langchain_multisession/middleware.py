@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
+from langchain.agents.middleware.types import PrivateStateAttr
 from langchain_core.messages import AnyMessage, SystemMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
+from typing_extensions import NotRequired
 
 from multisession import BuiltContext, ContextConfig, MemoryEngine
 
@@ -18,8 +21,14 @@ from ._messages import text_of
 __all__ = ["MultiSessionMiddleware"]
 
 
-class MultiSessionMiddleware(AgentMiddleware):
-    """Memory for agents: budgeted context into each model call, memories after each run.
+class MultiSessionState(AgentState[Any]):
+    """The agent's state plus the memory context of the current run (never returned)."""
+
+    multisession_context: NotRequired[Annotated[str, PrivateStateAttr]]
+
+
+class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
+    """Memory for agents: budgeted memories in each model call, memories after each run.
 
     Example::
 
@@ -31,37 +40,60 @@ class MultiSessionMiddleware(AgentMiddleware):
             {"configurable": {"user_id": "alice", "conversation_id": "c2"}},
         )
 
-    Each model call gets, as its system message, the agent's own system prompt (if any)
-    followed by the context :meth:`~multisession.MemoryEngine.build_context` packs for
-    the user's latest message: preferences, resumption and relevant memories, within the
-    budget. The context is passed to the model only and never added to the agent's
-    state. When the run ends, the latest user message and the final reply are recorded
-    with :meth:`~multisession.MemoryEngine.record_exchange`.
+    When a run starts, :meth:`~multisession.MemoryEngine.build_context` packs, for the
+    user's latest message, the user's preferences, how this session resumes the last
+    one and the relevant memories, within the budget. The agent keeps the conversation
+    itself, so no stored history is packed and the memories get its share, and the
+    engine's system prompt is left out. Each model call of the run gets, as its system
+    message, the agent's own system prompt (if any) followed by that context; the
+    context is passed to the model only and never returned in the agent's messages.
+    When the run ends, the latest user message and the final reply are recorded with
+    :meth:`~multisession.MemoryEngine.record_exchange`.
 
     Args:
         engine: Where memories and conversations are kept.
-        context: How the prompt is filled; the engine's setting when ``None``.
+        context: How the prompt is filled; the engine's setting when ``None``. Its
+            ``history_messages`` and ``system_prompt`` are not used.
     """
+
+    state_schema = MultiSessionState
 
     def __init__(self, engine: MemoryEngine, *, context: ContextConfig | None = None) -> None:
         super().__init__()
         self.engine = engine
         self.context = context
 
+    def before_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> dict[str, Any]:
+        """Build the run's memory context for the latest user message."""
+        user_id, conversation_id = session_ids(get_config())
+        built = self.engine.build_context(
+            user_id,
+            _last_text(state["messages"], "human"),
+            conversation_id=conversation_id,
+            config=self._memories_only(),
+        )
+        return {"multisession_context": _context_text(built)}
+
+    async def abefore_agent(
+        self, state: MultiSessionState, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
+        """Async :meth:`before_agent`."""
+        user_id, conversation_id = session_ids(get_config())
+        built = await self.engine.abuild_context(
+            user_id,
+            _last_text(state["messages"], "human"),
+            conversation_id=conversation_id,
+            config=self._memories_only(),
+        )
+        return {"multisession_context": _context_text(built)}
+
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any]:
-        """Call the model with the memory context in its system message."""
-        user_id, conversation_id = session_ids(get_config())
-        built = self.engine.build_context(
-            user_id,
-            _last_text(request.messages, "human"),
-            conversation_id=conversation_id,
-            config=self.context,
-        )
-        return handler(request.override(system_message=_system_message(request, built)))
+        """Call the model with the run's memory context in its system message."""
+        return handler(_with_context(request))
 
     async def awrap_model_call(
         self,
@@ -69,16 +101,9 @@ class MultiSessionMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
         """Async :meth:`wrap_model_call`."""
-        user_id, conversation_id = session_ids(get_config())
-        built = await self.engine.abuild_context(
-            user_id,
-            _last_text(request.messages, "human"),
-            conversation_id=conversation_id,
-            config=self.context,
-        )
-        return await handler(request.override(system_message=_system_message(request, built)))
+        return await handler(_with_context(request))
 
-    def after_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> None:
+    def after_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> None:
         """Record the run's exchange and the memories worth keeping from it."""
         user_id, conversation_id = session_ids(get_config())
         messages = state["messages"]
@@ -86,13 +111,19 @@ class MultiSessionMiddleware(AgentMiddleware):
             user_id, conversation_id, _last_text(messages, "human"), _last_text(messages, "ai")
         )
 
-    async def aafter_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> None:
+    async def aafter_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> None:
         """Async :meth:`after_agent`."""
         user_id, conversation_id = session_ids(get_config())
         messages = state["messages"]
         await self.engine.arecord_exchange(
             user_id, conversation_id, _last_text(messages, "human"), _last_text(messages, "ai")
         )
+
+    def _memories_only(self) -> ContextConfig:
+        # The agent sends its own messages and system prompt: packing the stored history
+        # or the engine's prompt as well would repeat them and crowd out the memories.
+        base = self.context or self.engine.context_config
+        return dataclasses.replace(base, history_messages=0, system_prompt="")
 
 
 def _last_text(messages: Sequence[AnyMessage], message_type: str) -> str:
@@ -102,7 +133,15 @@ def _last_text(messages: Sequence[AnyMessage], message_type: str) -> str:
     return ""
 
 
-def _system_message(request: ModelRequest[Any], built: BuiltContext) -> SystemMessage:
-    memory = built.messages[0].content
+def _context_text(built: BuiltContext) -> str:
+    return built.messages[0].content if built.messages else ""
+
+
+def _with_context(request: ModelRequest[Any]) -> ModelRequest[Any]:
+    context = request.state.get("multisession_context")
+    if not isinstance(context, str) or not context:
+        return request
     own = request.system_message.text if request.system_message is not None else ""
-    return SystemMessage(content=f"{own}\n\n{memory}" if own else memory)
+    return request.override(
+        system_message=SystemMessage(content="\n\n".join(part for part in (own, context) if part))
+    )

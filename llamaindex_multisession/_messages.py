@@ -1,4 +1,4 @@
-"""Translating chat messages between LlamaIndex and multisession."""
+"""Translating chat messages between LlamaIndex and multisession, and storing them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ from collections.abc import Sequence
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
-from multisession import ContextMessage, Message
+from multisession import ContextMessage, MemoryEngine, Message
+from multisession._replay import replayable
 
-__all__ = ["core_role", "from_context", "from_stored", "text_of"]
+__all__ = [
+    "core_role",
+    "from_context",
+    "from_stored",
+    "last_user_text",
+    "store_turns",
+    "text_of",
+]
 
 # LlamaIndex knows more roles than the core stores; each maps to its closest core role.
 _CORE_ROLES: dict[str, str] = {
@@ -34,26 +42,56 @@ def text_of(message: ChatMessage) -> str:
     return message.content or ""
 
 
+def last_user_text(messages: Sequence[ChatMessage]) -> str:
+    """The text of the last user message, or ``""`` when there is none.
+
+    During an agent run the last message is often a tool call or a tool result; the
+    user's message is still what the run is about.
+    """
+    for message in reversed(messages):
+        if core_role(message) == "user":
+            return text_of(message)
+    return ""
+
+
 def from_stored(messages: Sequence[Message]) -> list[ChatMessage]:
     """Stored messages as LlamaIndex messages, roles unchanged."""
     return [ChatMessage(role=message.role, content=message.content) for message in messages]
 
 
 def from_context(messages: Sequence[ContextMessage]) -> list[ChatMessage]:
-    """A built context as messages a chat model accepts.
+    """A built context as messages a chat model accepts (tool calls replayed as text)."""
+    return [
+        ChatMessage(role=message.role, content=message.content) for message in replayable(messages)
+    ]
 
-    Tool calls are stored as text, without the call ids providers require to replay
-    them: a stored tool result becomes an assistant message saying what the tool
-    returned, and an assistant message without text (a bare tool call) is left out.
+
+def store_turns(
+    engine: MemoryEngine, user_id: str, conversation_id: str, messages: Sequence[ChatMessage]
+) -> None:
+    """Store messages in order, keeping what is worth remembering from each turn.
+
+    A user message and the assistant message right after it are recorded as one
+    exchange (:meth:`~multisession.MemoryEngine.record_exchange`), so a memory can come
+    from the pair; each run of other messages (tool calls and results, system
+    messages) is appended as it is.
     """
-    converted: list[ChatMessage] = []
-    for message in messages:
-        if message.role == "tool":
-            converted.append(
-                ChatMessage(role=MessageRole.ASSISTANT, content=f"Tool result: {message.content}")
-            )
-        elif message.role == "assistant" and not message.content.strip():
+    pending = [(core_role(message), text_of(message)) for message in messages]
+    others: list[tuple[str, str]] = []
+    position = 0
+    while position < len(pending):
+        role, text = pending[position]
+        position += 1
+        if role != "user" or not text.strip():
+            others.append((role, text))
             continue
-        else:
-            converted.append(ChatMessage(role=message.role, content=message.content))
-    return converted
+        if others:
+            engine.add_messages(user_id, conversation_id, others)
+            others = []
+        reply = None
+        if position < len(pending) and pending[position][0] == "assistant":
+            reply = pending[position][1]
+            position += 1
+        engine.record_exchange(user_id, conversation_id, text, reply)
+    if others:
+        engine.add_messages(user_id, conversation_id, others)

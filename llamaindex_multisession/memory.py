@@ -11,7 +11,7 @@ from llama_index.core.memory import BaseMemory
 
 from multisession import ContextConfig, MemoryEngine, Resumption
 
-from ._messages import core_role, from_context, from_stored, text_of
+from ._messages import core_role, from_context, from_stored, last_user_text, store_turns, text_of
 
 __all__ = ["MultiSessionMemory"]
 
@@ -49,6 +49,9 @@ class MultiSessionMemory(BaseMemory):
     time the object is used, because frameworks store the user's message before asking
     for the context. Use a new object for each session.
 
+    The async methods (``aget``, ``aput``, ``aput_messages``, ``aset``, ...) are
+    LlamaIndex's, which run these in a worker thread.
+
     :meth:`reset` clears this conversation only; the user's long-term memories stay.
     Forgetting a user entirely is the separate, explicit ``engine.delete_user(user_id)``.
 
@@ -72,6 +75,7 @@ class MultiSessionMemory(BaseMemory):
     _engine: MemoryEngine = PrivateAttr()
     _config: ContextConfig = PrivateAttr()
     _resumption: Resumption | None = PrivateAttr(default=None)
+    _last_user: str | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -145,23 +149,9 @@ class MultiSessionMemory(BaseMemory):
             The system message, then the recent history.
         """
         resumption = self._session_resumption()
-        query = input if input is not None else self._last_user_text()
         built = self._engine.build_context(
             self.user_id,
-            query,
-            conversation_id=self.conversation_id,
-            config=self._budgeted(kwargs.get("initial_token_count")),
-            resumption=resumption,
-        )
-        return from_context(built.messages)
-
-    async def aget(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
-        """Async :meth:`get`."""
-        resumption = await self._asession_resumption()
-        query = input if input is not None else await self._alast_user_text()
-        built = await self._engine.abuild_context(
-            self.user_id,
-            query,
+            input if input is not None else self._last_user_text(),
             conversation_id=self.conversation_id,
             config=self._budgeted(kwargs.get("initial_token_count")),
             resumption=resumption,
@@ -172,39 +162,21 @@ class MultiSessionMemory(BaseMemory):
         """Every stored message of the conversation, oldest first."""
         return from_stored(self._engine.get_messages(self.user_id, self.conversation_id))
 
-    async def aget_all(self) -> list[ChatMessage]:
-        """Async :meth:`get_all`."""
-        return from_stored(await self._engine.aget_messages(self.user_id, self.conversation_id))
-
     # -- writing -----------------------------------------------------------------------
 
     def put(self, message: ChatMessage) -> None:
         """Store a message; a user message is also scanned for memories worth keeping."""
-        self._session_resumption()
-        role, text = core_role(message), text_of(message)
-        if role == "user" and text.strip():
-            self._engine.record_exchange(self.user_id, self.conversation_id, text)
-        else:
-            self._engine.add_messages(self.user_id, self.conversation_id, [(role, text)])
-
-    async def aput(self, message: ChatMessage) -> None:
-        """Async :meth:`put`."""
-        await self._asession_resumption()
-        role, text = core_role(message), text_of(message)
-        if role == "user" and text.strip():
-            await self._engine.arecord_exchange(self.user_id, self.conversation_id, text)
-        else:
-            await self._engine.aadd_messages(self.user_id, self.conversation_id, [(role, text)])
+        self.put_messages([message])
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
-        """Store messages in order (see :meth:`put`)."""
-        for message in messages:
-            self.put(message)
+        """Store messages in order, scanning each turn for memories worth keeping.
 
-    async def aput_messages(self, messages: list[ChatMessage]) -> None:
-        """Async :meth:`put_messages`."""
-        for message in messages:
-            await self.aput(message)
+        A user message and the assistant reply right after it are scanned together, so
+        that a reply confirming what the user said counts too.
+        """
+        self._session_resumption()
+        store_turns(self._engine, self.user_id, self.conversation_id, messages)
+        self._remember_last_user(messages)
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Replace the conversation's messages with ``messages``.
@@ -219,26 +191,14 @@ class MultiSessionMemory(BaseMemory):
             self.conversation_id,
             [(core_role(message), text_of(message)) for message in messages],
         )
-
-    async def aset(self, messages: list[ChatMessage]) -> None:
-        """Async :meth:`set`."""
-        await self._asession_resumption()
-        await self._engine.aclear_conversation(self.user_id, self.conversation_id)
-        await self._engine.aadd_messages(
-            self.user_id,
-            self.conversation_id,
-            [(core_role(message), text_of(message)) for message in messages],
-        )
+        self._last_user = None
+        self._remember_last_user(messages)
 
     def reset(self) -> None:
         """Clear this conversation's messages and summary (not the user's memories)."""
         self._engine.clear_conversation(self.user_id, self.conversation_id)
         self._resumption = None
-
-    async def areset(self) -> None:
-        """Async :meth:`reset`."""
-        await self._engine.aclear_conversation(self.user_id, self.conversation_id)
-        self._resumption = None
+        self._last_user = None
 
     # -- internals ---------------------------------------------------------------------
 
@@ -253,26 +213,16 @@ class MultiSessionMemory(BaseMemory):
             self._resumption = self._engine.resume(self.user_id, self.conversation_id)
         return self._resumption
 
-    async def _asession_resumption(self) -> Resumption:
-        if self._resumption is None:
-            self._resumption = await self._engine.aresume(self.user_id, self.conversation_id)
-        return self._resumption
+    def _remember_last_user(self, messages: list[ChatMessage]) -> None:
+        if any(core_role(message) == "user" for message in messages):
+            self._last_user = last_user_text(messages)
 
     def _last_user_text(self) -> str:
-        recent = self._engine.get_messages(
-            self.user_id, self.conversation_id, last=_LAST_USER_LOOKBACK
-        )
-        return _last_user(recent)
-
-    async def _alast_user_text(self) -> str:
-        recent = await self._engine.aget_messages(
-            self.user_id, self.conversation_id, last=_LAST_USER_LOOKBACK
-        )
-        return _last_user(recent)
-
-
-def _last_user(messages: list[Any]) -> str:
-    for message in reversed(messages):
-        if message.role == "user":
-            return str(message.content)
-    return ""
+        # Frameworks put the user's message, then get() the context without an input:
+        # the message this object stored is the latest, and saves reading it back.
+        if self._last_user is None:
+            recent = self._engine.get_messages(
+                self.user_id, self.conversation_id, last=_LAST_USER_LOOKBACK
+            )
+            self._last_user = last_user_text(from_stored(recent))
+        return self._last_user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
@@ -10,7 +11,7 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 
 from multisession import MemoryEngine, SearchHit
 
-from ._messages import core_role, text_of
+from ._messages import last_user_text, store_turns
 
 __all__ = ["MultiSessionMemoryBlock"]
 
@@ -28,11 +29,13 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         agent.run(user_msg="What should I not eat?", memory=memory)
 
     ``Memory`` keeps the recent messages itself and asks the block for its content with
-    the current messages: the block searches the user's memories for the last one and
-    renders the best hits, one per line with their date, inside
-    ``<memory><multisession>...</multisession></memory>`` in the system message.
+    the current messages: the block searches the user's memories for the last user
+    message (still the question while an agent calls tools) and renders the best hits,
+    one per line with their date, in the system message inside
+    ``<memory><multisession>...</multisession></memory>``.
     Messages that ``Memory`` flushes out of its short-term window are stored in the
-    engine's conversation, and user messages are scanned for things worth remembering.
+    engine's conversation, and each user message is scanned, with the reply right after
+    it, for things worth remembering.
 
     Priority: ``Memory`` truncates blocks, when the total is over its token limit, in
     ascending priority starting at 1 (priority 1 is cut first); 0, the default, means
@@ -68,7 +71,7 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         return self._engine
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
-        query = text_of(messages[-1]) if messages else ""
+        query = last_user_text(messages or [])
         if not query.strip():
             return ""
         hits = await self._engine.asearch(
@@ -77,20 +80,9 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         return "\n".join(_line(hit) for hit in hits)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
-        # A user message and the reply that follows it are recorded as one exchange.
-        pending = [(core_role(message), text_of(message)) for message in messages]
-        position = 0
-        while position < len(pending):
-            role, text = pending[position]
-            if role == "user" and text.strip():
-                reply = None
-                if position + 1 < len(pending) and pending[position + 1][0] == "assistant":
-                    reply = pending[position + 1][1]
-                    position += 1
-                await self._engine.arecord_exchange(self.user_id, self.conversation_id, text, reply)
-            else:
-                await self._engine.aadd_messages(self.user_id, self.conversation_id, [(role, text)])
-            position += 1
+        await asyncio.to_thread(
+            store_turns, self._engine, self.user_id, self.conversation_id, messages
+        )
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop lines from the end (the lowest-scored memories) until enough is cut.

@@ -6,11 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 
-from langchain_multisession import MultiSessionMemory, with_multisession_memory
+from langchain_multisession import (
+    MultiSessionChatMessageHistory,
+    MultiSessionMemory,
+    with_multisession_memory,
+)
 from multisession import MemoryEngine
 
 
@@ -94,3 +98,38 @@ def test_missing_session_names_the_fix(
         chain.invoke({"input": "Hi"})
     with pytest.raises(ValueError, match="input_key"):
         chain.invoke({"question": "Hi"}, _config("alice", "c1"))
+
+
+def _tool_exchange() -> list[BaseMessage]:
+    return [
+        HumanMessage(content="What is the weather in Paris?"),
+        AIMessage(
+            content="", tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "call-1"}]
+        ),
+        ToolMessage(content="Sunny, 21 C", tool_call_id="call-1", name="weather"),
+        AIMessage(content="It is sunny in Paris."),
+    ]
+
+
+_REPLAYED = [
+    ("human", "What is the weather in Paris?"),
+    ("ai", "Tool result: Sunny, 21 C"),
+    ("ai", "It is sunny in Paris."),
+]
+
+
+def test_stored_tool_calls_come_back_as_text(engine: MemoryEngine) -> None:
+    MultiSessionChatMessageHistory(engine, "alice", "c1").add_messages(_tool_exchange())
+
+    loaded = MultiSessionMemory(engine).load("alice", "Thanks", conversation_id="c1")
+
+    assert isinstance(loaded[0], SystemMessage)
+    assert [(message.type, message.text) for message in loaded[1:]] == _REPLAYED
+
+
+async def test_async_load_replays_tool_calls_as_text(engine: MemoryEngine) -> None:
+    await MultiSessionChatMessageHistory(engine, "alice", "c1").aadd_messages(_tool_exchange())
+
+    loaded = await MultiSessionMemory(engine).aload("alice", "Thanks", conversation_id="c1")
+
+    assert [(message.type, message.text) for message in loaded[1:]] == _REPLAYED

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from langchain_multisession import MultiSessionMiddleware
-from multisession import MemoryEngine
+from multisession import ContextBudget, ContextConfig, Embedder, MemoryEngine
 
 
 @tool
@@ -25,6 +26,42 @@ def _script() -> list[AIMessage]:
         AIMessage(content="", tool_calls=[{"name": "pantry", "args": {}, "id": "call-1"}]),
         AIMessage(content="Make a coconut rice; skip the peanuts."),
     ]
+
+
+class SpyEmbedder:
+    """The real embedder, noting every text it is asked to embed (the outside boundary)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.texts: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.embedder.name
+
+    @property
+    def dimension(self) -> int:
+        return self.embedder.dimension
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        self.texts.extend(texts)
+        return self.embedder.embed(texts)
+
+
+_DISHES = [
+    "mushroom risotto",
+    "lentil soup",
+    "green curry",
+    "paella",
+    "lasagne",
+    "ramen",
+    "shakshuka",
+    "moussaka",
+    "pad thai",
+    "gnocchi",
+    "chili con carne",
+    "fish pie",
+]
 
 
 def _run(user_id: str, conversation_id: str) -> dict[str, Any]:
@@ -73,11 +110,58 @@ async def test_async_agent_run(engine: MemoryEngine, recording_model: Callable[.
     result = await agent.ainvoke(_ask("What can I cook?"), _run("alice", "c2"))
 
     assert result["messages"][-1].text == "Make a coconut rice; skip the peanuts."
-    assert "I'm allergic to peanuts" in model.prompts[0][0].text
+    for prompt in model.prompts:
+        # Without a prompt of the agent's own, the memory context is the whole message.
+        assert prompt[0].text.startswith("Where we left off:")
+        assert "I'm allergic to peanuts" in prompt[0].text
     assert [m.content for m in await engine.aget_messages("alice", "c2")] == [
         "What can I cook?",
         "Make a coconut rice; skip the peanuts.",
     ]
+
+
+def test_one_search_per_run_however_many_model_calls(
+    store_dir: Path, minilm: Embedder, clock: Any, recording_model: Callable[..., Any]
+) -> None:
+    spy = SpyEmbedder(minilm)
+    engine = MemoryEngine(store_dir, embedder=spy, clock=clock)
+    engine.add("alice", "I'm allergic to peanuts")
+    spy.texts.clear()
+    model = recording_model(*_script())
+    agent = create_agent(model, [pantry], middleware=[MultiSessionMiddleware(engine)])
+
+    agent.invoke(_ask("What can I cook tonight?"), _run("alice", "c1"))
+    engine.close()
+
+    assert spy.texts == ["What can I cook tonight?"]
+    assert len(model.prompts) == 2
+    for prompt in model.prompts:
+        assert "I'm allergic to peanuts" in prompt[0].text
+
+
+def test_memories_take_the_room_the_agent_keeps_the_history(
+    engine: MemoryEngine, recording_model: Callable[..., Any]
+) -> None:
+    dishes = [f"I cooked a lovely {dish} last week" for dish in _DISHES]
+    for dish in dishes:
+        engine.add("alice", dish)
+    engine.add_messages(
+        "alice",
+        "c1",
+        [("user", "Tell me a long story about cooking " * 20), ("assistant", "Once upon " * 60)],
+    )
+    budget = ContextBudget(max_tokens=320, response_reserve=0)
+    middleware = MultiSessionMiddleware(engine, context=ContextConfig(budget=budget))
+    model = recording_model("Try the risotto again.")
+    agent = create_agent(model, [], system_prompt="You cook.", middleware=[middleware])
+
+    agent.invoke(_ask("What did I cook recently?"), _run("alice", "c1"))
+
+    system = model.prompts[0][0].text
+    assert system.startswith("You cook.\n\nWhere we left off:")
+    assert "You are a helpful assistant" not in system  # the engine's prompt
+    assert "Once upon" not in system
+    assert [dish for dish in dishes if dish not in system] == []
 
 
 def test_missing_user_names_the_fix(

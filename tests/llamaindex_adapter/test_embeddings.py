@@ -56,6 +56,7 @@ def test_an_engine_embeds_with_a_llamaindex_model(store_dir: Path, clock: Any) -
     assert embedder.name == "MockEmbedding:unknown"
     assert embedder.dimension == 8
     assert hits[0].memory.content == "I'm allergic to peanuts"
+    assert hits[0].breakdown.vector_rank == 1  # found by its vector, not by keywords alone
 
 
 def test_an_engine_extracts_facts_with_a_llamaindex_llm(store_dir: Path, clock: Any) -> None:

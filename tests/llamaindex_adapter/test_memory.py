@@ -17,7 +17,7 @@ from llama_index.core.chat_engine.types import BaseChatEngine
 from llama_index.core.tools import FunctionTool
 
 from llamaindex_multisession import MultiSessionMemory, MultiSessionRetriever
-from multisession import MemoryEngine, token_counter
+from multisession import ContextConfig, MemoryEngine, token_counter
 
 from .conftest import RecordingLLM
 
@@ -184,6 +184,51 @@ def test_put_set_get_all_and_reset(engine: MemoryEngine) -> None:
     assert [m.content for m in engine.list("alice")] == [FACT]
 
 
+def test_a_reply_that_confirms_makes_a_memory(engine: MemoryEngine) -> None:
+    memory = memory_for(engine, "alice", "chat")
+
+    memory.put_messages(
+        [
+            ChatMessage(role=MessageRole.USER, content="I had pasta for lunch"),
+            ChatMessage(role=MessageRole.ASSISTANT, content="Noted, I'll remember that."),
+        ]
+    )
+
+    assert [m.content for m in engine.list("alice")] == ["I had pasta for lunch"]
+    assert [(m.role, m.content) for m in engine.get_messages("alice", "chat")] == [
+        ("user", "I had pasta for lunch"),
+        ("assistant", "Noted, I'll remember that."),
+    ]
+
+
+def test_get_searches_for_the_user_message_during_a_tool_call(engine: MemoryEngine) -> None:
+    engine.add("alice", FACT)
+    engine.add("alice", "I'm moving to Lisbon in May")
+    one_memory = ContextConfig(memories_k=1)
+
+    def top_memory(memory: MultiSessionMemory) -> str:
+        system = memory.get()[0].content or ""
+        return system.split("Relevant memories:\n")[-1]
+
+    memory = MultiSessionMemory.from_defaults(
+        engine=engine, user_id="alice", conversation_id="chat", context_config=one_memory
+    )
+    memory.put_messages(
+        [
+            ChatMessage(role=MessageRole.USER, content=QUESTION),
+            ChatMessage(role=MessageRole.ASSISTANT, content=""),
+            ChatMessage(role=MessageRole.TOOL, content="Sunny in Lisbon"),
+        ]
+    )
+    # A new object for the same conversation finds the user's message in the store.
+    reopened = MultiSessionMemory.from_defaults(
+        engine=engine, user_id="alice", conversation_id="chat", context_config=one_memory
+    )
+
+    assert FACT in top_memory(memory)
+    assert FACT in top_memory(reopened)
+
+
 @pytest.mark.asyncio
 async def test_async_twins(engine: MemoryEngine) -> None:
     memory = memory_for(engine, "alice", "chat")
@@ -222,6 +267,6 @@ def test_system_prompt_replaces_the_engines(engine: MemoryEngine) -> None:
     assert (memory.get(input="hello")[0].content or "").startswith("You are Ada.")
 
 
-def test_rejects_a_missing_user() -> None:
+def test_rejects_a_non_engine() -> None:
     with pytest.raises(TypeError):
         MultiSessionMemory(engine="not an engine", user_id="alice", conversation_id="c")  # type: ignore[arg-type]

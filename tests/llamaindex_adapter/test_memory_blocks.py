@@ -86,6 +86,21 @@ async def test_truncation_drops_the_last_lines(engine: MemoryEngine) -> None:
 
 
 @pytest.mark.asyncio
+async def test_memories_stay_while_the_agent_calls_a_tool(engine: MemoryEngine) -> None:
+    engine.add("alice", "I'm allergic to peanuts")
+    block = block_for(engine, "alice", "chat")
+    question = ChatMessage(role=MessageRole.USER, content="What should I not eat?")
+    tool_call = ChatMessage(role=MessageRole.ASSISTANT, content="")
+    tool_result = ChatMessage(role=MessageRole.TOOL, content="rice, peanuts")
+
+    during_the_call = await block.aget(messages=[question, tool_call])
+    after_the_result = await block.aget(messages=[question, tool_call, tool_result])
+
+    assert "I'm allergic to peanuts" in during_the_call
+    assert after_the_result == during_the_call
+
+
+@pytest.mark.asyncio
 async def test_no_query_no_search(engine: MemoryEngine) -> None:
     assert await block_for(engine, "alice", "chat").aget(messages=[]) == ""
 

@@ -91,15 +91,6 @@ def test_in_a_query_engine(remembered: MemoryEngine) -> None:
     assert "shellfish" not in llm.last_input
 
 
-def test_with_mock_llm_in_a_query_engine(remembered: MemoryEngine) -> None:
-    retriever = MultiSessionRetriever(remembered, "alice", similarity_top_k=2)
-    query_engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM())
-
-    response = query_engine.query("What is Alice allergic to?")
-
-    assert response.source_nodes[0].node.get_content() == "Alice is allergic to peanuts"
-
-
 @pytest.mark.asyncio
 async def test_in_a_fusion_retriever(remembered: MemoryEngine) -> None:
     documents = BM25Retriever.from_defaults(
