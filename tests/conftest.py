@@ -289,17 +289,20 @@ def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | 
     """Where an engine keeps its data and how it searches vectors.
 
     ``embedded``: one directory, vectors searched exactly in process. ``embedded-ann``:
-    the same, with every vector search going to the vector index (as for users beyond
-    ``exact_vector_limit``). ``servers``: PostgreSQL + a Chroma server.
+    the same, with every vector written to and searched in the vector index (as for users
+    beyond ``exact_vector_limit``). ``servers``: PostgreSQL + a Chroma server.
     """
     if request.param == "embedded":
         return {"directory": str(store_dir), "sql_url": None, "vector_url": None}
     if request.param == "embedded-ann":
+        # No write buffer either: every vector is in Chroma when the write returns, so
+        # searches are answered by Chroma's index and its filters.
         return {
             "directory": str(store_dir),
             "sql_url": None,
             "vector_url": None,
             "exact_vector_limit": 0,
+            "vector_flush_size": 1,
         }
     return {
         "directory": None,

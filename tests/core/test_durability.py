@@ -92,6 +92,7 @@ def test_memories_written_while_vectors_fail_are_repaired(
         assert (report.reindexed, report.orphans_removed) == (1, 0)
         hits = engine.search("alice", "when does my travel document expire", config=SEMANTIC)
         assert [hit.memory.id for hit in hits] == [memory.id]
+    assert vector_ids(store_dir, "alice") == {memory.id}
 
 
 def test_repair_removes_vectors_of_deleted_memories(store_dir, minilm):
@@ -102,7 +103,8 @@ def test_repair_removes_vectors_of_deleted_memories(store_dir, minilm):
     keyword_only.delete("alice", orphan.id)
     keyword_only.close()
     assert vector_ids(store_dir, "alice") == {keep.id, orphan.id}
-    with MemoryEngine(store_dir, embedder=minilm) as engine:
+    # Searching through Chroma, which still holds the orphan.
+    with MemoryEngine(store_dir, embedder=minilm, exact_vector_limit=0) as engine:
         # Never returned meanwhile: SQL decides what exists.
         assert [h.memory.id for h in engine.search("alice", "coffee", config=SEMANTIC)] == [keep.id]
         assert engine.repair().orphans_removed == 1
@@ -156,7 +158,11 @@ def test_keyword_index_sees_writes_of_another_process(store_dir, tmp_path):
 
 
 def test_buffered_vectors_are_found_at_once_and_flushed_on_close(store_dir, minilm):
-    with MemoryEngine(store_dir, embedder=minilm, vector_flush_seconds=3600) as engine:
+    # Vector-index search (exact search would answer from SQL's vectors): the buffer
+    # must answer until the flush.
+    with MemoryEngine(
+        store_dir, embedder=minilm, vector_flush_seconds=3600, exact_vector_limit=0
+    ) as engine:
         memory = engine.add("alice", "My locker code is 4471")
         assert engine.stats()["buffered_vectors"] == 1
         assert vector_ids(store_dir, "alice") == set()
@@ -167,7 +173,9 @@ def test_buffered_vectors_are_found_at_once_and_flushed_on_close(store_dir, mini
         assert [hit.memory.id for hit in hits] == [updated.id]
         assert engine.stats()["pending_vectors"] == 1
     assert vector_ids(store_dir, "alice") == {memory.id}
-    with MemoryEngine(store_dir, embedder=minilm, repair_on_open=False) as engine:
+    with MemoryEngine(
+        store_dir, embedder=minilm, repair_on_open=False, exact_vector_limit=0
+    ) as engine:
         assert engine.stats()["pending_vectors"] == 0
         hits = engine.search("alice", "bicycle lock combination", config=SEMANTIC)
         assert [hit.memory.id for hit in hits] == [memory.id]
