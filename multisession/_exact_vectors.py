@@ -11,7 +11,7 @@ searched through the vector index instead.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 import numpy as np
 import numpy.typing as npt
@@ -46,9 +46,6 @@ class ExactVectors:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def __contains__(self, memory_id: object) -> bool:
-        return memory_id in self._slots
-
     def upsert(self, memory_id: str, vector: npt.NDArray[np.float32]) -> None:
         slot = self._slots.get(memory_id)
         if slot is None:
@@ -64,10 +61,6 @@ class ExactVectors:
                 self._ids.append(memory_id)
             self._slots[memory_id] = slot
         self._matrix[slot] = vector
-
-    def upsert_many(self, items: Iterable[tuple[str, npt.NDArray[np.float32]]]) -> None:
-        for memory_id, vector in items:
-            self.upsert(memory_id, vector)
 
     def remove(self, memory_id: str) -> None:
         slot = self._slots.pop(memory_id, None)

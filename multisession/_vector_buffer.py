@@ -11,28 +11,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from .sqlstore import IndexRow, MemoryFilter
+from ._exact_vectors import _row_dots
+from .sqlstore import IndexRow
 
 
 @dataclass(frozen=True)
 class Pending:
     row: IndexRow
     vector: npt.NDArray[np.float32]
-
-
-def _matches(row: IndexRow, where: MemoryFilter) -> bool:
-    if where.kinds is not None and row.kind not in where.kinds:
-        return False
-    if where.conversation_id is not None and row.conversation_id != where.conversation_id:
-        return False
-    if where.since is not None and row.created_at < where.since:
-        return False
-    return not (where.until is not None and row.created_at >= where.until)
 
 
 class VectorBuffer:
@@ -89,14 +81,24 @@ class VectorBuffer:
                 self._oldest = time.monotonic()
 
     def search(
-        self, user_id: str, vector: npt.NDArray[np.float32], n: int, where: MemoryFilter
+        self,
+        user_id: str,
+        vector: npt.NDArray[np.float32],
+        n: int,
+        allowed: Collection[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """The user's pending vectors nearest to ``vector``: ``(id, cosine)``, best first."""
+        """The user's pending vectors nearest to ``vector``: ``(id, cosine)``, best first.
+
+        ``allowed`` restricts them to the ids a search's filters let through.
+        """
         with self._lock:
-            entries = [e for e in self._pending.get(user_id, {}).values() if _matches(e.row, where)]
+            entries = [
+                entry
+                for entry in self._pending.get(user_id, {}).values()
+                if allowed is None or entry.row.id in allowed
+            ]
         if not entries:
             return []
-        matrix = np.stack([entry.vector for entry in entries])
-        similarities = matrix @ np.asarray(vector, dtype=np.float32)
+        similarities = _row_dots(np.stack([entry.vector for entry in entries]), vector)
         order = np.argsort(-similarities, kind="stable")[:n]
         return [(entries[i].row.id, float(similarities[i])) for i in order]

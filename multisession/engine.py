@@ -34,7 +34,7 @@ from .records import Memory, MemoryInput, ScoreBreakdown, SearchHit
 from .sessions import Resumption
 from .sqlstore import IndexRow, MemoryFilter, SQLStore
 from .text import Tokenizer, TokenizerConfig
-from .vectors import ChromaVectorIndex, VectorIndex
+from .vectors import ChromaVectorIndex
 
 __all__ = ["MemoryEngine", "RepairReport"]
 
@@ -199,7 +199,7 @@ class MemoryEngine:
         else:
             self.embedder = as_embedder(embedder)
 
-        self._vectors: VectorIndex | None = None
+        self._vectors: ChromaVectorIndex | None = None
         if self.embedder is not None:
             if vector_url is None:
                 if base is None:
@@ -220,7 +220,7 @@ class MemoryEngine:
                 self._store.check_embedder(self.embedder.name, self.embedder.dimension)
             except ConfigurationError:
                 self._store.close()
-                if isinstance(self._vectors, ChromaVectorIndex):
+                if self._vectors is not None:
                     self._vectors.close()
                 raise
         self.conversations = ConversationStore(self._store.engine)
@@ -261,7 +261,7 @@ class MemoryEngine:
         with self._lock:
             self._indexes.clear()
         self._store.close()
-        if isinstance(self._vectors, ChromaVectorIndex):
+        if self._vectors is not None:
             self._vectors.close()
 
     def __enter__(self) -> MemoryEngine:
@@ -461,7 +461,15 @@ class MemoryEngine:
         self._buffer.drop_user(user_id)
         self._access.drop_user(user_id)
         if self._vectors is not None:
-            self._vectors.drop_user(user_id)
+            try:
+                self._vectors.drop_user(user_id)
+            except Exception:
+                self.events["vector_delete_failed"] += 1
+                logger.warning(
+                    "the user was deleted, but their vectors could not be removed now; "
+                    "repair() removes them (they are never returned meanwhile)",
+                    exc_info=True,
+                )
         return count
 
     # -- reads -------------------------------------------------------------------------
@@ -619,21 +627,23 @@ class MemoryEngine:
         depth = max(settings.candidate_depth, k)
         vector = self._query_vector(query, query_vector, settings)
 
+        version = self._store.user_version(user_id)
+        if version is None:
+            return []  # nothing stored for this user
         allowed = None if where.is_empty else self._store.filtered_ids(user_id, where)
         tokens = self._tokenize(query)
+        semantic: builtins.list[tuple[str, float]] = []
         with self._lock:
-            index = self._synced_index(user_id)
+            index = self._synced_index(user_id, version)
             keyword = (
                 index.bm25.top_n(tokens, depth, allowed=allowed)
                 if settings.bm25_weight > 0 and tokens
                 else []
             )
-        semantic: builtins.list[tuple[str, float]] = []
-        exact = index.vectors
-        if vector is not None and exact is not None:
-            with self._lock:
+            exact = index.vectors
+            if vector is not None and exact is not None:
                 semantic = exact.search(vector, depth, allowed)
-        elif vector is not None and self._vectors is not None:
+        if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
             except Exception:
@@ -641,7 +651,7 @@ class MemoryEngine:
                 logger.warning(
                     "vector search failed; answering from keyword search alone", exc_info=True
                 )
-            buffered = self._buffer.search(user_id, vector, depth, where)
+            buffered = self._buffer.search(user_id, vector, depth, allowed)
             if buffered:
                 # A buffered vector is the newest one of its memory.
                 merged = dict(semantic)
@@ -871,13 +881,13 @@ class MemoryEngine:
         self.flush_vectors()
         reindexed += self._restore_missing_vectors()
         orphans = 0
-        if isinstance(self._vectors, ChromaVectorIndex):
+        if self._vectors is not None:
             orphans = self._vectors.remove_orphans(self._store.existing_ids)
         return RepairReport(reindexed=reindexed, orphans_removed=orphans)
 
     def _restore_missing_vectors(self) -> int:
         """Index what SQL holds and the vector index lacks, though SQL thinks it is there."""
-        if not isinstance(self._vectors, ChromaVectorIndex) or self.embedder is None:
+        if self._vectors is None or self.embedder is None:
             return 0
         count = 0
         for user_id in self._store.user_ids():
@@ -1109,9 +1119,9 @@ class MemoryEngine:
             if index.version is not None and version == index.version + 1:
                 index.version = version
 
-    def _index_rows(self, index: _KeywordIndex, rows: Iterable[IndexRow]) -> None:
+    def _index_rows(self, index: _KeywordIndex, rows: Sequence[IndexRow]) -> None:
+        index.bm25.add_many((row.id, self._tokenize(row.content)) for row in rows)
         for row in rows:
-            index.bm25.add(row.id, self._tokenize(row.content))
             index.revisions[row.id] = row.revision
             index.created[row.id] = row.created_at.timestamp()
         if index.vectors is not None:
@@ -1127,32 +1137,26 @@ class MemoryEngine:
             else:
                 vectors.upsert(row.id, vector)
 
-    def _synced_index(self, user_id: str) -> _KeywordIndex:
+    def _synced_index(self, user_id: str, version: int) -> _KeywordIndex:
         """The user's in-process indexes, caught up with every write in SQL.
 
-        Holds the lock.
+        ``version`` is the user's version, read before the call. Holds the lock.
         """
-        version = self._store.user_version(user_id)
         index = self._indexes.get(user_id)
         if index is not None and index.version == version:
             self._indexes.move_to_end(user_id)
             return index
         if index is None:
+            # Rows read after the version: a write in between is loaded now and
+            # applied again at the next search, which sees a newer version.
+            exact = self._exact_search_fits(self._store.count(user_id))
             index = _KeywordIndex(BM25Index())
-            version, revisions = self._store.revisions(user_id)
-            exact = self._exact_search_fits(len(revisions))
-            rows = self._store.index_rows(user_id, with_embeddings=exact)
-            index.bm25.add_many((row.id, self._tokenize(row.content)) for row in rows)
-            for row in rows:
-                index.revisions[row.id] = row.revision
-                index.created[row.id] = row.created_at.timestamp()
-            if exact:
-                assert self.embedder is not None
-                self._check_vector_index(user_id)
-                index.vectors = ExactVectors(self.embedder.dimension, capacity=len(rows) + 64)
-                self._index_vectors(index.vectors, rows)
+            if exact and self.embedder is not None:
+                index.vectors = ExactVectors(self.embedder.dimension)
+            self._index_rows(index, self._store.index_rows(user_id, with_embeddings=exact))
         else:
-            version, revisions = self._store.revisions(user_id)
+            current, revisions = self._store.revisions(user_id)
+            version = current if current is not None else version  # None: deleted meanwhile
             for doc_id in set(index.revisions) - set(revisions):
                 index.bm25.remove(doc_id)
                 index.revisions.pop(doc_id)
@@ -1180,16 +1184,6 @@ class MemoryEngine:
             and memories <= self._max_cached_vectors
             and self._exact_limit > 0
         )
-
-    def _check_vector_index(self, user_id: str) -> None:
-        """Refuse vectors made by another embedder (the vector index knows which)."""
-        if isinstance(self._vectors, ChromaVectorIndex):
-            try:
-                self._vectors.check_embedder(user_id)
-            except ConfigurationError:
-                raise
-            except Exception:
-                logger.debug("vector index unreachable for the embedder check", exc_info=True)
 
     def _evict_indexes(self) -> None:
         """Let go of the least recently searched users beyond the memory bounds."""

@@ -9,9 +9,6 @@ from typing import Any
 
 __all__ = ["Memory", "MemoryInput", "ScoreBreakdown", "SearchHit"]
 
-#: Kinds the library itself writes. Any other lowercase identifier is accepted too.
-MEMORY_KINDS = ("fact", "preference", "episode", "summary", "decision", "action_item")
-
 
 @dataclass(frozen=True)
 class MemoryInput:

@@ -1,4 +1,4 @@
-"""Vector indexes: the :class:`VectorIndex` protocol and its Chroma implementation.
+"""The vector index: memory vectors in Chroma, one collection per user.
 
 The vector index is derived data: SQL holds every memory, and anything missing here is
 re-indexed by :meth:`MemoryEngine.repair`. Each user gets a collection of their own,
@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy.typing as npt
 from .errors import ConfigurationError
 from .sqlstore import MemoryFilter, user_hash
 
-__all__ = ["ChromaVectorIndex", "VectorIndex", "collection_name"]
+__all__ = ["ChromaVectorIndex", "collection_name"]
 
 logger = logging.getLogger("multisession")
 
@@ -31,31 +31,6 @@ _COLLECTION_PREFIX = "ms-"
 def collection_name(user_id: str) -> str:
     """The Chroma collection holding a user's vectors."""
     return _COLLECTION_PREFIX + user_hash(user_id)[:48]
-
-
-@runtime_checkable
-class VectorIndex(Protocol):
-    """Where memory vectors live, one namespace per user."""
-
-    def upsert(
-        self,
-        user_id: str,
-        ids: Sequence[str],
-        vectors: npt.NDArray[np.float32],
-        metadatas: Sequence[Mapping[str, str | float]],
-    ) -> None:
-        """Insert or replace vectors for one user."""
-
-    def query(
-        self, user_id: str, vector: npt.NDArray[np.float32], n: int, where: MemoryFilter
-    ) -> list[tuple[str, float]]:
-        """The user's ``n`` nearest vectors as ``(id, cosine similarity)``, best first."""
-
-    def delete(self, user_id: str, ids: Sequence[str]) -> None:
-        """Remove vectors; unknown ids are ignored."""
-
-    def drop_user(self, user_id: str) -> None:
-        """Remove every vector of the user."""
 
 
 def _where(where: MemoryFilter) -> dict[str, Any] | None:
@@ -174,10 +149,6 @@ class ChromaVectorIndex:
         if collection is None:
             return set()
         return set(collection.get(include=[])["ids"])
-
-    def check_embedder(self, user_id: str) -> None:
-        """Raise ConfigurationError if the user's vectors come from another embedder."""
-        self._collection(user_id, create=False)
 
     def upsert(
         self,

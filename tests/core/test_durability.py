@@ -189,3 +189,17 @@ def test_buffer_flushes_once_full(store_dir, minilm):
         engine.add("alice", "three")
         assert engine.stats()["buffered_vectors"] == 0
         assert len(vector_ids(store_dir, "alice")) == 3
+
+
+def test_deleting_a_user_while_the_vector_server_is_down(own_chroma_server, store_dir, minilm):
+    engine = MemoryEngine(
+        embedder=minilm, sql_url=f"sqlite:///{store_dir}.db", vector_url=own_chroma_server.url
+    )
+    engine.add_many("alice", ["I live in Porto", "I like tea"])
+    engine.flush_vectors()
+    own_chroma_server.stop()
+    assert engine.delete_user("alice") == 2  # SQL decides; the vectors wait for repair()
+    assert engine.events["vector_delete_failed"] == 1
+    assert not engine.has_user("alice")
+    assert engine.search("alice", "Porto") == []
+    engine.close()

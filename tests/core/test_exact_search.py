@@ -133,7 +133,8 @@ def test_exact_vectors_search_filters_and_reuses_slots():
     vectors = rng.standard_normal((50, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index = ExactVectors(8, capacity=4)
-    index.upsert_many((f"m{i}", vectors[i]) for i in range(50))
+    for i in range(50):
+        index.upsert(f"m{i}", vectors[i])
     query = vectors[3]
     expected = np.argsort(-(vectors @ query), kind="stable")
     assert [doc for doc, _ in index.search(query, 5)] == [f"m{i}" for i in expected[:5]]
@@ -193,3 +194,12 @@ def test_repair_rebuilds_a_lost_vector_index_from_sql(
         assert hit.memory.content == NOTES[0] and hit.breakdown.vector_rank == 1
         bobs = engine.search("bob", "peanuts and Oslo", k=5, config=SEMANTIC)
         assert sorted(h.memory.content for h in bobs) == sorted(NOTES[:2])
+
+
+def test_searching_for_unknown_users_leaves_the_cache_to_real_ones(store_dir, minilm, clock):
+    with MemoryEngine(store_dir, embedder=minilm, clock=clock, max_cached_users=1) as engine:
+        engine.add("alice", NOTES[0])
+        assert engine.search("alice", "peanuts")
+        for visitor in range(5):
+            assert engine.search(f"visitor-{visitor}", "peanuts") == []
+        assert list(engine._indexes) == ["alice"]
