@@ -328,7 +328,8 @@ class MemoryEngine:
                 raise InvalidInputError(f"item {position}: id {row['id']} is given twice")
             seen.add(row["id"])
         if skip_existing:
-            known = self._store.get_many(user_id, seen)
+            # Before embedding: a re-run import must not pay for what it skips.
+            known = self._store.taken_ids(user_id, builtins.list(seen))
             rows = [row for row in rows if row["id"] not in known]
             if not rows:
                 return []

@@ -13,6 +13,7 @@ process wrote since it last looked, and which rows changed.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import json
 import time
@@ -454,6 +455,34 @@ class SQLStore:
 
     # -- writes -------------------------------------------------------------------
 
+    def taken_ids(
+        self, user_id: str, memory_ids: Sequence[str], conn: Connection | None = None
+    ) -> set[str]:
+        """Which of these ids the user already has.
+
+        Raises InvalidInputError if another user has one: ids are unique across users,
+        and the message never says whose.
+        """
+        taken: set[str] = set()
+        elsewhere = False
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self._engine.connect())
+            for start in range(0, len(memory_ids), 500):
+                for owner, memory_id in conn.execute(
+                    sa.select(memories_table.c.user_id, memories_table.c.id).where(
+                        memories_table.c.id.in_(memory_ids[start : start + 500])
+                    )
+                ):
+                    taken.add(memory_id)
+                    elsewhere = elsewhere or owner != user_id
+        if elsewhere:
+            raise InvalidInputError(
+                "some of the given memory ids are already in use: derive ids from "
+                "the user id too, or let the engine make them"
+            )
+        return taken
+
     def insert(
         self,
         user_id: str,
@@ -468,25 +497,9 @@ class SQLStore:
         An id the user already has raises InvalidInputError, or with ``skip_existing``
         leaves that row out.
         """
-        ids = [row["id"] for row in rows]
         try:
             with self._engine.begin() as conn:
-                taken: set[str] = set()
-                elsewhere = False
-                for start in range(0, len(ids), 500):
-                    for owner, memory_id in conn.execute(
-                        sa.select(memories_table.c.user_id, memories_table.c.id).where(
-                            memories_table.c.id.in_(ids[start : start + 500])
-                        )
-                    ):
-                        taken.add(memory_id)
-                        elsewhere = elsewhere or owner != user_id
-                if elsewhere:
-                    # Ids are unique across users; never say whose.
-                    raise InvalidInputError(
-                        "some of the given memory ids are already in use: derive ids from "
-                        "the user id too, or let the engine make them"
-                    )
+                taken = self.taken_ids(user_id, [row["id"] for row in rows], conn)
                 if taken and not skip_existing:
                     raise InvalidInputError(
                         f"user {user_id!r} already has memories with ids {sorted(taken)[:3]}: "
