@@ -18,10 +18,10 @@ the import.
 A message is appended to its conversation with its own time, and the memories worth
 keeping are extracted from it as :func:`~multisession.context.record_exchange` does: a
 user message is paired with the next message of the same conversation when that is the
-assistant's reply, :func:`~multisession.worthiness.memories_from_exchange` judges the
-pair, and each memory it keeps is stored with the message's time as ``created_at``.
-Decisions, action items and the rolling summary of the conversation are kept up to date
-the same way too.
+assistant's reply, :func:`~multisession.context.exchange_memories` judges the pair (the
+engine's LLM when it has one, else the memory-worthiness rules), and each memory it
+keeps is stored with the message's time as ``created_at``. Decisions, action items and
+the rolling summary of the conversation are kept up to date the same way too.
 
 Re-running an import stores nothing twice, so an interrupted one is finished by running
 it again. Every line gets a key derived from its user, its JSON content (keys sorted)
@@ -36,6 +36,7 @@ just what is new.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -45,11 +46,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import _validation as check
-from .context import refresh_summary, track_decisions_and_actions
+from .context import exchange_memories, refresh_summary, track_decisions_and_actions
 from .conversations import Message
 from .errors import InvalidInputError
 from .records import MemoryInput
-from .worthiness import memories_from_exchange
 
 if TYPE_CHECKING:
     from .engine import MemoryEngine
@@ -109,7 +109,6 @@ class ImportReport:
 
     Attributes:
         lines: Non-blank lines read.
-        imported: Lines stored by this run (memories and messages).
         skipped: Lines an earlier run of the same import had stored already.
         memories: Memory lines stored by this run.
         messages: Messages stored by this run.
@@ -118,12 +117,16 @@ class ImportReport:
     """
 
     lines: int = 0
-    imported: int = 0
     skipped: int = 0
     memories: int = 0
     messages: int = 0
     extracted: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        """Lines stored by this run: memory lines and messages."""
+        return self.memories + self.messages
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``rejections`` lists ``{"line", "reason"}`` in line order."""
@@ -156,7 +159,7 @@ class _MessageLine:
     conversation_id: str
     role: str
     content: str
-    created_at: datetime | None
+    created_at: datetime
     metadata: dict[str, Any]
     key: str
 
@@ -171,16 +174,18 @@ class JsonLinesImport:
 
     Args:
         engine: Where the lines go.
-        default_user: The user of lines without a ``user_id``; None requires one per line.
-        batch_size: Lines read, checked and written together (one ``add_many`` per user).
+        default_user: The user of lines without a ``user_id`` (a valid user id, the caller
+            checks it); None requires one per line.
+        batch_size: Lines read, checked and written together (one ``add_many`` per user);
+            1 or more, the caller checks it.
     """
 
     def __init__(
         self, engine: MemoryEngine, *, default_user: str | None = None, batch_size: int = 256
     ) -> None:
         self._engine = engine
-        self._default_user = None if default_user is None else check.check_user_id(default_user)
-        self._batch_size = check.check_positive_int(batch_size, "--batch-size", 100_000)
+        self._default_user = default_user
+        self._batch_size = batch_size
         self._report = ImportReport()
         self._seen: Counter[bytes] = Counter()
         self._import_ids: dict[tuple[str, str], set[str]] = {}
@@ -205,9 +210,8 @@ class JsonLinesImport:
                 size = 0
         self._import_batch(batch)
         awaiting, self._awaiting = list(self._awaiting.values()), {}
-        limit = self._engine.max_content_chars
         self._store_extracted(
-            [item for message in awaiting for item in _extract(message, None, limit)]
+            [item for message in awaiting for item in self._extract(message, None)]
         )
         if progress is not None:
             progress(size)
@@ -239,14 +243,14 @@ class JsonLinesImport:
             waiting = self._awaiting.pop(conversation, None)
             if waiting is not None:
                 reply = message.content if message.role == "assistant" else None
-                extracted += _extract(waiting, reply, self._engine.max_content_chars)
+                extracted += self._extract(waiting, reply)
             if message.role == "user":
                 self._awaiting[conversation] = message
             touched.setdefault(conversation, []).append(
                 Message(
                     message.role,
                     message.content,
-                    message.created_at or datetime.now(timezone.utc),
+                    message.created_at,
                     conversation_id=message.conversation_id,
                 )
             )
@@ -279,7 +283,6 @@ class JsonLinesImport:
         new = {memory.id for memory in added}
         for line in lines:
             if line.item.id in new:
-                self._report.imported += 1
                 self._report.memories += 1
             else:
                 self._report.skipped += 1
@@ -307,7 +310,6 @@ class JsonLinesImport:
             self._reject(message.line, str(error))
             return False
         known.add(message.key)
-        self._report.imported += 1
         self._report.messages += 1
         return True
 
@@ -361,7 +363,7 @@ class JsonLinesImport:
     def _memory(self, record: Mapping[str, Any], number: int) -> _MemoryLine:
         _check_fields(record, _MEMORY_FIELDS, "a memory")
         user_id = self._user(record)
-        content = _content(record, self._engine.max_content_chars)
+        content = check.check_content(record["content"], self._engine.max_content_chars)
         kind = check.check_kind(record.get("kind", "fact"))
         conversation_id = check.check_conversation_id(record.get("conversation_id"))
         metadata = check.check_metadata(record.get("metadata"))
@@ -378,15 +380,11 @@ class JsonLinesImport:
 
     def _message(self, record: Mapping[str, Any], number: int) -> _MessageLine:
         _check_fields(record, _MESSAGE_FIELDS, "a chat message")
-        role = record["role"]
-        if not isinstance(role, str) or role not in check.ROLES:
-            raise InvalidInputError(f"unknown role {role!r}: use one of {', '.join(check.ROLES)}")
+        role = check.check_role(record["role"])
         user_id = self._user(record)
-        content = record.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise InvalidInputError(
-                'missing "content": a chat message needs its text as a non-empty string'
-            )
+        content = check.check_message_content(record["content"])
+        if not content.strip():
+            raise InvalidInputError("message content is empty: a chat message needs its text")
         conversation_id = check.check_conversation_id(record.get("conversation_id"))
         if conversation_id is None:
             raise InvalidInputError(
@@ -403,7 +401,7 @@ class JsonLinesImport:
             conversation_id,
             role,
             content,
-            _time(record),
+            _time(record) or datetime.now(timezone.utc),
             metadata,
             self._key(user_id, record),
         )
@@ -418,47 +416,48 @@ class JsonLinesImport:
     def _key(self, user_id: str, record: Mapping[str, Any]) -> str:
         """32 hex characters: the user, the line's JSON and its occurrence in the file."""
         canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        base = hashlib.sha256(f"{user_id}\0{canonical}".encode()).digest()
+        base = hashlib.sha256(_utf8(f"{user_id}\0{canonical}")).digest()
         occurrence = self._seen[base]
         self._seen[base] += 1
         return hashlib.sha256(base + f"\0{occurrence}".encode()).hexdigest()[:32]
 
+    def _extract(self, message: _MessageLine, reply: str | None) -> list[tuple[str, MemoryInput]]:
+        """What record_exchange keeps from a user message and the reply, with import ids.
 
-def _extract(
-    message: _MessageLine, reply: str | None, max_chars: int
-) -> list[tuple[str, MemoryInput]]:
-    """The memories worth keeping from a user message and the assistant's reply to it."""
-    items: list[tuple[str, MemoryInput]] = []
-    occurrences: Counter[str] = Counter()
-    for assessment in memories_from_exchange(message.content, reply):
-        text = assessment.text
-        if not text.strip() or len(text) > max_chars:
-            continue
-        occurrence = occurrences[text]
-        occurrences[text] += 1
-        memory_id = hashlib.sha256(
-            f"{message.key}\0extracted\0{text}\0{occurrence}".encode()
-        ).hexdigest()[:32]
-        metadata = {
-            "source": "exchange",
-            "cue": assessment.cue,
-            "reason": assessment.reason,
-            "message_import_id": message.key,
-        }
-        items.append(
-            (
-                message.user_id,
-                MemoryInput(
-                    text,
-                    kind=assessment.kind or "fact",
-                    conversation_id=message.conversation_id,
-                    metadata=metadata,
-                    created_at=message.created_at,
-                    id=memory_id,
-                ),
+        Each memory's id comes from the message's key and the memory's text, so that a
+        re-run extracts the same ids and stores nothing twice.
+        """
+        items: list[tuple[str, MemoryInput]] = []
+        occurrences: Counter[str] = Counter()
+        for item in exchange_memories(
+            self._engine,
+            message.content,
+            reply,
+            conversation_id=message.conversation_id,
+            created_at=message.created_at,
+        ):
+            occurrence = occurrences[item.content]
+            occurrences[item.content] += 1
+            digest = hashlib.sha256(
+                _utf8(f"{message.key}\0extracted\0{item.content}\0{occurrence}")
             )
-        )
-    return items
+            metadata = {**(item.metadata or {}), "message_import_id": message.key}
+            items.append(
+                (
+                    message.user_id,
+                    dataclasses.replace(item, metadata=metadata, id=digest.hexdigest()[:32]),
+                )
+            )
+        return items
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as bytes to hash: UTF-8, where a lone surrogate does not raise.
+
+    The line holding one is rejected by validation, with its reason; hashing it first must
+    not abort the import.
+    """
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _by_user(items: Iterable[Any], user_of: Callable[[Any], str]) -> dict[str, list[Any]]:
@@ -478,10 +477,6 @@ def _check_fields(record: Mapping[str, Any], allowed: Sequence[str], what: str) 
         )
     if "content" not in record:
         raise InvalidInputError(f'missing "content": {what} needs its text')
-
-
-def _content(record: Mapping[str, Any], max_chars: int) -> str:
-    return check.check_content(record["content"], max_chars)
 
 
 def _time(record: Mapping[str, Any]) -> datetime | None:

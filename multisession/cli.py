@@ -12,7 +12,10 @@ The store is a directory holding SQLite (``memory.db``) and embedded Chroma (``c
 ``./multisession-store``. ``--sql-url`` and ``--vector-url`` use a PostgreSQL database
 and a Chroma server instead, as :class:`~multisession.engine.MemoryEngine` does.
 Commands that only read or delete refuse a store that does not exist (and never create
-one); ``add`` and ``import`` create it.
+one); ``add`` and ``import`` create it. ``list``, ``show``, ``export`` and ``stats`` read
+SQL only: they never load the embedding model or open the vector index, and write nothing.
+``search`` loads the model for the query, but leaves memories waiting for the vector index
+to ``repair`` (or the next ``add`` or ``import``).
 
 Read commands take ``--json`` and then print only JSON to stdout. Times are shown in UTC.
 The exit status is 0 on success, 1 on an error (one line ``error: ...`` on stderr, naming
@@ -41,13 +44,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
 from . import _validation as check
 from ._cli_import import JsonLinesImport, parse_time
+from ._render import age, new_console, score_cells
 from .errors import MemoryNotFoundError, MultisessionError
 
 if TYPE_CHECKING:
@@ -107,8 +110,11 @@ def _location(args: argparse.Namespace) -> _Location:
     )
 
 
-def _require_store(location: _Location) -> None:
-    """Refuse a store that does not exist, without creating anything."""
+def _require_store(location: _Location, *, vectors: bool = True) -> None:
+    """Refuse a store that does not exist, without creating anything.
+
+    ``vectors``: the command opens the vector index (unless --no-embed).
+    """
     directory = location.directory
     fix = f"pass --store DIR or set {STORE_ENV}; `multisession add` or `import` create a store"
     if location.sql_url is None:
@@ -118,7 +124,9 @@ def _require_store(location: _Location) -> None:
             raise CommandError(f"no store at {directory}: it is not a directory; {fix}")
         if location.database is not None and not location.database.is_file():
             raise CommandError(f"no store at {directory}: it holds no memory.db; {fix}")
-    elif location.embed and location.chroma is not None and not location.chroma.is_dir():
+    elif (
+        vectors and location.embed and location.chroma is not None and not location.chroma.is_dir()
+    ):
         raise CommandError(
             f"no vector index at {location.chroma}: pass --vector-url URL (or --store DIR) "
             "where the vectors are, or --no-embed for keyword-only search"
@@ -127,16 +135,26 @@ def _require_store(location: _Location) -> None:
 
 @contextmanager
 def _open_engine(
-    args: argparse.Namespace, *, create: bool = False, repair_on_open: bool = True
+    args: argparse.Namespace,
+    *,
+    create: bool = False,
+    vectors: bool = True,
+    repair_on_open: bool = True,
 ) -> Iterator[MemoryEngine]:
-    """The engine for the store the options name; closed (vectors flushed) on exit."""
+    """The engine for the store the options name; closed (vectors flushed) on exit.
+
+    ``vectors=False`` opens it keyword-only whatever --no-embed says, for commands that
+    read SQL only: no model is loaded, and the vector index is neither created nor opened
+    nor repaired. ``repair_on_open`` indexes the memories the vector index misses when
+    opening with vectors (a write: commands that only read pass False).
+    """
     location = _location(args)
     if not create:
-        _require_store(location)
+        _require_store(location, vectors=vectors)
     from .engine import MemoryEngine
 
     options: dict[str, Any] = {}
-    if not location.embed:
+    if not (vectors and location.embed):
         options["embedder"] = None
     engine = MemoryEngine(
         location.directory,
@@ -154,12 +172,16 @@ def _open_engine(
 
 def _require_user(engine: MemoryEngine, user_id: str, args: argparse.Namespace) -> None:
     """Raise CommandError for a user the store knows nothing about."""
-    if engine.count(user_id) == 0 and user_id not in engine.users():
-        where = _describe(_location(args))
-        raise CommandError(
-            f"unknown user {user_id!r}: {where} holds no memories or conversations of it; "
-            "check the spelling and --store"
-        )
+    if not engine.has_user(user_id):
+        raise _unknown_user(user_id, args)
+
+
+def _unknown_user(user_id: str, args: argparse.Namespace) -> CommandError:
+    where = _describe(_location(args))
+    return CommandError(
+        f"unknown user {user_id!r}: {where} holds no memories or conversations of it; "
+        "check the spelling and --store"
+    )
 
 
 def _describe(location: _Location) -> str:
@@ -179,16 +201,6 @@ def _redact(url: str) -> str:
 # -- output -----------------------------------------------------------------------------
 
 
-def _stdout() -> Console:
-    # Piped output is read in pagers and logs: do not squeeze tables into 80 columns.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
-    return Console(highlight=False, width=width)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
@@ -197,19 +209,6 @@ def _utc(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _age(moment: datetime, now: datetime) -> str:
-    seconds = (now - moment).total_seconds()
-    if seconds < 0:
-        return "future"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h"
-    if seconds < 365 * 86400:
-        return f"{int(seconds // 86400)} d"
-    return f"{seconds / (365.25 * 86400):.1f} y"
 
 
 def _size(count: int | None) -> str:
@@ -234,10 +233,10 @@ def _content_cell(memory: Memory) -> Text:
     return cell
 
 
-def _times(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
-    since = parse_time(args.since, "--since") if args.since is not None else None
-    until = parse_time(args.until, "--until") if args.until is not None else None
-    return since, until
+def _time_option(args: argparse.Namespace, name: str) -> datetime | None:
+    """The value of the time option ``--NAME`` as a UTC datetime; None when not given."""
+    value = getattr(args, name.replace("-", "_"))
+    return None if value is None else parse_time(value, f"--{name}")
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -257,9 +256,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
                 f"--metadata is not valid JSON ({error.msg}): give an object such as "
                 '\'{"source": "crm"}\''
             ) from None
-    created_at = (
-        parse_time(args.created_at, "--created-at") if args.created_at is not None else None
-    )
+    created_at = _time_option(args, "created-at")
     with _open_engine(args, create=True) as engine:
         memory = engine.add(
             user_id,
@@ -279,8 +276,9 @@ def _cmd_add(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     user_id = check.check_user_id(args.user)
     query = check.check_query(args.query)
-    since, until = _times(args)
-    with _open_engine(args) as engine:
+    since, until = _time_option(args, "since"), _time_option(args, "until")
+    # No repair on open: a search leaves memories waiting for the vector index as they are.
+    with _open_engine(args, repair_on_open=False) as engine:
         _require_user(engine, user_id, args)
         hits = engine.search(
             user_id,
@@ -296,16 +294,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
             [{"memory": hit.memory.to_dict(), "breakdown": hit.breakdown.to_dict()} for hit in hits]
         )
         return 0
-    console = _stdout()
+    out = new_console()
     if not hits:
-        console.print(Text(f"no memories of {user_id!r} match {query!r}"))
+        out.print(Text(f"no memories of {user_id!r} match {query!r}"))
         return 0
     now = datetime.now(timezone.utc)
     table = Table(
         title=Text(f"{len(hits)} hit{'s' if len(hits) > 1 else ''} for {query!r}, user {user_id!r}")
     )
     # A narrow terminal drops the fused score and recency (--json has everything).
-    wide = console.width >= 110
+    wide = out.width >= 110
     numbers = ("#", "final", "fused", "bm25", "vector", "recency") if wide else ("#", "final")
     for name in numbers if wide else (*numbers, "bm25", "vector"):
         table.add_column(name, justify="right", no_wrap=True)
@@ -313,22 +311,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
     table.add_column("kind", no_wrap=True)
     table.add_column("age", justify="right", no_wrap=True)
     for position, hit in enumerate(hits, start=1):
-        b = hit.breakdown
-        bm25 = f"#{b.bm25_rank} {b.bm25_score:.2f}" if b.bm25_rank is not None else "-"
-        vector = f"#{b.vector_rank} {b.vector_similarity:.3f}" if b.vector_rank is not None else "-"
-        scores = (
-            (f"{b.final_score:.4f}", f"{b.fused_score:.4f}", bm25, vector, f"{b.recency:.3f}")
-            if wide
-            else (f"{b.final_score:.4f}", bm25, vector)
-        )
+        cells = score_cells(hit.breakdown)
+        scores = cells if wide else (cells.final, cells.bm25, cells.vector)
         table.add_row(
             str(position),
             *scores,
             _content_cell(hit.memory),
             hit.memory.kind,
-            _age(hit.memory.created_at, now),
+            age(now - hit.memory.created_at),
         )
-    console.print(table)
+    out.print(table)
     return 0
 
 
@@ -345,14 +337,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if page < 1:
             raise CommandError(f"--page counts from 1, got {page}")
         offset = (page - 1) * limit
-    since, until = _times(args)
     filters: dict[str, Any] = {
         "kinds": args.kind,
         "conversation_id": args.conversation,
-        "since": since,
-        "until": until,
+        "since": _time_option(args, "since"),
+        "until": _time_option(args, "until"),
     }
-    with _open_engine(args) as engine:
+    with _open_engine(args, vectors=False) as engine:
         _require_user(engine, user_id, args)
         total = engine.count(user_id, **filters)
         memories = engine.list(
@@ -376,7 +367,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     else:
         pages = -(-total // limit)
         status = f"{where}showing none of {total} ({pages} page{'s' * (pages != 1)} of {limit})"
-    console = _stdout()
+    out = new_console()
     if memories:
         table = Table(title=Text(f"memories of {user_id!r}"))
         table.add_column("created", no_wrap=True)
@@ -390,15 +381,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 Text(memory.conversation_id or "-"),
                 _content_cell(memory),
             )
-        console.print(table)
-    console.print(Text(status))
+        out.print(table)
+    out.print(Text(status))
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     user_id = check.check_user_id(args.user)
     memory_id = check.check_memory_id(args.memory_id)
-    with _open_engine(args) as engine:
+    with _open_engine(args, vectors=False) as engine:
         memory = _get_memory(engine, user_id, memory_id, args)
     if args.json:
         _print_json(memory.to_dict())
@@ -420,7 +411,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     ]
     for name, value in rows:
         table.add_row(name, Text(value))
-    _stdout().print(table)
+    new_console().print(table)
     return 0
 
 
@@ -446,9 +437,11 @@ def _no_such_memory(
 
 def _cmd_export(args: argparse.Namespace) -> int:
     user_id = check.check_user_id(args.user)
-    with _open_engine(args) as engine:
-        _require_user(engine, user_id, args)
-        exported = engine.export_user(user_id)
+    with _open_engine(args, vectors=False) as engine:
+        try:
+            exported = engine.export_user(user_id)
+        except MemoryNotFoundError:
+            raise _unknown_user(user_id, args) from None
     text = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
     if args.output is None or args.output == "-":
         sys.stdout.write(text)
@@ -496,8 +489,8 @@ def _cmd_forget(args: argparse.Namespace) -> int:
             "confirmation, but stdin is not a terminal: add --yes to confirm"
         )
     with _open_engine(args) as engine:
-        _require_user(engine, user_id, args)
         if not args.yes:
+            _require_user(engine, user_id, args)  # before asking to confirm
             memories = engine.count(user_id)
             conversations = len(engine.conversations.list(user_id))
             sys.stderr.write(
@@ -507,7 +500,10 @@ def _cmd_forget(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             if sys.stdin.readline().rstrip("\r\n") != user_id:
                 raise CommandError("the confirmation did not match the user id: nothing deleted")
-        deleted = engine.delete_user(user_id)
+        try:
+            deleted = engine.delete_user(user_id)
+        except MemoryNotFoundError:
+            raise _unknown_user(user_id, args) from None
     _note_vectors_left(args)
     if args.json:
         _print_json({"user_id": user_id, "memories_deleted": deleted})
@@ -548,11 +544,12 @@ def _stdin_is_terminal() -> bool:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     location = _location(args)
-    uses_directory = location.database is not None or (location.embed and location.chroma)
-    # No repair on open: the pending count must be what the store holds.
-    with _open_engine(args, repair_on_open=False) as engine:
+    uses_directory = location.database is not None or (
+        location.chroma is not None and location.chroma.is_dir()
+    )
+    # SQL only: the counts and the embedder the store records, without loading a model.
+    with _open_engine(args, vectors=False) as engine:
         stats = engine.stats()
-        dimension = engine.embedder.dimension if engine.embedder is not None else None
     # Sizes after closing: SQLite folds its write-ahead log back into memory.db then.
     database = _file_size(location.database)
     chroma = _tree_size(location.chroma)
@@ -564,8 +561,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         "memories": stats["memories"],
         "pending_vectors": stats["pending_vectors"],
         "buffered_vectors": stats["buffered_vectors"],
-        "embedder": stats["embedder"],
-        "embedder_dimension": dimension,
+        "embedder": stats["store_embedder"],
         "disk": {
             "memory_db_bytes": database,
             "chroma_bytes": chroma,
@@ -579,11 +575,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     table = Table(show_header=False, title=Text(_describe(location)))
     table.add_column("what", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
-    embedder = (
-        f"{report['embedder']} ({dimension} dimensions)"
-        if report["embedder"] is not None
-        else "none (keyword-only search)"
-    )
+    embedder = report["embedder"] or "none recorded (keyword-only so far)"
     rows = [
         ("users", str(report["users"])),
         ("memories", str(report["memories"])),
@@ -599,7 +591,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         rows.append(("vectors", location.vector_url))
     for name, value in rows:
         table.add_row(name, Text(value))
-    _stdout().print(table)
+    new_console().print(table)
     return 0
 
 
@@ -649,7 +641,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             table.add_column("reason", overflow="fold")
             for item in rejections:
                 table.add_row(str(item["line"]), Text(item["reason"]))
-            _stderr().print(table)
+            new_console(stderr=True).print(table)
         sys.stdout.write(
             f"imported {_count(report.imported, 'line')} "
             f"({_count(report.memories, 'memory', 'memories')}, "
@@ -687,7 +679,7 @@ def _run_with_progress(importer: JsonLinesImport, source: Any, *, quiet: bool) -
         DownloadColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=_stderr(),
+        console=new_console(stderr=True),
         disable=quiet or not sys.stderr.isatty(),
     )
     with progress:

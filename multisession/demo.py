@@ -54,6 +54,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from ._render import age, new_console, score_cells
 from .clock import ManualClock
 from .config import RetrievalConfig, TemporalConfig
 from .context import BuiltContext
@@ -128,29 +129,6 @@ TIMELESS = RetrievalConfig(temporal=TemporalConfig(enabled=False))
 # -- output -------------------------------------------------------------------------------
 
 
-def _console(*, stderr: bool = False) -> Console:
-    """A console; when output is not a terminal, wide enough for the tables."""
-    console = Console(stderr=stderr)
-    if console.is_terminal:
-        return console
-    return Console(stderr=stderr, width=max(120, console.width))
-
-
-def _age(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds >= 86_400:
-        return f"{seconds // 86_400} d"
-    if seconds >= 3_600:
-        return f"{seconds // 3_600} h"
-    return f"{seconds // 60} min"
-
-
-def _rank_and(rank: int | None, value: float | None, digits: int) -> str:
-    if rank is None or value is None:
-        return "-"
-    return f"#{rank} {value:.{digits}f}"
-
-
 def _hits_table(title: str, hits: Sequence[SearchHit], now: datetime, weight: float) -> Table:
     table = Table(
         title=title,
@@ -173,16 +151,11 @@ def _hits_table(title: str, hits: Sequence[SearchHit], now: datetime, weight: fl
     table.add_column("recency", justify="right")
     table.add_column("age", justify="right")
     for position, hit in enumerate(hits, start=1):
-        b = hit.breakdown
         table.add_row(
             str(position),
             Text.assemble(hit.memory.content, (f"  {hit.memory.kind}", "dim")),
-            f"{b.final_score:.4f}",
-            f"{b.fused_score:.4f}",
-            _rank_and(b.bm25_rank, b.bm25_score, 2),
-            _rank_and(b.vector_rank, b.vector_similarity, 3),
-            f"{b.recency:.3f}",
-            _age(now - hit.memory.created_at),
+            *score_cells(hit.breakdown),
+            age(now - hit.memory.created_at),
         )
     return table
 
@@ -192,7 +165,7 @@ def _resumption_panel(resumption: Resumption) -> Panel:
     if resumption.preferences:
         body.append("\nKnown preferences: ", style="bold")
         body.append("; ".join(resumption.preferences))
-    gap = f" after {_age(resumption.gap)}" if resumption.gap is not None else ""
+    gap = f" after {age(resumption.gap)}" if resumption.gap is not None else ""
     return Panel(
         body,
         title=f"engine.resume(): mode = [bold]{resumption.mode}[/]{gap}",
@@ -371,8 +344,8 @@ def session_two(store: Path, console: Console) -> None:
                 gap: engine.resume(USER, conversation, now=resumption.last_interaction + gap).mode
                 for gap in (timedelta(minutes=20), timedelta(hours=5))
             }
-            steps = [f"{mode} after {_age(gap)}" for gap, mode in later.items()]
-            steps.append(f"{resumption.mode} after {_age(resumption.gap or timedelta())} (now)")
+            steps = [f"{mode} after {age(gap)}" for gap, mode in later.items()]
+            steps.append(f"{resumption.mode} after {age(resumption.gap or timedelta())} (now)")
             console.print(
                 f"[dim]The mode follows the gap since the last message: {', '.join(steps)}.[/]"
             )
@@ -525,7 +498,7 @@ def _order_table(hits: Sequence[SearchHit], timeless: Sequence[SearchHit], now: 
         other = off.get(hit.memory.id)
         table.add_row(
             Text(hit.memory.content),
-            _age(now - hit.memory.created_at),
+            age(now - hit.memory.created_at),
             f"#{rank} {hit.score:.4f}",
             f"#{other[0]} {other[1].score:.4f}" if other else "-",
         )
@@ -697,17 +670,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.session is not None:
         if args.store is None:
             parser.error("--session needs --store")
-        SESSIONS[args.session](args.store, _console())
+        SESSIONS[args.session](args.store, new_console(highlight=True))
         return 0
     if args.store is not None:
         store = args.store.expanduser().resolve()
         problem = _store_problem(store)
         if problem is not None:
-            _console(stderr=True).print(f"[red]{escape(problem)}[/]", soft_wrap=True)
+            errors = new_console(stderr=True, highlight=True)
+            errors.print(f"[red]{escape(problem)}[/]", soft_wrap=True)
             return 2
-        return _run_story(store, _console(), keep=True)
+        return _run_story(store, new_console(highlight=True), keep=True)
     with tempfile.TemporaryDirectory(prefix="multisession-demo-") as temporary:
-        return _run_story(Path(temporary) / "store", _console(), keep=False)
+        return _run_story(Path(temporary) / "store", new_console(highlight=True), keep=False)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import hashlib
 import json
 import os
 import pty
@@ -170,6 +171,9 @@ def test_import_stores_memories_messages_and_extracted_memories(alice_store):
     assert seafood["kind"] == "preference"
     assert seafood["conversation_id"] == "trip"
     assert seafood["created_at"] == "2026-02-01T08:00:00+00:00"
+    # What record_exchange notes of an extracted memory, and the message it came from.
+    assert seafood["metadata"]["source"] == "exchange"
+    assert MEMORY_ID.fullmatch(seafood["metadata"]["message_import_id"])
     assert by_content["We decided to fly on May 3"]["created_at"] == "2026-02-01T08:05:00+00:00"
     assert "I work at Globex" not in by_content  # bob's line named its own user
     assert len(exported["memories"]) == len(ALICE_MEMORIES) + 3
@@ -282,13 +286,39 @@ def test_stats_counts_users_memories_vectors_and_bytes(alice_store, env):
     assert stats["users"] == 2
     assert stats["memories"] == len(alice_store["export"]["memories"]) + 1
     assert (stats["pending_vectors"], stats["buffered_vectors"]) == (0, 0)
-    assert stats["embedder"] == "all-MiniLM-L6-v2"
+    assert stats["embedder"] == "all-MiniLM-L6-v2 (dimension 384)"
     assert stats["disk"]["memory_db_bytes"] > 10_000
     assert stats["disk"]["chroma_bytes"] > 10_000
+    # --no-embed changes nothing: stats reads what the store records.
     text = ok(cli(env, alice_store["store"], "stats"))
     assert re.search(r"memories\s+│ " + str(stats["memories"]) + " ", text)
     assert re.search(r"memory\.db \(\+wal\)\s+│ \d+\.\d KiB", text)
-    assert "none (keyword-only search)" in text
+    assert re.search(r"embedder\s+│ all-MiniLM-L6-v2 \(dimension 384\)", text)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reading_a_keyword_only_store_loads_no_vectors_and_writes_nothing(env, tmp_path):
+    store = tmp_path / "store"
+    tomatoes = ok(cli(env, store, "add olga 'I grow tomatoes on my balcony'")).strip()
+    ok(cli(env, store, "add olga 'I like green tea'"))
+    before = as_json(cli(env, store, "stats --json"))
+    assert (before["pending_vectors"], before["embedder"]) == (2, None)
+    database = sha256(store / "memory.db")
+
+    # Without --no-embed too: these read SQL only.
+    for command in ("list olga", f"show olga {tomatoes}", "export olga", "stats", "stats --json"):
+        ok(cli(env, store, command, embed=True))
+        assert sorted(path.name for path in store.iterdir()) == ["memory.db"], command
+        assert sha256(store / "memory.db") == database, command
+    assert as_json(cli(env, store, "stats --json", embed=True)) == before
+
+    # search embeds the query, but leaves the memories waiting for the vector index.
+    hits = as_json(cli(env, store, "search olga 'balcony tomatoes' --json", embed=True))
+    assert [hit["memory"]["id"] for hit in hits] == [tomatoes]
+    assert as_json(cli(env, store, "stats --json"))["pending_vectors"] == 2
 
 
 def test_add_creates_the_store_and_prints_the_id(env, tmp_path):
@@ -353,6 +383,7 @@ def test_forget_all_needs_yes_without_a_terminal(env, tmp_path):
     deleted = as_json(cli(env, store, "forget erin --all --yes --json"))
     assert deleted == {"user_id": "erin", "memories_deleted": 1}
     assert "unknown user 'erin'" in one_error_line(cli(env, store, "export erin"))
+    assert "unknown user 'erin'" in one_error_line(cli(env, store, "forget erin --all --yes"))
     stats = as_json(cli(env, store, "stats --json"))
     assert (stats["users"], stats["memories"]) == (1, 1)
 
@@ -411,23 +442,26 @@ def test_import_reports_rejected_lines_and_stores_the_valid_ones(env, tmp_path):
             {"content": "nobody's", "user_id": ""},
             {"content": "typo", "colour": "red"},
             [1, 2],
+            # A lone surrogate (an escape in the JSON) cannot be stored as UTF-8.
+            {"role": "user", "content": "I moved to Li\ud800sbon", "conversation_id": "c"},
         ],
     )
     result = cli(env, store, f"import {source} --user hana --json")
     assert result.returncode == 1
     summary = json.loads(result.stdout)
-    assert (summary["imported"], summary["skipped"], summary["rejected"]) == (2, 0, 8)
+    assert (summary["imported"], summary["skipped"], summary["rejected"]) == (2, 0, 9)
     reasons = {item["line"]: item["reason"] for item in summary["rejections"]}
-    assert sorted(reasons) == [2, 3, 4, 5, 7, 8, 9, 10]
+    assert sorted(reasons) == [2, 3, 4, 5, 7, 8, 9, 10, 11]
     assert reasons[2].startswith("malformed JSON")
     assert "content is empty" in reasons[3]
-    assert reasons[4].startswith("unknown role 'robot'")
+    assert reasons[4].startswith("role must be one of user, assistant") and "'robot'" in reasons[4]
     assert "has no timezone" in reasons[5] and "2025-05-01T10:00:00Z" in reasons[5]
     assert "conversation_id" in reasons[7]
     assert "user_id must be a non-empty string" in reasons[8]
     assert reasons[9].startswith("unknown field 'colour'")
     assert "expected a JSON object, got an array" in reasons[10]
-    assert one_error_line(result).startswith("error: 8 lines were rejected")
+    assert reasons[11].startswith("message content holds a character that is not valid Unicode")
+    assert one_error_line(result).startswith("error: 9 lines were rejected")
 
     exported = as_json(cli(env, store, "export hana"))
     assert sorted((m["content"], m["created_at"]) for m in exported["memories"]) == [
@@ -441,7 +475,7 @@ def test_import_reports_rejected_lines_and_stores_the_valid_ones(env, tmp_path):
     assert re.search(r"│\s+7 │ missing \"conversation_id\"", again.stderr)
     assert again.stdout == (
         "imported 0 lines (0 memories, 0 messages) and 0 memories extracted from messages; "
-        "skipped 2 already stored; rejected 8\n"
+        "skipped 2 already stored; rejected 9\n"
     )
 
 
@@ -576,12 +610,16 @@ def test_sql_and_vector_urls_replace_the_directory(env, tmp_path, postgres_url, 
     assert not unused.exists()
 
 
-@pytest.mark.slow
-def test_demo_runs(env, tmp_path):
-    store = tmp_path / "demo-store"
-    output = ok(run(env, "demo", "--store", store))
-    assert len(output.splitlines()) > 5
-    assert store.is_dir()
+def test_demo_command_runs_the_demo(env, tmp_path):
+    # The demo's own tests run the story; here, that `multisession demo` reaches it: the
+    # demo refuses a store that holds other data, before the story starts.
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    for where in (["demo", "--store", tmp_path], ["--store", tmp_path, "demo"]):
+        result = run(env, *where)
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert f"{tmp_path.resolve()} is not empty" in result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_import_module_examples_hold():
