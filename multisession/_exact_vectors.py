@@ -87,8 +87,14 @@ class ExactVectors:
             )
             if slots.size == 0:
                 return []
-            similarities = _row_dots(self._matrix[slots], query)
-            return self._best(similarities, slots, n)
+            if 4 * slots.size < len(self._ids):
+                return self._best(_row_dots(self._matrix[slots], query), slots, n)
+            # Most rows allowed: score them all in place rather than copy most of the
+            # matrix, and mask out the rest.
+            scored = _row_dots(self._matrix[: len(self._ids)], query)
+            similarities = np.full(scored.shape, -np.inf, dtype=np.float32)
+            similarities[slots] = scored[slots]
+            return self._best(similarities, None, n)
         used = len(self._ids)
         if used == 0:
             return []

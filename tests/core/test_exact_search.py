@@ -140,7 +140,11 @@ def test_exact_vectors_search_filters_and_reuses_slots():
     assert [doc for doc, _ in index.search(query, 5)] == [f"m{i}" for i in expected[:5]]
     allowed = {f"m{i}" for i in range(0, 50, 2)}
     filtered = [f"m{i}" for i in expected if f"m{i}" in allowed][:5]
-    assert [doc for doc, _ in index.search(query, 5, allowed)] == filtered
+    assert [doc for doc, _ in index.search(query, 5, allowed)] == filtered  # most rows
+    few = {f"m{i}" for i in range(0, 50, 10)}
+    assert [doc for doc, _ in index.search(query, 3, few)] == [
+        f"m{i}" for i in expected if f"m{i}" in few
+    ][:3]
     index.remove("m3")
     assert "m3" not in [doc for doc, _ in index.search(query, 50)]
     assert len(index.search(query, 100)) == 49
