@@ -44,7 +44,8 @@ _QUESTION = re.compile(r"\?\s*$")
 
 
 def _shorten(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
+    # A point never holds the separator: the next refresh would split it in two.
+    text = " ".join(text.split()).replace(_POINT_SEPARATOR, ", ")
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

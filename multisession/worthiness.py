@@ -563,6 +563,17 @@ _STANDING_INSTRUCTION: tuple[_Rule, ...] = (
     ),
 )
 
+# Trying to reach a life goal, which is worth remembering (not "trying to" fix the
+# task at hand). One pattern for the rule that keeps them and the check that tells them
+# from task chatter.
+_TRYING_GOAL = (
+    r"\b(?:i'm|we're|i've been|we've been) trying (?:to (?:lose|eat|quit|learn|get into|save|"
+    r"exercise|sleep|cut|drink|be more|be less|get fit|get in shape|stop|read more|run|"
+    r"conceive|get pregnant|buy|sell|move|find a (?:new )?(?:job|house|flat|apartment|"
+    r"partner))|for (?:a baby|kids|a child))\b"
+)
+
+
 _NAME_RULES: tuple[_Rule, ...] = (
     _rule(r"\bmy name is\s+\S", FACT, "my name is", "name"),
     _rule(
@@ -720,10 +731,7 @@ _RULES: tuple[_Rule, ...] = (
         r"\b(?:i'm|we're)\s+(?:starting|beginning)\s+(?!to\b)\w|\b(?:i'm|we're)\s+(?:thinking|"
         r"considering)\s+(?:about\s+|of\s+)?(?:getting|buying|moving|starting|learning|"
         r"quitting|switching|changing|applying|adopting|going|doing|taking|becoming|having|"
-        r"selling|leaving|retiring|opening)\b|"
-        r"\b(?:i'm|we're|i've been|we've been) trying (?:to (?:lose|eat|quit|learn|get into|save|"
-        r"exercise|sleep|cut|drink|be more|be less|get fit|get in shape|stop|read more|run|"
-        r"conceive|get pregnant|buy|sell|move|find a)|for (?:a baby|kids|a child))\b",
+        r"selling|leaving|retiring|opening)\b|" + _TRYING_GOAL,
         EPISODE,
         "I'm starting/thinking of/trying to",
         "goal or plan",
@@ -956,12 +964,7 @@ _GUARD_SPLIT = re.compile(
 )
 _POLITE_REQUEST = _compile(r"^(?:can|could|would|will) you (?:please )?(?:stop|always|never)\b")
 # "trying to" is usually about the task at hand, except for these life goals.
-_LIFE_GOAL = _compile(
-    r"\b(?:i'm|we're|i've been|we've been) trying (?:to (?:lose|eat|quit|learn|get into|save|"
-    r"exercise|sleep|cut|drink|be more|be less|get fit|get in shape|stop|read more|run|"
-    r"conceive|get pregnant|buy|sell|move|find a (?:new )?(?:job|house|flat|apartment|"
-    r"partner))|for (?:a baby|kids|a child))\b"
-)
+_LIFE_GOAL = _compile(_TRYING_GOAL)
 _ASSISTANT_WILL_REMEMBER = _compile(
     r"\b(?:i'll|i will|i'm going to|let me) (?:remember|keep (?:that|this|it) in mind|"
     r"make a note|note (?:that|this|it)|save (?:that|this|it))\b|\bnoted\b|"

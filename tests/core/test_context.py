@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from multisession import ConfigurationError, MemoryEngine, ResumeConfig, RetrievalConfig
 from multisession.context import ContextConfig, expand_query
+from multisession.conversations import Message
 from multisession.packing import ContextBudget
+from multisession.summaries import extractive_summary
 from multisession.tokens import token_counter
 
 
@@ -312,3 +314,9 @@ def test_no_preferences_asked_for_means_none_in_the_prompt(fresh_engine, clock):
     config = replace(fresh_engine.context_config, resume=ResumeConfig(max_preferences=0))
     context = fresh_engine.build_context("alice", "units?", config=config)
     assert "Known preferences" not in context.messages[0].content
+
+
+def test_a_summary_point_stays_one_point_when_folded_again():
+    told = [Message("user", "I have a dog named Rex. He's a beagle.", datetime.now(timezone.utc))]
+    once = extractive_summary(None, told)
+    assert extractive_summary(once, told) == once

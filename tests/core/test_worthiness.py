@@ -414,3 +414,16 @@ def test_docstring_examples_run() -> None:
     assert block
     exec("\n".join(line[8:] for line in block.group(1).splitlines()), {})
     assert doctest.testmod(worthiness, raise_on_error=False).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("I'm trying to find a recipe for dinner", []),
+        ("I've been trying to find a recipe for dinner", []),
+        ("We're trying to find a new flat in Lisbon", ["episode"]),
+        ("I've been trying to lose weight", ["episode"]),
+    ],
+)
+def test_trying_to_is_kept_for_life_goals_only(text: str, kinds: list[str]) -> None:
+    assert [memory.kind for memory in memories_from_exchange(text)] == kinds
