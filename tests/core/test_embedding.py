@@ -145,6 +145,20 @@ def _make_chroma_cache(home: Path, model_onnx: Path) -> Path:
 # --------------------------------------------------------------------------- fidelity
 
 
+def run_python(
+    script: str, environment: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter (a clean import state); fail on an error."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        check=True,
+    )
+
+
 def test_vectors_match_sentence_transformers(minilm: MiniLMEmbedder) -> None:
     texts, expected = _reference()
 
@@ -525,14 +539,7 @@ def test_default_embedder_without_weights_warns_once_per_process(tmp_path: Path)
         PYTHONPATH=str(REPO_ROOT),
     )
 
-    finished = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        check=True,
-    )
+    finished = run_python(script, environment, tmp_path)
 
     outcome = json.loads(finished.stdout)
     assert outcome["results"] == ["None", "None"]
@@ -576,14 +583,7 @@ def test_onnxruntime_telemetry_is_off(tmp_path: Path) -> None:
     }
     environment.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO_ROOT))
 
-    finished = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        check=True,
-    )
+    finished = run_python(script, environment, tmp_path)
 
     assert finished.stdout.split() == ["1", "True"]
     assert not (tmp_path / "home").exists()  # no device id, no offline event store
