@@ -440,8 +440,10 @@ def pack_context(
 
     # 3. history: whole messages from the most recent backwards, stop at the first miss.
     allowance = open_section(budget.history_share)
+    # A message's cost is what it adds to a request (chat counters add up per message).
     priming = counter.count_messages([])
     first_included = len(history)
+    costs: list[int] = []
     for position in range(len(history) - 1, -1, -1):
         message = history[position]
         cost = counter.count_messages([message]) - priming
@@ -452,6 +454,7 @@ def pack_context(
             )
             break
         allowance.take(cost)
+        costs.insert(0, cost)
         first_included = position
     included_history = list(history[first_included:])
     close_section(allowance, allowance.used)
@@ -476,16 +479,18 @@ def pack_context(
         else:
             dropped.append(Dropped("memories", memory.content, reason, memory.id))
 
-    # The exact count of the whole prompt decides; line costs only approximate it.
-    def assemble() -> list[ContextMessage]:
-        return [ContextMessage("system", blocks.content()), *included_history]
+    # The exact count of the system message decides (its line costs only approximate
+    # it); the history adds what each of its messages was measured at.
+    def measure() -> tuple[ContextMessage, int]:
+        system = ContextMessage("system", blocks.content())
+        return system, counter.count_messages([system]) + sum(costs)
 
-    messages = assemble()
-    tokens = counter.count_messages(messages)
+    system, tokens = measure()
     while tokens > available:
-        _drop_lowest_priority(blocks, included_history, dropped)
-        messages = assemble()
-        tokens = counter.count_messages(messages)
+        if _drop_lowest_priority(blocks, included_history, dropped) == "history":
+            costs.pop(0)
+        system, tokens = measure()
+    messages = [system, *included_history]
     return PackedContext(
         messages=messages,
         tokens=tokens,
@@ -497,19 +502,24 @@ def pack_context(
 
 def _drop_lowest_priority(
     blocks: _Blocks, history: list[ContextMessage], dropped: list[Dropped]
-) -> None:
+) -> Section:
+    """Leave out the least important item left; returns its section."""
     if blocks.memories:
         memory = blocks.memories.pop()
         dropped.append(Dropped("memories", memory.content, "over budget", memory.id))
-    elif history:
+        return "memories"
+    if history:
         dropped.append(Dropped("history", history.pop(0).content, "over budget"))
-    elif blocks.resumption is not None:
+        return "history"
+    if blocks.resumption is not None:
         dropped.append(Dropped("resumption", blocks.resumption, "over budget"))
         blocks.resumption = None
-    elif blocks.preferences:
+        return "resumption"
+    if blocks.preferences:
         dropped.append(Dropped("preferences", blocks.preferences.pop(), "over budget"))
-    else:  # only the system prompt is left, and it was checked to fit
-        raise AssertionError("the system prompt alone exceeds the budget")
+        return "preferences"
+    # Only the system prompt is left, and it was checked to fit.
+    raise AssertionError("the system prompt alone exceeds the budget")
 
 
 def _check_inputs(

@@ -101,7 +101,11 @@ class TokenCounter(Protocol):
         ...
 
     def count_messages(self, messages: Sequence[ContextMessage]) -> int:
-        """Return the tokens a chat request with ``messages`` costs, overhead included."""
+        """Return the tokens a chat request with ``messages`` costs, overhead included.
+
+        It adds up per message (a fixed priming plus each message's own cost, as chat
+        formats do): the packer measures each history message once and sums them.
+        """
         ...
 
 
