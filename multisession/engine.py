@@ -244,6 +244,7 @@ class MemoryEngine:
             )
         self._flush_seconds = float(vector_flush_seconds)
         self._buffer = VectorBuffer()
+        self._vector_writes = threading.RLock()
         self._access = AccessLog()
         self._flush_timer: threading.Timer | None = None
         if repair_on_open and self._vectors is not None:
@@ -434,7 +435,11 @@ class MemoryEngine:
         if version is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         self._apply_to_keyword_index(user_id, version, removed=[memory_id])
-        self._buffer.discard(user_id, [memory_id])
+        with self._vector_writes:  # not while a flush may still write it
+            self._buffer.discard(user_id, [memory_id])
+            self._delete_vector(user_id, memory_id)
+
+    def _delete_vector(self, user_id: str, memory_id: str) -> None:
         if self._vectors is not None:
             try:
                 self._vectors.delete(user_id, [memory_id])
@@ -459,8 +464,13 @@ class MemoryEngine:
         with self._lock:
             self._indexes.pop(user_id, None)
         self.conversations.forget_user(user_id)
-        self._buffer.drop_user(user_id)
         self._access.drop_user(user_id)
+        with self._vector_writes:  # not while a flush may still write theirs
+            self._buffer.drop_user(user_id)
+            self._drop_vectors(user_id)
+        return count
+
+    def _drop_vectors(self, user_id: str) -> None:
         if self._vectors is not None:
             try:
                 self._vectors.drop_user(user_id)
@@ -471,7 +481,6 @@ class MemoryEngine:
                     "repair() removes them (they are never returned meanwhile)",
                     exc_info=True,
                 )
-        return count
 
     # -- reads -------------------------------------------------------------------------
 
@@ -1017,7 +1026,8 @@ class MemoryEngine:
                 self._schedule_flush()
             return
         try:
-            self._upsert_vectors(user_id, rows, vectors)
+            with self._vector_writes:
+                self._upsert_vectors(user_id, rows, vectors)
         except Exception:
             self.events["vector_write_failed"] += 1
             logger.warning(
@@ -1046,25 +1056,28 @@ class MemoryEngine:
         If the vector index is unreachable they stay buffered (and marked in SQL as not
         yet indexed), and a later flush or :meth:`repair` writes them.
         """
-        taken = self._buffer.take()
         written = 0
-        for user_id, entries in taken.items():
-            try:
-                self._upsert_vectors(
-                    user_id,
-                    [entry.row for entry in entries],
-                    np.stack([entry.vector for entry in entries]),
-                )
-                written += len(entries)
-            except Exception:
-                self.events["vector_write_failed"] += 1
-                self._buffer.restore({user_id: entries})
-                logger.warning(
-                    "the vector index could not be written; %d memories stay buffered "
-                    "and searchable, and are written by a later flush or repair()",
-                    len(entries),
-                    exc_info=True,
-                )
+        # One flush at a time (the timer's and a writer's): an older vector of a memory
+        # must never reach the index after a newer one.
+        with self._vector_writes:
+            taken = self._buffer.take()
+            for user_id, entries in taken.items():
+                try:
+                    self._upsert_vectors(
+                        user_id,
+                        [entry.row for entry in entries],
+                        np.stack([entry.vector for entry in entries]),
+                    )
+                    written += len(entries)
+                except Exception:
+                    self.events["vector_write_failed"] += 1
+                    self._buffer.restore({user_id: entries})
+                    logger.warning(
+                        "the vector index could not be written; %d memories stay buffered "
+                        "and searchable, and are written by a later flush or repair()",
+                        len(entries),
+                        exc_info=True,
+                    )
         return written
 
     def _schedule_flush(self) -> None:
