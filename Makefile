@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test setup services lint typecheck bench clean
 
 demo: setup
-	$(PY) -m multisession.demo
+	$(PY) -m multisession.cli.demo
 
 test: setup services
 	$(PY) -m pytest -q

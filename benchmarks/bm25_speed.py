@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from multisession.bm25 import BM25Index
+from multisession.retrieval.bm25 import BM25Index
 
 VOCABULARY = 20_000
 ZIPF_EXPONENT = 1.07

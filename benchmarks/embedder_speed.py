@@ -52,7 +52,7 @@ def short_sentences(count: int) -> list[str]:
 def _load_in_fresh_process(model_dir: str | None, cache_dir: str, threads: int | None) -> float:
     code = (
         "import time; start = time.perf_counter()\n"
-        "from multisession.embedding import MiniLMEmbedder\n"
+        "from multisession.embeddings.minilm import MiniLMEmbedder\n"
         f"MiniLMEmbedder({model_dir!r}, cache_dir={cache_dir!r}, threads={threads!r})\n"
         "print(time.perf_counter() - start)\n"
     )
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     arguments = parser.parse_args()
 
-    from multisession.embedding import MiniLMEmbedder, resolve_model_dir
+    from multisession.embeddings.minilm import MiniLMEmbedder, resolve_model_dir
 
     model_dir = resolve_model_dir(arguments.model_dir)
     if model_dir is None:

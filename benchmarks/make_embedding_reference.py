@@ -1,7 +1,7 @@
 """Regenerate ``tests/core/data/minilm_reference.npz`` with sentence-transformers.
 
 The fixture holds reference texts and the vectors sentence-transformers gives them, so
-the test suite can check :class:`multisession.embedding.MiniLMEmbedder` against the
+the test suite can check :class:`multisession.embeddings.minilm.MiniLMEmbedder` against the
 reference implementation without needing torch.
 
 This script needs sentence-transformers, which multisession itself does not depend on.

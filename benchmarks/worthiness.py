@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from multisession.worthiness import KINDS, Assessment, assess
+from multisession.extraction.worthiness import KINDS, Assessment, assess
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests/core/data/worthiness_labelled.jsonl"
 SPLITS = ("dev", "test")

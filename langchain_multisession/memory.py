@@ -9,7 +9,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from multisession import ContextConfig, MemoryEngine
-from multisession._replay import replayable
+from multisession.context.replay import replayable
 
 from ._config import session_ids
 from ._messages import many_from_core, text_of

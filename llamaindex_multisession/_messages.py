@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from multisession import ContextMessage, MemoryEngine, Message
-from multisession._replay import replayable
+from multisession.context.replay import replayable
 
 __all__ = [
     "core_role",

@@ -9,10 +9,11 @@ Example:
 """
 
 from .clock import ManualClock
-from .config import PRESETS, RetrievalConfig, TemporalConfig
-from .context import BuiltContext, ContextConfig
-from .conversations import Conversation, Message
-from .embedding import Embedder, MiniLMEmbedder, as_embedder, default_embedder
+from .context.builder import BuiltContext, ContextConfig
+from .context.packing import ContextBudget, PackedContext
+from .context.sessions import ResumeConfig, Resumption
+from .context.tokens import TokenCounter, token_counter
+from .embeddings.minilm import Embedder, MiniLMEmbedder, as_embedder, default_embedder
 from .engine import DEFAULT_EMBEDDER, MemoryEngine, RepairReport
 from .errors import (
     BackendUnavailableError,
@@ -21,12 +22,18 @@ from .errors import (
     MemoryNotFoundError,
     MultisessionError,
 )
-from .fusion import reciprocal_rank_fusion
-from .packing import ContextBudget, ContextMessage, PackedContext
-from .records import Memory, MemoryInput, ScoreBreakdown, SearchHit
-from .sessions import ResumeConfig, Resumption
-from .text import TokenizerConfig
-from .tokens import TokenCounter, token_counter
+from .records import (
+    ContextMessage,
+    Conversation,
+    Memory,
+    MemoryInput,
+    Message,
+    ScoreBreakdown,
+    SearchHit,
+)
+from .retrieval.config import PRESETS, RetrievalConfig, TemporalConfig
+from .retrieval.fusion import reciprocal_rank_fusion
+from .retrieval.terms import TokenizerConfig
 
 __all__ = [
     "BackendUnavailableError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
 import threading
 from collections import Counter, OrderedDict
@@ -18,23 +19,33 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validation as check
-from ._access_log import AccessLog
-from ._exact_vectors import ExactVectors, from_bytes, to_bytes
 from ._ids import new_id
-from ._vector_buffer import VectorBuffer
-from .bm25 import BM25Index
-from .config import RetrievalConfig
-from .context import BuiltContext, ContextConfig, build_context, record_exchange, resumption_for
-from .conversations import ConversationStore, Message
-from .decay import recency, temporal_multiplier
-from .embedding import Embedder, as_embedder, default_embedder
+from .context.builder import BuiltContext, ContextConfig, build_context, resumption_for
+from .context.sessions import Resumption
+from .embeddings.minilm import Embedder, as_embedder, default_embedder
 from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
-from .fusion import reciprocal_rank_fusion
-from .records import Memory, MemoryInput, ScoreBreakdown, SearchHit
-from .sessions import Resumption
-from .sqlstore import IndexRow, MemoryFilter, SQLStore
-from .text import Tokenizer, TokenizerConfig
-from .vectors import ChromaVectorIndex
+from .extraction.recording import record_exchange
+from .records import (
+    IndexRow,
+    Memory,
+    MemoryFilter,
+    MemoryInput,
+    Message,
+    ScoreBreakdown,
+    SearchHit,
+)
+from .retrieval.bm25 import BM25Index
+from .retrieval.config import RetrievalConfig
+from .retrieval.decay import recency, temporal_multiplier
+from .retrieval.exact_vectors import ExactVectors
+from .retrieval.fusion import reciprocal_rank_fusion
+from .retrieval.terms import Tokenizer, TokenizerConfig
+from .storage._access_log import AccessLog
+from .storage._vector_buffer import VectorBuffer
+from .storage.conversations import ConversationStore
+from .storage.schema import from_bytes, to_bytes
+from .storage.sql_store import SQLStore
+from .storage.vectors import ChromaVectorIndex
 
 __all__ = ["MemoryEngine", "RepairReport"]
 
@@ -105,7 +116,7 @@ class MemoryEngine:
         sql_url: SQLAlchemy URL of the SQL store; default ``sqlite:///<directory>/memory.db``.
         vector_url: Chroma location: a directory or ``http://host:port``; default
             ``<directory>/chroma``.
-        embedder: An :class:`~multisession.embedding.Embedder` or a callable
+        embedder: An :class:`~multisession.embeddings.minilm.Embedder` or a callable
             ``builtins.list[str] -> vectors``; by default the offline all-MiniLM-L6-v2. ``None``
             runs keyword-only (BM25) search.
         config: Default retrieval settings; each search may pass its own.
@@ -818,12 +829,14 @@ class MemoryEngine:
     ) -> Resumption:
         """The resumption context: mode by the gap since the last interaction."""
         user_id = check.check_user_id(user_id)
+        config = self.context_config.resume
         return resumption_for(
-            self,
+            self.conversations,
             user_id,
             check.check_conversation_id(conversation_id),
             now=self._now(now),
-            config=self.context_config.resume,
+            config=config,
+            preferences=self.latest_texts(user_id, "preference", config.max_preferences),
         )
 
     def build_context(
@@ -844,15 +857,27 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
-        return build_context(
-            self,
-            user_id,
+        config = config or self.context_config
+        now = self._now(now)
+        built = build_context(
             query,
+            search=functools.partial(self._search_for_context, user_id, now=now),
+            conversations=self.conversations,
+            user_id=user_id,
             conversation_id=check.check_conversation_id(conversation_id),
-            now=self._now(now),
-            config=config or self.context_config,
+            preferences=self.latest_texts(user_id, "preference", config.resume.max_preferences),
+            now=now,
+            config=config,
             resumption=resumption,
         )
+        if built.warnings:
+            self.events["context_retrieval_failed"] += 1
+        return built
+
+    def _search_for_context(
+        self, user_id: str, query: str, k: int, *, now: datetime
+    ) -> builtins.list[SearchHit]:
+        return self.search(user_id, query, k=k, now=now)
 
     def record_exchange(
         self,
@@ -865,14 +890,18 @@ class MemoryEngine:
     ) -> builtins.list[Memory]:
         """Store a turn and the memories worth keeping from it; returns those memories."""
         user_id = check.check_user_id(user_id)
+        now = self._now(now)
         return record_exchange(
-            self,
+            self.conversations,
+            functools.partial(self.add_many, user_id, now=now),
             user_id,
             _require_conversation(conversation_id),
             user_message,
             assistant_message,
-            now=self._now(now),
-            config=self.context_config,
+            now=now,
+            llm=self.llm,
+            max_chars=self.max_content_chars,
+            summary_every=self.context_config.summary_every,
         )
 
     # -- maintenance -------------------------------------------------------------------

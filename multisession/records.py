@@ -7,7 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Memory", "MemoryInput", "ScoreBreakdown", "SearchHit"]
+from .errors import InvalidInputError
+
+__all__ = [
+    "ContextMessage",
+    "Conversation",
+    "IndexRow",
+    "Memory",
+    "MemoryFilter",
+    "MemoryInput",
+    "Message",
+    "ScoreBreakdown",
+    "SearchHit",
+]
 
 
 @dataclass(frozen=True)
@@ -110,3 +122,115 @@ class SearchHit:
     def score(self) -> float:
         """The final score (``breakdown.final_score``)."""
         return self.breakdown.final_score
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored chat message."""
+
+    role: str
+    content: str
+    created_at: datetime
+    id: str = ""
+    conversation_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "role": self.role,
+            "content": self.content,
+            "created_at": self.created_at.isoformat(),
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation's state: counts, rolling summary, decisions and action items.
+
+    ``action_items`` are dicts ``{"text": str, "done": bool}``.
+    """
+
+    user_id: str
+    conversation_id: str
+    created_at: datetime
+    last_interaction_at: datetime
+    message_count: int
+    summary: str | None
+    summarized_count: int
+    decisions: list[str]
+    action_items: list[dict[str, Any]]
+    metadata: dict[str, Any]
+
+    @property
+    def open_action_items(self) -> list[str]:
+        return [item["text"] for item in self.action_items if not item.get("done")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "created_at": self.created_at.isoformat(),
+            "last_interaction_at": self.last_interaction_at.isoformat(),
+            "message_count": self.message_count,
+            "summary": self.summary,
+            "decisions": list(self.decisions),
+            "action_items": [dict(item) for item in self.action_items],
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class ContextMessage:
+    """One chat message: a role (``"system"``, ``"user"``, ``"assistant"``, ...) and text.
+
+    Example:
+        >>> ContextMessage("user", "Book me a table for two")
+        ContextMessage(role='user', content='Book me a table for two')
+    """
+
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.role, str) or not self.role.strip():
+            raise InvalidInputError(
+                f"ContextMessage.role must be a non-empty string, got {self.role!r}"
+            )
+        if not isinstance(self.content, str):
+            raise InvalidInputError(
+                f"ContextMessage.content must be a string, got {type(self.content).__name__}"
+            )
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Restrictions shared by search and list; None means no restriction."""
+
+    kinds: tuple[str, ...] | None = None
+    conversation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            self.kinds is None
+            and self.conversation_id is None
+            and self.since is None
+            and self.until is None
+        )
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the in-process indexes need of a memory."""
+
+    id: str
+    content: str
+    kind: str
+    conversation_id: str | None
+    created_at: datetime
+    revision: int
+    embedding: bytes | None = None

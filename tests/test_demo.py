@@ -1,6 +1,6 @@
 """The demo tells its whole story: offline, and with a (fake) OpenAI-compatible server.
 
-The demo runs as users run it, ``python -m multisession.demo`` in a subprocess; the only
+The demo runs as users run it, ``python -m multisession.cli.demo`` in a subprocess; the only
 thing faked is what lies outside: the model API, served on loopback.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from multisession import MemoryEngine
-from multisession.demo import main
+from multisession.cli.demo import main
 
 CANNED_ANSWER = "FAKE-MODEL-ANSWER: avoid peanuts"
 DINNER_QUESTION = "What should I cook for dinner tonight?"
@@ -107,7 +107,7 @@ def _run_demo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     }
     base["NO_PROXY"] = base["no_proxy"] = "127.0.0.1,localhost"
     return subprocess.run(
-        [sys.executable, "-m", "multisession.demo", *args],
+        [sys.executable, "-m", "multisession.cli.demo", *args],
         env={**base, **env},
         capture_output=True,
         text=True,

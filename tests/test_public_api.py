@@ -51,7 +51,7 @@ def test_core_all_is_pinned() -> None:
 
 def test_core_imports_no_framework() -> None:
     code = (
-        "import sys, multisession, multisession.engine, multisession.vectors;"
+        "import sys, multisession, multisession.engine, multisession.storage.vectors;"
         "loaded = [m for m in sys.modules if m.split('.')[0] in "
         "('langchain_core', 'langchain', 'llama_index', 'torch', 'sentence_transformers')];"
         "print(loaded)"

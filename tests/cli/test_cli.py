@@ -623,9 +623,9 @@ def test_demo_command_runs_the_demo(env, tmp_path):
 
 
 def test_import_module_examples_hold():
-    from multisession import _cli_import
+    from multisession.cli import importer
 
-    assert doctest.testmod(_cli_import).failed == 0
+    assert doctest.testmod(importer).failed == 0
 
 
 # -- bad input --------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from multisession.bm25 import BM25Index
 from multisession.errors import InvalidInputError
+from multisession.retrieval.bm25 import BM25Index
 
 WORDS = ["tea", "coffee", "alice", "bob", "paris", "green"]
 UNKNOWN = ["zebra", ""]

@@ -7,12 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from multisession import ConfigurationError, MemoryEngine, ResumeConfig, RetrievalConfig
-from multisession.context import ContextConfig, expand_query
-from multisession.conversations import Message
-from multisession.packing import ContextBudget
-from multisession.summaries import extractive_summary
-from multisession.tokens import token_counter
+from multisession import ConfigurationError, MemoryEngine, Message, ResumeConfig, RetrievalConfig
+from multisession.context.builder import ContextConfig, expand_query
+from multisession.context.packing import ContextBudget
+from multisession.context.tokens import token_counter
+from multisession.extraction.summaries import extractive_summary
 
 
 def tell(engine, clock, conversation, *messages):  # type: ignore[no-untyped-def]

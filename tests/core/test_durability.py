@@ -14,7 +14,7 @@ from pathlib import Path
 import chromadb
 
 from multisession import MemoryEngine, RetrievalConfig
-from multisession.vectors import collection_name
+from multisession.storage.vectors import collection_name
 
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 

@@ -1,4 +1,4 @@
-"""Tests for multisession.embedding: the offline MiniLM embedder and the adapters."""
+"""Tests for multisession.embeddings.minilm: the offline MiniLM embedder and the adapters."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from multisession.embedding import (
+from multisession.embeddings.minilm import (
     Embedder,
     MiniLMEmbedder,
     as_embedder,
@@ -522,7 +522,7 @@ def test_default_embedder_without_weights_warns_once_per_process(tmp_path: Path)
         handler = logging.Handler()
         handler.emit = records.append
         logging.getLogger("multisession").addHandler(handler)
-        from multisession.embedding import default_embedder
+        from multisession.embeddings.minilm import default_embedder
         results = [default_embedder(), default_embedder()]
         print(json.dumps({{
             "results": [repr(result) for result in results],
@@ -572,7 +572,7 @@ def test_onnxruntime_telemetry_is_off(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, sys
-        from multisession.embedding import MiniLMEmbedder
+        from multisession.embeddings.minilm import MiniLMEmbedder
         embedder = MiniLMEmbedder({str(WEIGHTS)!r}, cache_dir={str(tmp_path / "cache")!r})
         embedder.embed(["hello"])
         print(os.environ["ORT_DISABLE_TELEMETRY"], "onnxruntime" in sys.modules)

@@ -22,7 +22,7 @@ from multisession import (
     RetrievalConfig,
     TemporalConfig,
 )
-from multisession.vectors import collection_name
+from multisession.storage.vectors import collection_name
 
 UTC = timezone.utc
 

@@ -15,7 +15,7 @@ from multisession import (
     RetrievalConfig,
     as_embedder,
 )
-from multisession._exact_vectors import ExactVectors
+from multisession.retrieval.exact_vectors import ExactVectors
 
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 

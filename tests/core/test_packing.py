@@ -1,4 +1,4 @@
-"""Tests for multisession.packing: prompts packed within a token budget."""
+"""Tests for multisession.context.packing: prompts packed within a token budget."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from multisession import packing
-from multisession.errors import ConfigurationError, InvalidInputError
-from multisession.packing import (
+from multisession.context import packing
+from multisession.context.packing import (
     ContextBudget,
     ContextMessage,
     Dropped,
@@ -24,7 +23,8 @@ from multisession.packing import (
     PackedContext,
     pack_context,
 )
-from multisession.tokens import EstimatingCounter, TiktokenCounter, TokenCounter
+from multisession.context.tokens import EstimatingCounter, TiktokenCounter, TokenCounter
+from multisession.errors import ConfigurationError, InvalidInputError
 
 UTC = timezone.utc
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from multisession import PRESETS, RetrievalConfig, reciprocal_rank_fusion
-from multisession.decay import recency, temporal_multiplier
+from multisession.retrieval.decay import recency, temporal_multiplier
 
 DAY = 86_400.0
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from multisession.errors import ConfigurationError, InvalidInputError
-from multisession.text import (
+from multisession.retrieval.terms import (
     DEFAULT_TOKENIZER_CONFIG,
     ENGLISH_STOPWORDS,
     PLAIN_TOKENIZER_CONFIG,

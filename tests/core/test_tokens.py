@@ -1,4 +1,4 @@
-"""Tests for multisession.tokens: exact offline counts, the estimate, never the network."""
+"""Tests for multisession.context.tokens: exact offline counts, the estimate, never the network."""
 
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multisession import tokens
-from multisession.errors import ConfigurationError, InvalidInputError
-from multisession.packing import ContextMessage
-from multisession.tokens import (
+from multisession import ContextMessage
+from multisession.context import tokens
+from multisession.context.tokens import (
     REPLY_PRIMING,
     TOKENS_PER_MESSAGE,
     EstimatingCounter,
@@ -37,6 +36,7 @@ from multisession.tokens import (
     encoding_for_model,
     token_counter,
 )
+from multisession.errors import ConfigurationError, InvalidInputError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FILE_NAMES = {
@@ -446,7 +446,7 @@ def test_both_encodings_load_without_the_network(
 def test_llama_index_is_found_without_being_imported(tmp_path: Path) -> None:
     script = (
         "import sys\n"
-        "from multisession.tokens import TiktokenCounter\n"
+        "from multisession.context.tokens import TiktokenCounter\n"
         "counter = TiktokenCounter('gpt-4o')\n"
         "assert 'llama_index' in counter.source, counter.source\n"
         "loaded = sorted(name for name in sys.modules if name.startswith('llama_index'))\n"

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multisession import worthiness
+from multisession.extraction import worthiness
 from multisession.errors import InvalidInputError
-from multisession.worthiness import (
+from multisession.extraction.worthiness import (
     KINDS,
     ROLES,
     Assessment,

@@ -72,11 +72,11 @@ class BM25Index:
 
     Scores equal ``rank_bm25.BM25Okapi(corpus, k1=k1, b=b, epsilon=epsilon)`` for the
     corpus listed by :meth:`doc_ids`, bit for bit. Documents are token lists (see
-    :mod:`multisession.text`); ids are strings.
+    :mod:`multisession.retrieval.terms`); ids are strings.
 
     Example::
 
-        from multisession.bm25 import BM25Index
+        from multisession.retrieval.bm25 import BM25Index
 
         index = BM25Index()
         index.add("m1", ["alice", "like", "green", "tea"])

@@ -4,7 +4,7 @@ Pure functions over plain data: :func:`pack_context` takes a system prompt, the 
 preferences, a resumption note, the recent chat history and retrieved memories, and
 returns the messages to send, how many tokens they cost and what was left out and why.
 
-Every count follows the budget rule of :mod:`multisession.tokens`:
+Every count follows the budget rule of :mod:`multisession.context.tokens`:
 ``sum(3 + count(role) + count(content)) + 3`` over the messages sent.
 """
 
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
-from .errors import ConfigurationError, InvalidInputError
+from ..errors import ConfigurationError, InvalidInputError
+from ..records import ContextMessage
 from .tokens import TokenCounter
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
     "PREFERENCES_HEADER",
     "RESUMPTION_HEADER",
     "ContextBudget",
-    "ContextMessage",
     "DropReason",
     "Dropped",
     "MemorySnippet",
@@ -39,29 +39,6 @@ MEMORIES_HEADER = "Relevant memories:"
 
 Section = Literal["preferences", "resumption", "history", "memories"]
 DropReason = Literal["over budget", "section share exhausted", "empty", "shown as a preference"]
-
-
-@dataclass(frozen=True)
-class ContextMessage:
-    """One chat message: a role (``"system"``, ``"user"``, ``"assistant"``, ...) and text.
-
-    Example:
-        >>> ContextMessage("user", "Book me a table for two")
-        ContextMessage(role='user', content='Book me a table for two')
-    """
-
-    role: str
-    content: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.role, str) or not self.role.strip():
-            raise InvalidInputError(
-                f"ContextMessage.role must be a non-empty string, got {self.role!r}"
-            )
-        if not isinstance(self.content, str):
-            raise InvalidInputError(
-                f"ContextMessage.content must be a string, got {type(self.content).__name__}"
-            )
 
 
 @dataclass(frozen=True)
@@ -178,7 +155,7 @@ class Dropped:
     """Something :func:`pack_context` left out, and why.
 
     Example:
-        >>> from multisession.tokens import EstimatingCounter
+        >>> from multisession.context.tokens import EstimatingCounter
         >>> packed = pack_context(
         ...     system_prompt="Be brief.",
         ...     history=[ContextMessage("user", "word " * 5000)],
@@ -208,7 +185,7 @@ class PackedContext:
     """The prompt :func:`pack_context` built.
 
     Example:
-        >>> from multisession.tokens import EstimatingCounter
+        >>> from multisession.context.tokens import EstimatingCounter
         >>> packed = pack_context(system_prompt="Be brief.", counter=EstimatingCounter())
         >>> packed.as_dicts()
         [{'role': 'system', 'content': 'Be brief.'}]
@@ -338,7 +315,7 @@ def pack_context(
     cost more than the sum, the lowest-priority items are dropped until it fits.
 
     Example:
-        >>> from multisession.tokens import token_counter
+        >>> from multisession.context.tokens import token_counter
         >>> packed = pack_context(
         ...     system_prompt="You are a helpful travel assistant.",
         ...     preferences=["Prefers window seats"],
@@ -363,7 +340,7 @@ def pack_context(
         memories: Retrieved memories, in any order.
         budget: Token limits and section shares.
         counter: Counts tokens for the target model (see
-            :func:`~multisession.tokens.token_counter`).
+            :func:`~multisession.context.tokens.token_counter`).
 
     Returns:
         The :class:`PackedContext`. Deterministic for the same inputs and counter.

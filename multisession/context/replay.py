@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .packing import ContextMessage
+from ..records import ContextMessage
 
 __all__ = ["replayable"]
 

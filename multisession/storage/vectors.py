@@ -18,8 +18,9 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ConfigurationError
-from .sqlstore import MemoryFilter, user_hash
+from ..errors import ConfigurationError
+from ..records import MemoryFilter
+from .schema import user_hash
 
 __all__ = ["ChromaVectorIndex", "collection_name"]
 

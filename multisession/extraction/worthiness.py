@@ -46,8 +46,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from ._validation import ROLES, check_role
-from .errors import InvalidInputError
+from .._validation import ROLES, check_role
+from ..errors import InvalidInputError
 
 __all__ = [
     "KINDS",
@@ -76,7 +76,7 @@ class Assessment:
 
     Example::
 
-        from multisession.worthiness import assess
+        from multisession.extraction.worthiness import assess
 
         verdict = assess("remember that my gate code is 4411")
         assert verdict.worthy and verdict.kind == "fact"

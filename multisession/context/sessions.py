@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .conversations import Conversation
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
+from ..records import Conversation
 
 __all__ = ["RESUME_MODES", "ResumeConfig", "Resumption", "build_resumption", "resume_mode"]
 

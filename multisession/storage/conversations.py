@@ -12,77 +12,19 @@ import builtins
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from . import _validation as check
-from ._ids import new_id
-from ._validation import ROLES
-from .errors import MemoryNotFoundError
-from .sqlstore import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
+from .. import _validation as check
+from .._ids import new_id
+from ..errors import MemoryNotFoundError
+from ..records import Conversation, Message
+from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
-__all__ = ["Conversation", "ConversationStore", "Message", "ROLES"]
-
-
-@dataclass(frozen=True)
-class Message:
-    """One stored chat message."""
-
-    role: str
-    content: str
-    created_at: datetime
-    id: str = ""
-    conversation_id: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "conversation_id": self.conversation_id,
-            "role": self.role,
-            "content": self.content,
-            "created_at": self.created_at.isoformat(),
-            "metadata": dict(self.metadata),
-        }
-
-
-@dataclass(frozen=True)
-class Conversation:
-    """A conversation's state: counts, rolling summary, decisions and action items.
-
-    ``action_items`` are dicts ``{"text": str, "done": bool}``.
-    """
-
-    user_id: str
-    conversation_id: str
-    created_at: datetime
-    last_interaction_at: datetime
-    message_count: int
-    summary: str | None
-    summarized_count: int
-    decisions: list[str]
-    action_items: list[dict[str, Any]]
-    metadata: dict[str, Any]
-
-    @property
-    def open_action_items(self) -> list[str]:
-        return [item["text"] for item in self.action_items if not item.get("done")]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "conversation_id": self.conversation_id,
-            "created_at": self.created_at.isoformat(),
-            "last_interaction_at": self.last_interaction_at.isoformat(),
-            "message_count": self.message_count,
-            "summary": self.summary,
-            "decisions": list(self.decisions),
-            "action_items": [dict(item) for item in self.action_items],
-            "metadata": dict(self.metadata),
-        }
+__all__ = ["ConversationStore"]
 
 
 def _conversation(row: sa.Row[Any]) -> Conversation:

@@ -14,210 +14,33 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import json
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import BackendUnavailableError, ConfigurationError, InvalidInputError
-from .records import Memory
-
-__all__ = [
-    "IndexRow",
-    "MemoryFilter",
-    "SQLStore",
-    "conversations_table",
-    "messages_table",
-    "user_hash",
-]
-
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive UTC text)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-_metadata = sa.MetaData()
-
-users_table = sa.Table(
-    "ms_users",
-    _metadata,
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("version", sa.BigInteger, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
+from ..records import IndexRow, Memory, MemoryFilter
+from .schema import (
+    UTCDateTime,
+    audit_table,
+    conversations_table,
+    memories_table,
+    messages_table,
+    metadata,
+    new_user,
+    settings_table,
+    upsert,
+    user_hash,
+    users_table,
 )
 
-memories_table = sa.Table(
-    "ms_memories",
-    _metadata,
-    # The key leads with user_id: every lookup is scoped to one user, and the planner
-    # then resolves "user_id = ? AND id IN (...)" by the key instead of scanning the
-    # user's rows through another user_id index.
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("content", sa.Text, nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("conversation_id", sa.String(255), nullable=True),
-    sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("last_accessed", UTCDateTime, nullable=True),
-    sa.Column("access_count", sa.Integer, nullable=False, default=0),
-    sa.Column("revision", sa.BigInteger, nullable=False),
-    # False until the vector index holds the current content: repair() finds these.
-    sa.Column("vector_indexed", sa.Boolean, nullable=False, default=False),
-    # The content's vector (little-endian float32), or NULL until it is embedded. SQL
-    # keeps it so that in-process exact search is derived from SQL like the BM25 index.
-    sa.Column("embedding", sa.LargeBinary, nullable=True),
-    sa.Index("ix_ms_memories_id", "id", unique=True),
-    sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
-    # The newest memories of a kind (the preferences every prompt shows).
-    sa.Index("ix_ms_memories_user_kind_created", "user_id", "kind", "created_at"),
-    sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
-    sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
-)
-
-conversations_table = sa.Table(
-    "ms_conversations",
-    _metadata,
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("conversation_id", sa.String(255), primary_key=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("last_interaction_at", UTCDateTime, nullable=False),
-    sa.Column("message_count", sa.Integer, nullable=False),
-    sa.Column("summary", sa.Text, nullable=True),
-    sa.Column("summarized_count", sa.Integer, nullable=False),
-    sa.Column("decisions", sa.JSON, nullable=False),
-    sa.Column("action_items", sa.JSON, nullable=False),
-    sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Index("ix_ms_conversations_user_last", "user_id", "last_interaction_at"),
-)
-
-messages_table = sa.Table(
-    "ms_messages",
-    _metadata,
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("conversation_id", sa.String(255), primary_key=True),
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("content", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Index(
-        "ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"
-    ),
-)
-
-audit_table = sa.Table(
-    "ms_audit_log",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("user_hash", sa.String(64), nullable=False),
-    sa.Column("detail", sa.JSON, nullable=False),
-)
-
-# Facts about the whole store, e.g. which embedder made the vectors it holds.
-settings_table = sa.Table(
-    "ms_settings",
-    _metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
+__all__ = ["SQLStore"]
 
 
-def upsert(conn: Connection, table: sa.Table) -> Any:
-    """The backend's INSERT that supports ON CONFLICT (SQLite and PostgreSQL both do)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise ConfigurationError(f"unsupported SQL backend {dialect!r}: use SQLite or PostgreSQL")
-
-
-def _new_user(user_id: str, now: datetime) -> dict[str, Any]:
-    # A new (or re-created) user starts at a wall-clock number rather than 1, so a
-    # version seen before a delete_user can never come round again for that user.
-    return {
-        "user_id": user_id,
-        "version": time.time_ns() // 1000,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def ensure_user(conn: Connection, user_id: str, now: datetime) -> None:
-    """Create the user's row if missing, without bumping its version."""
-    conn.execute(
-        upsert(conn, users_table)
-        .values(**_new_user(user_id, now))
-        .on_conflict_do_nothing(index_elements=[users_table.c.user_id])
-    )
-
-
-def user_hash(user_id: str) -> str:
-    """A stable, non-reversible name for a user (audit log, collection names)."""
-    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class MemoryFilter:
-    """Restrictions shared by search and list; None means no restriction."""
-
-    kinds: tuple[str, ...] | None = None
-    conversation_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return (
-            self.kinds is None
-            and self.conversation_id is None
-            and self.since is None
-            and self.until is None
-        )
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """What the in-process indexes need of a memory."""
-
-    id: str
-    content: str
-    kind: str
-    conversation_id: str | None
-    created_at: datetime
-    revision: int
-    embedding: bytes | None = None
-
-
-# The reads every search makes, run on the driver directly (SQLStore._direct).
 _VERSION_SQL = "SELECT version FROM ms_users WHERE user_id = ?"
 # What a Memory is made of, in the order _memory() reads it.
 _MEMORY_COLUMNS = tuple(
@@ -346,7 +169,7 @@ class SQLStore:
             )
         self._marker = "?" if paramstyle == "qmark" else "%s"
         try:
-            _metadata.create_all(self._engine)
+            metadata.create_all(self._engine)
             self._add_embedding_column()
             # create_all makes the indexes of new tables only: a store made by an
             # earlier version gains the ones added since.
@@ -412,7 +235,7 @@ class SQLStore:
     def _bump_version(self, conn: Connection, user_id: str, now: datetime) -> int:
         statement = (
             upsert(conn, users_table)
-            .values(**_new_user(user_id, now))
+            .values(**new_user(user_id, now))
             .on_conflict_do_update(
                 index_elements=[users_table.c.user_id],
                 set_={"version": users_table.c.version + 1, "updated_at": now},

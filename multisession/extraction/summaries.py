@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 
-from .conversations import Message
+from ..records import Message
 from .worthiness import memories_from_exchange, split_statements
 
 __all__ = [

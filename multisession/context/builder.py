@@ -3,8 +3,8 @@
 :func:`build_context` turns the three tiers into one budgeted prompt: the system prompt,
 the user's preferences, the resumption context, the recent history of the conversation
 and the memories retrieved for the current message, packed by
-:func:`~multisession.packing.pack_context` so the result never exceeds the budget.
-:func:`record_exchange` stores a turn and the memories worth keeping from it.
+:func:`~multisession.context.packing.pack_context` so the result never exceeds the budget.
+Recording what comes back is :mod:`multisession.extraction.recording`.
 """
 
 from __future__ import annotations
@@ -12,39 +12,24 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from .conversations import Message
-from .errors import ConfigurationError
-from .packing import ContextBudget, ContextMessage, MemorySnippet, PackedContext, pack_context
-from .records import Memory, MemoryInput, SearchHit
+from ..errors import ConfigurationError
+from ..records import ContextMessage, Message, SearchHit
+from ..retrieval.terms import Tokenizer, TokenizerConfig
+from ..storage.conversations import ConversationStore
+from .packing import ContextBudget, MemorySnippet, PackedContext, pack_context
 from .sessions import ResumeConfig, Resumption, build_resumption
-from .summaries import (
-    extract_action_items,
-    extract_decisions,
-    extractive_summary,
-    llm_summary,
-)
-from .text import Tokenizer, TokenizerConfig
 from .tokens import TokenCounter, token_counter
-from .worthiness import llm_facts, memories_from_exchange
-
-if TYPE_CHECKING:
-    from .engine import MemoryEngine
 
 __all__ = [
     "BuiltContext",
     "ContextConfig",
     "build_context",
-    "exchange_memories",
     "expand_query",
-    "record_exchange",
-    "refresh_summary",
     "resumption_for",
-    "track_decisions_and_actions",
 ]
 
 logger = logging.getLogger("multisession")
@@ -152,24 +137,22 @@ def expand_query(query: str, recent: Sequence[str], max_terms: int) -> str:
 
 
 def resumption_for(
-    engine: MemoryEngine,
+    conversations: ConversationStore,
     user_id: str,
     conversation_id: str | None,
     *,
     now: datetime,
     config: ResumeConfig,
-    preferences: Sequence[str] | None = None,
+    preferences: Sequence[str],
 ) -> Resumption:
     """The resumption context of a user (and conversation) from stored state."""
     conversation = (
-        engine.conversations.get(user_id, conversation_id) if conversation_id is not None else None
+        conversations.get(user_id, conversation_id) if conversation_id is not None else None
     )
-    if preferences is None:
-        preferences = engine.latest_texts(user_id, "preference", config.max_preferences)
     return build_resumption(
         now=now,
         conversation=conversation,
-        recent=engine.conversations.list(user_id, limit=max(1, config.recent_summaries)),
+        recent=conversations.list(user_id, limit=max(1, config.recent_summaries)),
         preferences=preferences,
         config=config,
     )
@@ -182,11 +165,13 @@ def _counter_for(model: str) -> TokenCounter:
 
 
 def build_context(
-    engine: MemoryEngine,
-    user_id: str,
     query: str,
     *,
-    conversation_id: str | None = None,
+    search: Callable[[str, int], list[SearchHit]],
+    conversations: ConversationStore,
+    user_id: str,
+    conversation_id: str | None,
+    preferences: Sequence[str],
     now: datetime,
     config: ContextConfig,
     resumption: Resumption | None = None,
@@ -197,12 +182,25 @@ def build_context(
     it before recording the new message, or pass the ``resumption`` captured when the
     session started (what the framework adapters do, since frameworks store the user's
     message before asking for the context).
+
+    Args:
+        query: The user's next message.
+        search: ``(query, k) -> hits`` over the user's memories.
+        conversations: Where the conversation's history and state are read.
+        user_id: Whose conversation.
+        conversation_id: The conversation, or None for none (no history).
+        preferences: The user's current preferences, newest first.
+        now: The time the resumption gap is measured to.
+        config: What goes in and how much of it.
+        resumption: The resumption taken when the session started, if any.
+
+    A failing ``search`` does not fail the call: the context is built without memories
+    and the failure is named in :attr:`BuiltContext.warnings`.
     """
     warnings: list[str] = []
-    preferences = engine.latest_texts(user_id, "preference", config.resume.max_preferences)
     if resumption is None:
         resumption = resumption_for(
-            engine,
+            conversations,
             user_id,
             conversation_id,
             now=now,
@@ -210,7 +208,7 @@ def build_context(
             preferences=preferences,
         )
     history: list[Message] = (
-        engine.conversations.messages(user_id, conversation_id, last=config.history_messages)
+        conversations.messages(user_id, conversation_id, last=config.history_messages)
         if conversation_id is not None and config.history_messages > 0
         else []
     )
@@ -223,9 +221,8 @@ def build_context(
     hits: list[SearchHit] = []
     if query.strip():
         try:
-            hits = engine.search(user_id, search_query, k=config.memories_k, now=now)
+            hits = search(search_query, config.memories_k)
         except Exception as error:
-            engine.events["context_retrieval_failed"] += 1
             message = f"memory retrieval failed ({type(error).__name__}); context built without it"
             warnings.append(message)
             logger.warning(message, exc_info=True)
@@ -249,127 +246,3 @@ def build_context(
         counter=_counter_for(config.model),
     )
     return BuiltContext(packed, resumption, hits, search_query, warnings)
-
-
-def record_exchange(
-    engine: MemoryEngine,
-    user_id: str,
-    conversation_id: str,
-    user_message: str,
-    assistant_message: str | None = None,
-    *,
-    now: datetime,
-    config: ContextConfig,
-) -> list[Memory]:
-    """Store a turn, keep what is worth remembering, refresh the summary when due.
-
-    Returns the memories added. With an LLM on the engine, it extracts short standalone
-    facts; otherwise the deterministic memory-worthiness filter decides.
-    """
-    turn = [("user", user_message, None)]
-    if assistant_message is not None:
-        turn.append(("assistant", assistant_message, None))
-    stored = engine.conversations.add_messages(user_id, conversation_id, turn, now)
-    track_decisions_and_actions(engine, user_id, conversation_id, stored)
-
-    items = exchange_memories(
-        engine, user_message, assistant_message, conversation_id=conversation_id, created_at=now
-    )
-    added = engine.add_many(user_id, items, now=now) if items else []
-    refresh_summary(engine, user_id, conversation_id, config)
-    return added
-
-
-def exchange_memories(
-    engine: MemoryEngine,
-    user_message: str,
-    assistant_message: str | None,
-    *,
-    conversation_id: str,
-    created_at: datetime,
-) -> list[MemoryInput]:
-    """What is worth remembering from one exchange, ready for ``add_many``.
-
-    With an LLM on the engine, its standalone facts; when it has none to give (the call
-    fails, the reply is not a list), or without an LLM, the memory-worthiness rules, which
-    also tell a preference from a fact. Texts longer than the engine accepts are left out.
-    """
-    facts = (
-        llm_facts(engine.llm, user_message, assistant_message) if engine.llm is not None else None
-    )
-    if facts is not None:
-        items = [
-            MemoryInput(
-                text,
-                kind="fact",
-                conversation_id=conversation_id,
-                metadata={"source": "llm_extraction"},
-                created_at=created_at,
-            )
-            for text in facts
-        ]
-    else:
-        items = [
-            MemoryInput(
-                assessment.text,
-                kind=assessment.kind or "fact",
-                conversation_id=conversation_id,
-                metadata={"source": "exchange", "cue": assessment.cue, "reason": assessment.reason},
-                created_at=created_at,
-            )
-            for assessment in memories_from_exchange(user_message, assistant_message)
-        ]
-    limit = engine.max_content_chars
-    return [item for item in items if item.content.strip() and len(item.content) <= limit]
-
-
-def refresh_summary(
-    engine: MemoryEngine, user_id: str, conversation_id: str, config: ContextConfig
-) -> None:
-    """Rewrite the conversation's rolling summary when enough new messages came in."""
-    conversation = engine.conversations.get(user_id, conversation_id)
-    if conversation is None:
-        return
-    pending = conversation.message_count - conversation.summarized_count
-    if pending < config.summary_every:
-        return
-    new = engine.conversations.messages(
-        user_id, conversation_id, offset=conversation.summarized_count
-    )
-    summary = (
-        llm_summary(engine.llm, conversation.summary, new)
-        if engine.llm is not None
-        else extractive_summary(conversation.summary, new)
-    )
-    engine.conversations.update_state(
-        user_id,
-        conversation_id,
-        summary=summary,
-        summarized_count=conversation.summarized_count + len(new),
-    )
-
-
-def track_decisions_and_actions(
-    engine: MemoryEngine, user_id: str, conversation_id: str, messages: Sequence[Message]
-) -> None:
-    """Record the decisions and action items these messages state in the conversation."""
-    decisions = extract_decisions(messages)
-    actions = extract_action_items(messages)
-    if not decisions and not actions:
-        return
-    conversation = engine.conversations.get(user_id, conversation_id)
-    if conversation is None:
-        return
-    known = {item["text"] for item in conversation.action_items}
-    engine.conversations.update_state(
-        user_id,
-        conversation_id,
-        decisions=[
-            *conversation.decisions,
-            *(d for d in decisions if d not in conversation.decisions),
-        ],
-        action_items=[
-            *conversation.action_items,
-            *({"text": text, "done": False} for text in actions if text not in known),
-        ],
-    )

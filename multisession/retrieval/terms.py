@@ -109,7 +109,7 @@ class TokenizerConfig:
     Example::
 
         from dataclasses import replace
-        from multisession.text import TokenizerConfig, tokenize
+        from multisession.retrieval.terms import TokenizerConfig, tokenize
 
         config = TokenizerConfig()  # lowercase, English stopwords, English stemming
         tokenize("She's running the marathons", config)  # ['run', 'marathon']
@@ -176,7 +176,7 @@ class Tokenizer:
 
     Example::
 
-        from multisession.text import Tokenizer
+        from multisession.retrieval.terms import Tokenizer
 
         tokenizer = Tokenizer()
         tokenizer("Alice's cats don't like running!")  # ['alic', 'cat', 'like', 'run']

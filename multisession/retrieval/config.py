@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = ["PRESETS", "RetrievalConfig", "TemporalConfig"]
 
@@ -32,7 +32,7 @@ def _finite(value: float) -> bool:
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """How a memory's age enters its score (see :mod:`multisession.decay`).
+    """How a memory's age enters its score (see :mod:`multisession.retrieval.decay`).
 
     Attributes:
         enabled: Off means every memory counts as new (multiplier 1.0).

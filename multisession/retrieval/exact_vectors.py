@@ -123,15 +123,3 @@ class ExactVectors:
             if memory_id is not None:
                 found.append((memory_id, similarity))
         return found
-
-
-def to_bytes(vector: npt.ArrayLike) -> bytes:
-    """A vector as stored in SQL: little-endian float32."""
-    return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def from_bytes(blob: bytes, dimension: int) -> npt.NDArray[np.float32] | None:
-    """The vector a SQL blob holds, or None if it is not of this dimension."""
-    if len(blob) != 4 * dimension:
-        return None
-    return np.frombuffer(blob, dtype="<f4").astype(np.float32)

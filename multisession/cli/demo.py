@@ -1,6 +1,6 @@
 """The demo: one user's story over three sessions, each in its own process.
 
-Run it with ``python -m multisession.demo`` (``make demo`` does). It uses only the
+Run it with ``python -m multisession.cli.demo`` (``make demo`` does). It uses only the
 offline defaults: SQLite and embedded Chroma in one directory, the bundled
 all-MiniLM-L6-v2 model on onnxruntime. No API key, no service, no network.
 
@@ -54,16 +54,15 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from ._render import age, new_console, score_cells
-from .clock import ManualClock
-from .config import RetrievalConfig, TemporalConfig
-from .context import BuiltContext
-from .engine import MemoryEngine
-from .packing import ContextMessage
-from .records import SearchHit
-from .sessions import Resumption
-from .tokens import token_counter
-from .worthiness import assess
+from ..clock import ManualClock
+from ..context.builder import BuiltContext
+from ..context.sessions import Resumption
+from ..context.tokens import token_counter
+from ..engine import MemoryEngine
+from ..extraction.worthiness import assess
+from ..records import ContextMessage, SearchHit
+from ..retrieval.config import RetrievalConfig, TemporalConfig
+from .render import age, new_console, score_cells
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -606,7 +605,7 @@ def _run_story(store: Path, console: Console, *, keep: bool) -> int:
         command = [
             sys.executable,
             "-m",
-            "multisession.demo",
+            "multisession.cli.demo",
             "--session",
             str(number),
             "--store",
@@ -656,7 +655,7 @@ def _summary(console: Console, store: Path, timings: Sequence[_Timing], *, keep:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo story; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m multisession.demo",
+        prog="python -m multisession.cli.demo",
         description="A scripted multi-session story on the offline defaults.",
     )
     parser.add_argument(

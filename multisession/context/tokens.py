@@ -48,12 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .errors import ConfigurationError, InvalidInputError
+from ..errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
     import tiktoken
 
-    from .packing import ContextMessage
+    from ..records import ContextMessage
 
 __all__ = [
     "REPLY_PRIMING",
@@ -259,7 +259,7 @@ def _count_messages(count: Callable[[str], int], messages: Sequence[ContextMessa
 class TiktokenCounter:
     """Exact token counts from a tiktoken encoding built from a verified local file.
 
-    Looks for the file as described in :mod:`multisession.tokens` and raises instead of
+    Looks for the file as described in :mod:`multisession.context.tokens` and raises instead of
     estimating when there is none; use :func:`token_counter` for the forgiving version.
     Special-token strings such as ``<|endoftext|>`` in the text count as ordinary text.
 

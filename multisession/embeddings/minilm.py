@@ -444,7 +444,7 @@ def _load_session(
 
 
 def _built_model_path(digest: str, cache_dir: str | os.PathLike[str] | None) -> Path:
-    from multisession._minilm_onnx import GRAPH_VERSION
+    from multisession.embeddings._onnx_graph import GRAPH_VERSION
 
     if cache_dir is not None:
         root = Path(cache_dir).expanduser()
@@ -457,7 +457,7 @@ def _built_model_path(digest: str, cache_dir: str | os.PathLike[str] | None) -> 
 
 def _build_onnx(directory: Path) -> bytes:
     try:
-        from multisession._minilm_onnx import build_from_directory
+        from multisession.embeddings._onnx_graph import build_from_directory
     except ImportError as error:
         raise ConfigurationError(
             f"Building model.onnx from {directory / 'model.safetensors'} needs onnx and "

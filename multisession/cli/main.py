@@ -47,15 +47,15 @@ from urllib.parse import urlsplit
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
-from . import _validation as check
-from ._cli_import import JsonLinesImport, parse_time
-from ._render import age, new_console, score_cells
-from .errors import MemoryNotFoundError, MultisessionError
+from .. import __version__
+from .. import _validation as check
+from ..errors import MemoryNotFoundError, MultisessionError
+from .importer import JsonLinesImport, parse_time
+from .render import age, new_console, score_cells
 
 if TYPE_CHECKING:
-    from .engine import MemoryEngine
-    from .records import Memory
+    from ..engine import MemoryEngine
+    from ..records import Memory
 
 __all__ = ["main"]
 
@@ -151,7 +151,7 @@ def _open_engine(
     location = _location(args)
     if not create:
         _require_store(location, vectors=vectors)
-    from .engine import MemoryEngine
+    from ..engine import MemoryEngine
 
     options: dict[str, Any] = {}
     if not (vectors and location.embed):
@@ -696,7 +696,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     # No repair on open: repair() itself does it, and reports what it did.
     with _open_engine(args, repair_on_open=False) as engine:
         if engine.embedder is None:
-            from .embedding import INSTALL_HINT
+            from ..embeddings.minilm import INSTALL_HINT
 
             raise CommandError(
                 f"no embedding model is installed, so there is no vector index to repair: "

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from rich.console import Console
 
-from .records import ScoreBreakdown
+from ..records import ScoreBreakdown
 
 __all__ = ["ScoreCells", "age", "new_console", "score_cells"]
 

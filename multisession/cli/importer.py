@@ -16,9 +16,9 @@ name for ``created_at``. Times are ISO 8601 with a timezone and default to the t
 the import.
 
 A message is appended to its conversation with its own time, and the memories worth
-keeping are extracted from it as :func:`~multisession.context.record_exchange` does: a
+keeping are extracted from it as :func:`~multisession.extraction.recording.record_exchange` does: a
 user message is paired with the next message of the same conversation when that is the
-assistant's reply, :func:`~multisession.context.exchange_memories` judges the pair (the
+assistant's reply, :func:`~multisession.extraction.recording.exchange_memories` judges the pair (the
 engine's LLM when it has one, else the memory-worthiness rules), and each memory it
 keeps is stored with the message's time as ``created_at``. Decisions, action items and
 the rolling summary of the conversation are kept up to date the same way too.
@@ -45,14 +45,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import _validation as check
-from .context import exchange_memories, refresh_summary, track_decisions_and_actions
-from .conversations import Message
-from .errors import InvalidInputError
-from .records import MemoryInput
+from .. import _validation as check
+from ..errors import InvalidInputError
+from ..extraction.recording import (
+    exchange_memories,
+    refresh_summary,
+    track_decisions_and_actions,
+)
+from ..records import MemoryInput, Message
 
 if TYPE_CHECKING:
-    from .engine import MemoryEngine
+    from ..engine import MemoryEngine
 
 __all__ = ["ImportReport", "JsonLinesImport", "Rejection", "parse_time"]
 
@@ -258,8 +261,15 @@ class JsonLinesImport:
         # Already stored messages count too: both steps are idempotent, and a run that
         # was interrupted between storing messages and this point catches up here.
         for (user_id, conversation_id), stored in touched.items():
-            track_decisions_and_actions(self._engine, user_id, conversation_id, stored)
-            refresh_summary(self._engine, user_id, conversation_id, self._engine.context_config)
+            conversations = self._engine.conversations
+            track_decisions_and_actions(conversations, user_id, conversation_id, stored)
+            refresh_summary(
+                conversations,
+                self._engine.llm,
+                user_id,
+                conversation_id,
+                self._engine.context_config.summary_every,
+            )
 
     def _store_memories(self, lines: Sequence[_MemoryLine]) -> None:
         for user_id, group in _by_user(lines, lambda line: line.user_id).items():
@@ -430,11 +440,12 @@ class JsonLinesImport:
         items: list[tuple[str, MemoryInput]] = []
         occurrences: Counter[str] = Counter()
         for item in exchange_memories(
-            self._engine,
+            self._engine.llm,
             message.content,
             reply,
             conversation_id=message.conversation_id,
             created_at=message.created_at,
+            max_chars=self._engine.max_content_chars,
         ):
             occurrence = occurrences[item.content]
             occurrences[item.content] += 1

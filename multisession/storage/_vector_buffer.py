@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._exact_vectors import _row_dots
-from .sqlstore import IndexRow
+from ..records import IndexRow
+from ..retrieval.exact_vectors import _row_dots
 
 
 @dataclass(frozen=True)

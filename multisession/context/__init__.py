@@ -1,0 +1,1 @@
+"""What goes to the model: session resumption, token counting and the budgeted prompt."""
