@@ -16,12 +16,14 @@ name for ``created_at``. Times are ISO 8601 with a timezone and default to the t
 the import.
 
 A message is appended to its conversation with its own time, and the memories worth
-keeping are extracted from it as :func:`~multisession.extraction.recording.record_exchange` does: a
-user message is paired with the next message of the same conversation when that is the
-assistant's reply, :func:`~multisession.extraction.recording.exchange_memories` judges the pair (the
-engine's LLM when it has one, else the memory-worthiness rules), and each memory it
-keeps is stored with the message's time as ``created_at``. Decisions, action items and
-the rolling summary of the conversation are kept up to date the same way too.
+keeping are extracted from it as :func:`~multisession.extraction.recording.record_exchange`
+does. A user message is paired with its reply in the same conversation by the rule of
+:func:`~multisession.extraction.recording.pair_turns` (the last assistant message with
+text before the next user message);
+:func:`~multisession.extraction.recording.exchange_memories` judges the pair (the engine's
+LLM when it has one, else the memory-worthiness rules), and each memory it keeps is
+stored with the message's time as ``created_at``. Decisions, action items and the
+rolling summary of the conversation are kept up to date the same way too.
 
 Re-running an import stores nothing twice, so an interrupted one is finished by running
 it again. Every line gets a key derived from its user, its JSON content (keys sorted)
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _validation as check
 from ..errors import InvalidInputError
 from ..extraction.recording import (
+    TurnPairing,
     exchange_memories,
     refresh_summary,
     track_decisions_and_actions,
@@ -167,6 +170,14 @@ class _MessageLine:
     key: str
 
 
+@dataclass
+class _OpenTurn:
+    """A conversation's turn under way, and the line of its first message."""
+
+    pairing: TurnPairing = field(default_factory=TurnPairing)
+    first: _MessageLine | None = None
+
+
 class JsonLinesImport:
     """One run of an import into an open engine.
 
@@ -192,9 +203,9 @@ class JsonLinesImport:
         self._report = ImportReport()
         self._seen: Counter[bytes] = Counter()
         self._import_ids: dict[tuple[str, str], set[str]] = {}
-        # The last user message of each conversation, until the message after it shows
-        # whether the assistant replied.
-        self._awaiting: dict[tuple[str, str], _MessageLine] = {}
+        # Each conversation's turn under way: its reply is known only when the next user
+        # message of that conversation, or the end of the file, ends the turn.
+        self._turns: dict[tuple[str, str], _OpenTurn] = {}
 
     def run(
         self, lines: Iterable[bytes], progress: Callable[[int], None] | None = None
@@ -212,9 +223,9 @@ class JsonLinesImport:
                     progress(size)
                 size = 0
         self._import_batch(batch)
-        awaiting, self._awaiting = list(self._awaiting.values()), {}
+        open_turns, self._turns = list(self._turns.values()), {}
         self._store_extracted(
-            [item for message in awaiting for item in self._extract(message, None)]
+            [item for turn in open_turns for item in self._extract_turn(turn, None)]
         )
         if progress is not None:
             progress(size)
@@ -243,12 +254,8 @@ class JsonLinesImport:
             if not self._store_message(message):
                 continue
             conversation = (message.user_id, message.conversation_id)
-            waiting = self._awaiting.pop(conversation, None)
-            if waiting is not None:
-                reply = message.content if message.role == "assistant" else None
-                extracted += self._extract(waiting, reply)
-            if message.role == "user":
-                self._awaiting[conversation] = message
+            turn = self._turns.setdefault(conversation, _OpenTurn())
+            extracted += self._extract_turn(turn, message)
             touched.setdefault(conversation, []).append(
                 Message(
                     message.role,
@@ -430,6 +437,25 @@ class JsonLinesImport:
         occurrence = self._seen[base]
         self._seen[base] += 1
         return hashlib.sha256(base + f"\0{occurrence}".encode()).hexdigest()[:32]
+
+    def _extract_turn(
+        self, turn: _OpenTurn, message: _MessageLine | None
+    ) -> list[tuple[str, MemoryInput]]:
+        """Add ``message`` to its conversation's turn (``None``: the input ended).
+
+        Returns what the turn this ends keeps, when it has a user message.
+        """
+        if message is None:
+            ended = turn.pairing.finish()
+        else:
+            ended = turn.pairing.add(message.role, message.content)
+        first_of_ended = turn.first
+        if message is not None and (ended is not None or turn.first is None):
+            turn.first = message  # it starts the next turn (or the very first)
+        if ended is None or ended.user is None or first_of_ended is None:
+            return []
+        # A turn with a user opens with the user's message: its line is the turn's first.
+        return self._extract(first_of_ended, ended.reply)
 
     def _extract(self, message: _MessageLine, reply: str | None) -> list[tuple[str, MemoryInput]]:
         """What record_exchange keeps from a user message and the reply, with import ids.

@@ -8,6 +8,7 @@ the importer of the command line and the framework adapters share one procedure.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..records import Memory, MemoryInput, Message
@@ -22,7 +23,10 @@ from .summaries import (
 from .worthiness import llm_facts, memories_from_exchange
 
 __all__ = [
+    "Turn",
+    "TurnPairing",
     "exchange_memories",
+    "pair_turns",
     "record_exchange",
     "refresh_summary",
     "track_decisions_and_actions",
@@ -163,3 +167,100 @@ def track_decisions_and_actions(
             *({"text": text, "done": False} for text in actions if text not in known),
         ],
     )
+
+
+# -- pairing a user message with its reply ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A user message, the reply that answers it, and every message of the turn in order.
+
+    Attributes:
+        user: The user's text; ``None`` for the messages before the first user message.
+        reply: The text of the last assistant message with text before the next user
+            message, or ``None`` when the assistant gave none (a tool call alone is no
+            reply).
+        messages: Every ``(role, text)`` message of the turn, in the order given; the
+            user's comes first.
+        reply_index: Where ``reply`` is in ``messages``, or ``None``.
+    """
+
+    user: str | None
+    reply: str | None
+    messages: tuple[tuple[str, str], ...]
+    reply_index: int | None = None
+
+
+class TurnPairing:
+    """:func:`pair_turns` one message at a time, for input too long to hold at once.
+
+    Example:
+        >>> pairing = TurnPairing()
+        >>> pairing.add("user", "I moved to Oslo") is None
+        True
+        >>> pairing.add("assistant", "Noted!") is None
+        True
+        >>> pairing.add("user", "Any tips?").reply
+        'Noted!'
+        >>> pairing.finish().user
+        'Any tips?'
+    """
+
+    def __init__(self) -> None:
+        self._user: str | None = None
+        self._messages: list[tuple[str, str]] = []
+        self._reply_index: int | None = None
+
+    def add(self, role: str, text: str) -> Turn | None:
+        """Take the next message; returns the turn it ends, if it starts a new one.
+
+        A user message with text starts a turn. Within a turn, each assistant message
+        with text becomes the reply, so the last one before the next user message wins:
+        in an agent's run, the final answer after its tool calls.
+        """
+        ended = None
+        if role == "user" and text.strip():
+            ended = self.finish()
+            self._user = text
+        elif role == "assistant" and text.strip() and self._user is not None:
+            self._reply_index = len(self._messages)
+        self._messages.append((role, text))
+        return ended
+
+    def finish(self) -> Turn | None:
+        """End the turn under way and start afresh; ``None`` if no message came since."""
+        if not self._messages:
+            return None
+        reply = None if self._reply_index is None else self._messages[self._reply_index][1]
+        turn = Turn(self._user, reply, tuple(self._messages), self._reply_index)
+        self._user, self._messages, self._reply_index = None, [], None
+        return turn
+
+
+def pair_turns(messages: Sequence[tuple[str, str]]) -> list[Turn]:
+    """Split ``(role, text)`` messages into turns, each user message with its reply.
+
+    One rule, for every caller that records a conversation (the framework adapters, the
+    importer): a user message with text pairs with the last assistant message with text
+    before the next user message; every other message (tool calls and results, system
+    messages, earlier assistant messages) stays in its turn, in order. Messages before
+    the first user message form a turn without a user.
+
+    Example:
+        >>> [(turn.user, turn.reply) for turn in pair_turns([
+        ...     ("user", "What can I cook?"),
+        ...     ("assistant", ""),
+        ...     ("tool", "rice, peanuts"),
+        ...     ("assistant", "Coconut rice."),
+        ...     ("user", "Thanks"),
+        ... ])]
+        [('What can I cook?', 'Coconut rice.'), ('Thanks', None)]
+
+    Returns:
+        The turns in order; together their ``messages`` are ``messages``.
+    """
+    pairing = TurnPairing()
+    turns = [turn for role, text in messages if (turn := pairing.add(role, text)) is not None]
+    last = pairing.finish()
+    return [*turns, last] if last is not None else turns
