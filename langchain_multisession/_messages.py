@@ -16,7 +16,7 @@ from langchain_core.messages import (
 
 from multisession import ContextMessage, Message
 
-__all__ = ["from_core", "many_from_core", "text_of", "to_core"]
+__all__ = ["from_core", "many_from_core", "role_and_text", "text_of", "to_core"]
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
@@ -30,6 +30,11 @@ def text_of(content: object) -> str:
     if isinstance(content, Sequence):
         return AIMessage(content=list(content)).text
     raise TypeError(f"expected a message or its content, got {type(content).__name__}")
+
+
+def role_and_text(message: BaseMessage) -> tuple[str, str]:
+    """The core role and the text of a message; a role the core lacks is kept as it is."""
+    return _ROLES.get(message.type, message.type), text_of(message.content)
 
 
 def to_core(message: BaseMessage) -> dict[str, Any]:

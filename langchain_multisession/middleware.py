@@ -14,9 +14,10 @@ from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
 from multisession import BuiltContext, ContextConfig, MemoryEngine
+from multisession.extraction.recording import Turn, pair_turns
 
 from ._config import session_ids
-from ._messages import text_of
+from ._messages import role_and_text
 
 __all__ = ["MultiSessionMiddleware"]
 
@@ -47,7 +48,8 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
     engine's system prompt is left out. Each model call of the run gets, as its system
     message, the agent's own system prompt (if any) followed by that context; the
     context is passed to the model only and never returned in the agent's messages.
-    When the run ends, the latest user message and the final reply are recorded with
+    When the run ends, the latest user message and its reply (the last AI message with
+    text after it, past the tool calls) are recorded with
     :meth:`~multisession.MemoryEngine.record_exchange`.
 
     Args:
@@ -68,7 +70,7 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
         user_id, conversation_id = session_ids(get_config())
         built = self.engine.build_context(
             user_id,
-            _last_text(state["messages"], "human"),
+            _question(state["messages"]),
             conversation_id=conversation_id,
             config=self._memories_only(),
         )
@@ -81,7 +83,7 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
         user_id, conversation_id = session_ids(get_config())
         built = await self.engine.abuild_context(
             user_id,
-            _last_text(state["messages"], "human"),
+            _question(state["messages"]),
             conversation_id=conversation_id,
             config=self._memories_only(),
         )
@@ -106,18 +108,16 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
     def after_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> None:
         """Record the run's exchange and the memories worth keeping from it."""
         user_id, conversation_id = session_ids(get_config())
-        messages = state["messages"]
-        self.engine.record_exchange(
-            user_id, conversation_id, _last_text(messages, "human"), _last_text(messages, "ai")
-        )
+        turn = _last_turn(state["messages"])
+        if turn is not None and turn.user is not None:
+            self.engine.record_exchange(user_id, conversation_id, turn.user, turn.reply)
 
     async def aafter_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> None:
         """Async :meth:`after_agent`."""
         user_id, conversation_id = session_ids(get_config())
-        messages = state["messages"]
-        await self.engine.arecord_exchange(
-            user_id, conversation_id, _last_text(messages, "human"), _last_text(messages, "ai")
-        )
+        turn = _last_turn(state["messages"])
+        if turn is not None and turn.user is not None:
+            await self.engine.arecord_exchange(user_id, conversation_id, turn.user, turn.reply)
 
     def _memories_only(self) -> ContextConfig:
         # The agent sends its own messages and system prompt: packing the stored history
@@ -126,11 +126,16 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
         return dataclasses.replace(base, history_messages=0, system_prompt="")
 
 
-def _last_text(messages: Sequence[AnyMessage], message_type: str) -> str:
-    for message in reversed(messages):
-        if message.type == message_type:
-            return text_of(message.content)
-    return ""
+def _last_turn(messages: Sequence[AnyMessage]) -> Turn | None:
+    turns = pair_turns([role_and_text(message) for message in messages])
+    return turns[-1] if turns else None
+
+
+def _question(messages: Sequence[AnyMessage]) -> str:
+    # During a run the last message is often a tool call or result; the user's message
+    # is still what the run is about.
+    turn = _last_turn(messages)
+    return turn.user if turn is not None and turn.user is not None else ""
 
 
 def _context_text(built: BuiltContext) -> str:

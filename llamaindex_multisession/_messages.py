@@ -8,6 +8,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from multisession import ContextMessage, MemoryEngine, Message
 from multisession.context.replay import replayable
+from multisession.extraction.recording import pair_turns
 
 __all__ = [
     "core_role",
@@ -71,27 +72,25 @@ def store_turns(
 ) -> None:
     """Store messages in order, keeping what is worth remembering from each turn.
 
-    A user message and the assistant message right after it are recorded as one
-    exchange (:meth:`~multisession.MemoryEngine.record_exchange`), so a memory can come
-    from the pair; each run of other messages (tool calls and results, system
-    messages) is appended as it is.
+    Turns are split by :func:`~multisession.extraction.recording.pair_turns`. A user
+    message and its reply are recorded as one exchange
+    (:meth:`~multisession.MemoryEngine.record_exchange`), so a memory can come from the
+    pair; every other message (tool calls and results, system messages) is appended as
+    it is. The engine stores an exchange as two adjacent messages: when tool calls stand
+    between the user's message and the reply, the user's message is recorded alone, so
+    that the history keeps its order.
     """
-    pending = [(core_role(message), text_of(message)) for message in messages]
     others: list[tuple[str, str]] = []
-    position = 0
-    while position < len(pending):
-        role, text = pending[position]
-        position += 1
-        if role != "user" or not text.strip():
-            others.append((role, text))
+    for turn in pair_turns([(core_role(message), text_of(message)) for message in messages]):
+        if turn.user is None:
+            others += turn.messages
             continue
         if others:
             engine.add_messages(user_id, conversation_id, others)
-            others = []
-        reply = None
-        if position < len(pending) and pending[position][0] == "assistant":
-            reply = pending[position][1]
-            position += 1
-        engine.record_exchange(user_id, conversation_id, text, reply)
+        adjacent = turn.reply_index == 1
+        engine.record_exchange(
+            user_id, conversation_id, turn.user, turn.reply if adjacent else None
+        )
+        others = list(turn.messages[2 if adjacent else 1 :])
     if others:
         engine.add_messages(user_id, conversation_id, others)

@@ -10,6 +10,7 @@ import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_multisession import MultiSessionMiddleware
 from multisession import ContextBudget, ContextConfig, Embedder, MemoryEngine
@@ -99,6 +100,27 @@ def test_agent_gets_memories_and_records_the_run(
     assert [(m.role, m.content) for m in engine.get_messages("alice", "thursday")] == [
         ("user", "What can I cook tonight?"),
         ("assistant", "Make a coconut rice; skip the peanuts."),
+    ]
+
+
+def test_each_run_records_its_own_question_and_answer(
+    engine: MemoryEngine, recording_model: Callable[..., Any]
+) -> None:
+    # The second answer holds no text: the run has no reply, and the first run's answer
+    # in the agent's kept history must not stand in for it.
+    model = recording_model(*_script(), AIMessage(content=""))
+    agent = create_agent(
+        model, [pantry], middleware=[MultiSessionMiddleware(engine)], checkpointer=InMemorySaver()
+    )
+    run = {"configurable": {"user_id": "alice", "conversation_id": "c1", "thread_id": "t1"}}
+
+    agent.invoke(_ask("What can I cook tonight?"), run)
+    agent.invoke(_ask("And for dessert?"), run)
+
+    assert [(m.role, m.content) for m in engine.get_messages("alice", "c1")] == [
+        ("user", "What can I cook tonight?"),
+        ("assistant", "Make a coconut rice; skip the peanuts."),
+        ("user", "And for dessert?"),
     ]
 
 

@@ -201,6 +201,40 @@ def test_a_reply_that_confirms_makes_a_memory(engine: MemoryEngine) -> None:
     ]
 
 
+def test_a_confirming_reply_pairs_with_the_latest_user_message(engine: MemoryEngine) -> None:
+    memory = memory_for(engine, "alice", "chat")
+
+    memory.put_messages(
+        [
+            ChatMessage(role=MessageRole.USER, content="I had soup for dinner"),
+            ChatMessage(role=MessageRole.USER, content="I had pasta for lunch"),
+            ChatMessage(role=MessageRole.ASSISTANT, content="Noted, I'll remember that."),
+        ]
+    )
+
+    assert [m.content for m in engine.list("alice")] == ["I had pasta for lunch"]
+
+
+def test_tool_messages_between_a_question_and_its_answer_keep_their_order(
+    engine: MemoryEngine,
+) -> None:
+    memory = memory_for(engine, "alice", "chat")
+    run = [
+        (MessageRole.SYSTEM, "Be brief."),
+        (MessageRole.USER, "I had pasta for lunch"),
+        (MessageRole.ASSISTANT, ""),
+        (MessageRole.TOOL, "calendar: lunch at 12:30"),
+        (MessageRole.ASSISTANT, "Noted, I'll remember that."),
+        (MessageRole.USER, FACT),
+    ]
+
+    memory.put_messages([ChatMessage(role=role, content=text) for role, text in run])
+
+    assert [(m.role, m.content) for m in memory.get_all()] == run
+    # The answer is not next to the question, so the question was judged alone.
+    assert [m.content for m in engine.list("alice")] == [FACT]
+
+
 def test_get_searches_for_the_user_message_during_a_tool_call(engine: MemoryEngine) -> None:
     engine.add("alice", FACT)
     engine.add("alice", "I'm moving to Lisbon in May")
