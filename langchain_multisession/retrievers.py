@@ -84,15 +84,4 @@ class MultiSessionRetriever(BaseRetriever):
 
 
 def _document(hit: SearchHit) -> Document:
-    memory = hit.memory
-    return Document(
-        page_content=memory.content,
-        id=memory.id,
-        metadata={
-            "kind": memory.kind,
-            "created_at": memory.created_at.isoformat(),
-            "conversation_id": memory.conversation_id,
-            "score": hit.score,
-            **hit.breakdown.to_dict(),
-        },
-    )
+    return Document(page_content=hit.memory.content, id=hit.memory.id, metadata=hit.to_metadata())

@@ -31,10 +31,10 @@ class MultiSessionRetriever(BaseRetriever):
         query_engine = RetrieverQueryEngine.from_args(retriever, llm=llm)
 
     Each node's id is the memory's id and its text the memory's content; its metadata
-    holds ``kind``, ``created_at`` (ISO 8601), ``conversation_id`` and the score
-    breakdown (``bm25_rank``, ``vector_similarity``, ``fused_score``, ...). Only
-    ``kind`` and ``created_at`` are shown to the LLM. The node's score is the engine's
-    final score.
+    (:meth:`~multisession.SearchHit.to_metadata`) holds ``kind``, ``created_at``
+    (ISO 8601), ``conversation_id``, the final ``score`` and the score breakdown
+    (``bm25_rank``, ``vector_similarity``, ``fused_score``, ...). Only ``kind`` and
+    ``created_at`` are shown to the LLM. The node's score is the engine's final score.
 
     A query bundle that already carries an embedding of the engine's dimension is
     searched with it instead of embedding the query again. A retriever that runs first
@@ -121,17 +121,11 @@ class MultiSessionRetriever(BaseRetriever):
 
 
 def _node(hit: SearchHit) -> NodeWithScore:
-    memory = hit.memory
-    metadata: dict[str, Any] = {
-        "kind": memory.kind,
-        "created_at": memory.created_at.isoformat(),
-        "conversation_id": memory.conversation_id,
-        **hit.breakdown.to_dict(),
-    }
+    metadata = hit.to_metadata()
     hidden = [key for key in metadata if key not in _LLM_METADATA]
     node = TextNode(
-        text=memory.content,
-        id_=memory.id,
+        text=hit.memory.content,
+        id_=hit.memory.id,
         metadata=metadata,
         excluded_llm_metadata_keys=hidden,
         excluded_embed_metadata_keys=list(metadata),

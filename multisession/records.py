@@ -123,6 +123,21 @@ class SearchHit:
         """The final score (``breakdown.final_score``)."""
         return self.breakdown.final_score
 
+    def to_metadata(self) -> dict[str, Any]:
+        """The flat metadata a framework's document or node carries for this hit.
+
+        The memory's ``kind``, ``created_at`` (ISO 8601) and ``conversation_id``, the
+        final ``score``, then every field of the score breakdown; all JSON-ready. Both
+        framework retrievers use it, so a document and a node describe a hit alike.
+        """
+        return {
+            "kind": self.memory.kind,
+            "created_at": self.memory.created_at.isoformat(),
+            "conversation_id": self.memory.conversation_id,
+            "score": self.score,
+            **self.breakdown.to_dict(),
+        }
+
 
 @dataclass(frozen=True)
 class Message:

@@ -41,7 +41,7 @@ def test_nodes_carry_the_memory_and_its_score_breakdown(remembered: MemoryEngine
     assert metadata["kind"] == "fact"
     assert metadata["created_at"] == hit.memory.created_at.isoformat()
     assert metadata["conversation_id"] == "monday"
-    assert set(hit.breakdown.to_dict()) <= set(metadata)
+    assert metadata == hit.to_metadata()  # the same as a LangChain document's
     shown = top.node.get_content(metadata_mode=MetadataMode.LLM)
     assert "kind: fact" in shown and "fused_score" not in shown
 
