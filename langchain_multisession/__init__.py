@@ -7,7 +7,8 @@ needs only ``langchain-core``.
 from typing import TYPE_CHECKING, Any
 
 from .chat_message_histories import MultiSessionChatMessageHistory
-from .embeddings import MultiSessionEmbeddings, embedder_from_langchain, llm_from_chat_model
+from .embeddings import MultiSessionEmbeddings, embedder_from_langchain
+from .llms import llm_from_chat_model, llm_from_langchain
 from .memory import MultiSessionMemory, with_multisession_memory
 from .retrievers import MultiSessionRetriever
 
@@ -22,6 +23,7 @@ __all__ = [
     "MultiSessionRetriever",
     "embedder_from_langchain",
     "llm_from_chat_model",
+    "llm_from_langchain",
     "with_multisession_memory",
 ]
 

@@ -1,16 +1,12 @@
-"""Bridges between LangChain models and the core: embeddings both ways, chat model as llm."""
+"""Embeddings both ways between LangChain and the core."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 
 from multisession import Embedder, MiniLMEmbedder, as_embedder
 
-__all__ = ["MultiSessionEmbeddings", "embedder_from_langchain", "llm_from_chat_model"]
+__all__ = ["MultiSessionEmbeddings", "embedder_from_langchain"]
 
 
 class MultiSessionEmbeddings(Embeddings):
@@ -56,20 +52,3 @@ def embedder_from_langchain(embeddings: Embeddings, *, name: str | None = None) 
             by default the class name and its ``model``/``model_name`` attribute.
     """
     return as_embedder(embeddings, name=name)
-
-
-def llm_from_chat_model(model: BaseChatModel) -> Callable[[str], str]:
-    """A LangChain chat model as the engine's ``llm`` (a callable ``prompt -> text``).
-
-    Example::
-
-        engine = MemoryEngine("./memory-store", llm=llm_from_chat_model(ChatOpenAI()))
-
-    Args:
-        model: Any chat model; each prompt is sent as one human message.
-    """
-
-    def complete(prompt: str) -> str:
-        return model.invoke([HumanMessage(content=prompt)]).text
-
-    return complete

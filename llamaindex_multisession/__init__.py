@@ -9,7 +9,8 @@ Example:
     ... )
 """
 
-from .embeddings import MultiSessionEmbedding, embedder_from_llamaindex, llm_from_llamaindex
+from .embeddings import MultiSessionEmbedding, embedder_from_llamaindex
+from .llms import llm_from_llamaindex
 from .memory import MultiSessionMemory
 from .memory_blocks import MultiSessionMemoryBlock
 from .retrievers import MultiSessionRetriever

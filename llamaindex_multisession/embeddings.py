@@ -1,18 +1,15 @@
-"""Bridges between LlamaIndex models and multisession's embedder and LLM hooks."""
+"""Embeddings both ways between LlamaIndex and multisession."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.llms.llm import LLM
 
 from multisession import Embedder, MiniLMEmbedder, as_embedder
 
-__all__ = ["MultiSessionEmbedding", "embedder_from_llamaindex", "llm_from_llamaindex"]
+__all__ = ["MultiSessionEmbedding", "embedder_from_llamaindex"]
 
 
 class MultiSessionEmbedding(BaseEmbedding):
@@ -97,27 +94,3 @@ def embedder_from_llamaindex(embed_model: BaseEmbedding, *, name: str | None = N
             f"embed_model must be a LlamaIndex BaseEmbedding, got {type(embed_model).__name__}"
         )
     return as_embedder(embed_model, name=name)
-
-
-def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> Callable[[str], str]:
-    """A ``prompt -> text`` function over a LlamaIndex LLM, for ``MemoryEngine(llm=...)``.
-
-    The engine then writes rolling summaries and extracts facts with that model.
-
-    Example::
-
-        from llama_index.llms.openai import OpenAI
-
-        engine = MemoryEngine("./memory-store", llm=llm_from_llamaindex(OpenAI()))
-
-    Args:
-        llm: The LlamaIndex LLM.
-        **complete_kwargs: Passed to ``llm.complete`` on every call.
-    """
-    if not isinstance(llm, LLM):
-        raise TypeError(f"llm must be a LlamaIndex LLM, got {type(llm).__name__}")
-
-    def complete(prompt: str) -> str:
-        return llm.complete(prompt, **complete_kwargs).text
-
-    return complete

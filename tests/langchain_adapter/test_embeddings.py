@@ -1,19 +1,14 @@
-"""Embeddings both ways between LangChain and the core, and a chat model as the engine's llm."""
+"""Embeddings both ways between LangChain and the core."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from langchain_multisession import (
-    MultiSessionEmbeddings,
-    embedder_from_langchain,
-    llm_from_chat_model,
-)
+from langchain_multisession import MultiSessionEmbeddings, embedder_from_langchain
 from multisession import Embedder, MemoryEngine
 
 
@@ -35,15 +30,3 @@ def test_langchain_embeddings_power_the_engine(tmp_path: Path, clock: Any) -> No
         hits = engine.search("alice", "I'm allergic to peanuts")
     assert [hit.memory.id for hit in hits] == [stored.id]
     assert hits[0].breakdown.vector_rank == 1
-
-
-def test_chat_model_as_the_engine_llm(
-    tmp_path: Path, clock: Any, recording_model: Callable[..., Any]
-) -> None:
-    model = recording_model('["The user lives in Lyon."]')
-    llm = llm_from_chat_model(model)
-    with MemoryEngine(tmp_path / "store", embedder=None, clock=clock, llm=llm) as engine:
-        added = engine.record_exchange("alice", "c1", "I moved to Lyon last year", "Nice!")
-    assert [memory.content for memory in added] == ["The user lives in Lyon."]
-    assert "I moved to Lyon last year" in model.prompt_text()
-    assert model.prompts[-1][0].type == "human"

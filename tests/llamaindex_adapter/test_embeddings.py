@@ -1,4 +1,4 @@
-"""Bridges between LlamaIndex models and the engine."""
+"""LlamaIndex embedding models and the engine's embedder, both ways."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 from llama_index.core.embeddings import MockEmbedding
-from llama_index.core.llms import MockLLM
 
-from llamaindex_multisession import (
-    MultiSessionEmbedding,
-    embedder_from_llamaindex,
-    llm_from_llamaindex,
-)
+from llamaindex_multisession import MultiSessionEmbedding, embedder_from_llamaindex
 from multisession import MemoryEngine
-
-from .conftest import RecordingLLM
 
 
 def test_embedding_matches_the_engines_embedder(minilm: Any) -> None:
@@ -59,25 +52,6 @@ def test_an_engine_embeds_with_a_llamaindex_model(store_dir: Path, clock: Any) -
     assert hits[0].breakdown.vector_rank == 1  # found by its vector, not by keywords alone
 
 
-def test_an_engine_extracts_facts_with_a_llamaindex_llm(store_dir: Path, clock: Any) -> None:
-    llm = RecordingLLM(reply='["The user is allergic to peanuts."]')
-    with MemoryEngine(
-        store_dir, embedder=None, clock=clock, llm=llm_from_llamaindex(llm)
-    ) as engine:
-        engine.record_exchange("alice", "chat", "By the way, peanuts make me sick.")
-
-        contents = [memory.content for memory in engine.list("alice")]
-
-    assert "peanuts make me sick" in llm.last_input
-    assert "The user is allergic to peanuts." in contents
-
-
-def test_llm_bridge_returns_the_completion_text() -> None:
-    assert llm_from_llamaindex(MockLLM())("hello") == "hello"
-
-
-def test_bridges_reject_other_objects() -> None:
+def test_the_embedding_bridge_rejects_other_objects() -> None:
     with pytest.raises(TypeError):
         embedder_from_llamaindex(lambda texts: texts)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        llm_from_llamaindex("gpt-4o")  # type: ignore[arg-type]
