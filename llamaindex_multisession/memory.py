@@ -64,7 +64,13 @@ class MultiSessionMemory(BaseMemory):
         conversation_id: The conversation messages are stored in.
         token_limit: The most tokens :meth:`get` returns.
         system_prompt: Replaces the engine's system prompt in the context.
-        context_config: Context settings to start from (default: the engine's).
+        context: Context settings to start from (default: the engine's); the name the
+            engine and the LangChain adapter use.
+        context_config: The same as ``context``, its first name here; give one of them.
+
+    Raises:
+        TypeError: ``engine`` is not a ``MemoryEngine``, a context setting is not a
+            ``ContextConfig``, or both ``context`` and ``context_config`` are given.
     """
 
     user_id: str = Field(min_length=1, description="Whose memory this is.")
@@ -85,14 +91,17 @@ class MultiSessionMemory(BaseMemory):
         conversation_id: str,
         token_limit: int = 3000,
         system_prompt: str | None = None,
+        context: ContextConfig | None = None,
         context_config: ContextConfig | None = None,
     ) -> None:
         if not isinstance(engine, MemoryEngine):
             raise TypeError(f"engine must be a MemoryEngine, got {type(engine).__name__}")
-        if context_config is not None and not isinstance(context_config, ContextConfig):
-            raise TypeError(
-                f"context_config must be a ContextConfig, got {type(context_config).__name__}"
-            )
+        if context is not None and context_config is not None:
+            raise TypeError("give context or context_config (its former name), not both")
+        context = context if context is not None else context_config
+        if context is not None and not isinstance(context, ContextConfig):
+            name = "context" if context_config is None else "context_config"
+            raise TypeError(f"{name} must be a ContextConfig, got {type(context).__name__}")
         super().__init__(
             user_id=user_id,
             conversation_id=conversation_id,
@@ -100,7 +109,7 @@ class MultiSessionMemory(BaseMemory):
             system_prompt=system_prompt,
         )
         self._engine = engine
-        base = context_config or engine.context_config
+        base = context or engine.context_config
         if system_prompt is not None:
             base = dataclasses.replace(base, system_prompt=system_prompt)
         self._config = base
@@ -118,6 +127,7 @@ class MultiSessionMemory(BaseMemory):
         conversation_id: str,
         token_limit: int = 3000,
         system_prompt: str | None = None,
+        context: ContextConfig | None = None,
         context_config: ContextConfig | None = None,
     ) -> MultiSessionMemory:
         """Create the memory of one user's conversation (see the class docstring)."""
@@ -127,6 +137,7 @@ class MultiSessionMemory(BaseMemory):
             conversation_id=conversation_id,
             token_limit=token_limit,
             system_prompt=system_prompt,
+            context=context,
             context_config=context_config,
         )
 

@@ -10,7 +10,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from multisession import MemoryEngine, SearchHit
+from multisession import MemoryEngine, RetrievalConfig, SearchHit
 
 __all__ = ["MultiSessionRetriever"]
 
@@ -49,6 +49,8 @@ class MultiSessionRetriever(BaseRetriever):
         conversation_id: Only memories from this conversation.
         since: Only memories created at or after this time.
         until: Only memories created before this time.
+        config: Retrieval settings (e.g. ``PRESETS["keyword"]``); the engine's when
+            ``None``.
         use_query_embedding: Search with ``query_bundle.embedding`` when it fits.
         callback_manager: LlamaIndex callbacks.
         verbose: LlamaIndex's verbose flag.
@@ -64,6 +66,7 @@ class MultiSessionRetriever(BaseRetriever):
         conversation_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        config: RetrievalConfig | None = None,
         use_query_embedding: bool = True,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
@@ -78,6 +81,8 @@ class MultiSessionRetriever(BaseRetriever):
             raise ValueError(f"similarity_top_k must be at least 1, got {similarity_top_k}")
         if isinstance(kinds, str):
             raise TypeError("kinds must be a list of kinds, e.g. ['fact'], not a string")
+        if config is not None and not isinstance(config, RetrievalConfig):
+            raise TypeError(f"config must be a RetrievalConfig, got {type(config).__name__}")
         super().__init__(callback_manager=callback_manager, verbose=verbose)
         self.engine = engine
         self.user_id = user_id
@@ -86,6 +91,7 @@ class MultiSessionRetriever(BaseRetriever):
         self.conversation_id = conversation_id
         self.since = since
         self.until = until
+        self.config = config
         self.use_query_embedding = use_query_embedding
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -107,6 +113,7 @@ class MultiSessionRetriever(BaseRetriever):
             "conversation_id": self.conversation_id,
             "since": self.since,
             "until": self.until,
+            "config": self.config,
         }
         embedder = self.engine.embedder
         embedding = query_bundle.embedding

@@ -301,6 +301,35 @@ def test_system_prompt_replaces_the_engines(engine: MemoryEngine) -> None:
     assert (memory.get(input="hello")[0].content or "").startswith("You are Ada.")
 
 
+@pytest.mark.parametrize("name", ["context", "context_config"])
+def test_context_settings_under_either_name(engine: MemoryEngine, name: str) -> None:
+    settings = ContextConfig(system_prompt="You are Ada.")
+    memory = MultiSessionMemory.from_defaults(
+        engine=engine, user_id="alice", conversation_id="chat", **{name: settings}
+    )
+
+    assert (memory.get(input="hello")[0].content or "").startswith("You are Ada.")
+
+
+def test_context_under_both_names_is_refused(engine: MemoryEngine) -> None:
+    settings = ContextConfig()
+    with pytest.raises(TypeError, match="not both"):
+        MultiSessionMemory(
+            engine=engine,
+            user_id="alice",
+            conversation_id="chat",
+            context=settings,
+            context_config=settings,
+        )
+    with pytest.raises(TypeError, match="context must be a ContextConfig"):
+        MultiSessionMemory(
+            engine=engine,
+            user_id="alice",
+            conversation_id="chat",
+            context="brief",  # type: ignore[arg-type]
+        )
+
+
 def test_rejects_a_non_engine() -> None:
     with pytest.raises(TypeError):
         MultiSessionMemory(engine="not an engine", user_id="alice", conversation_id="c")  # type: ignore[arg-type]

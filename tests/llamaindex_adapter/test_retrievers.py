@@ -12,7 +12,7 @@ from llama_index.core.schema import MetadataMode, QueryBundle, TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from llamaindex_multisession import MultiSessionRetriever
-from multisession import MemoryEngine
+from multisession import PRESETS, MemoryEngine
 
 from .conftest import RecordingLLM
 
@@ -55,6 +55,19 @@ def test_filters_and_users_are_respected(remembered: MemoryEngine) -> None:
     assert [n.node.get_content() for n in bob.retrieve("allergic")] == [
         "Bob is allergic to shellfish"
     ]
+
+
+def test_retrieval_settings_apply(remembered: MemoryEngine) -> None:
+    query = "Any siblings overseas?"  # no word in common with any memory
+    keyword_only = MultiSessionRetriever(remembered, "alice", config=PRESETS["keyword"])
+    default = MultiSessionRetriever(remembered, "alice")
+
+    by_meaning = [n.node.node_id for n in default.retrieve(query)]
+
+    assert keyword_only.retrieve(query) == []
+    assert by_meaning and by_meaning == [h.memory.id for h in remembered.search("alice", query)]
+    with pytest.raises(TypeError):
+        MultiSessionRetriever(remembered, "alice", config="keyword")  # type: ignore[arg-type]
 
 
 def test_a_query_embedding_of_the_right_size_is_used(remembered: MemoryEngine, minilm: Any) -> None:
