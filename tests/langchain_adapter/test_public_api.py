@@ -8,6 +8,23 @@ import sys
 import langchain_multisession
 
 
+EXPECTED_ALL = [
+    "MultiSessionChatMessageHistory",
+    "MultiSessionEmbeddings",
+    "MultiSessionMemory",
+    "MultiSessionMiddleware",
+    "MultiSessionRetriever",
+    "embedder_from_langchain",
+    "llm_from_chat_model",
+    "llm_from_langchain",
+    "with_multisession_memory",
+]
+
+
+def test_all_imports() -> None:
+    assert langchain_multisession.__all__ == EXPECTED_ALL
+
+
 def test_public_names_are_sorted_and_documented() -> None:
     assert langchain_multisession.__all__ == sorted(langchain_multisession.__all__)
     for name in langchain_multisession.__all__:

@@ -1,8 +1,22 @@
-"""The LlamaIndex adapter's public surface: sorted, importable and documented."""
+"""The LlamaIndex adapter's public surface: pinned, sorted, importable and documented."""
 
 from __future__ import annotations
 
 import llamaindex_multisession
+
+
+EXPECTED_ALL = [
+    "MultiSessionEmbedding",
+    "MultiSessionMemory",
+    "MultiSessionMemoryBlock",
+    "MultiSessionRetriever",
+    "embedder_from_llamaindex",
+    "llm_from_llamaindex",
+]
+
+
+def test_all_imports() -> None:
+    assert llamaindex_multisession.__all__ == EXPECTED_ALL
 
 
 def test_all_is_sorted() -> None:
