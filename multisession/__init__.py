@@ -8,6 +8,8 @@ Example:
     "I'm allergic to peanuts"
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .clock import ManualClock
 from .context.builder import BuiltContext, ContextConfig
 from .context.packing import ContextBudget, PackedContext
@@ -71,4 +73,7 @@ __all__ = [
     "token_counter",
 ]
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("multisession")
+except PackageNotFoundError:  # a checkout used without installing it
+    __version__ = "0+unknown"

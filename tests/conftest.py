@@ -75,7 +75,7 @@ def fresh_engine(backend, minilm, clock) -> Iterator:  # type: ignore[no-untyped
 
 # -- real servers on loopback ---------------------------------------------------------
 # Started once per test session. A missing server binary fails the tests (never skips):
-# `make test` installs PostgreSQL and Redis, and chromadb ships the `chroma` server.
+# `make test` installs PostgreSQL, and chromadb ships the `chroma` server.
 
 
 def _free_port() -> int:

@@ -44,14 +44,23 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from rich.table import Table
-from rich.text import Text
-
 from .. import __version__
 from .. import _validation as check
 from ..errors import MemoryNotFoundError, MultisessionError
 from .importer import JsonLinesImport, parse_time
-from .render import age, new_console, score_cells
+
+# rich comes with the `cli` extra: without it, main() says so in one line, no traceback.
+try:
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render import age, new_console, score_cells
+except ModuleNotFoundError as missing:
+    if missing.name != "rich" and not (missing.name or "").startswith("rich."):
+        raise
+    _RICH_MISSING = True
+else:
+    _RICH_MISSING = False
 
 if TYPE_CHECKING:
     from ..engine import MemoryEngine
@@ -883,6 +892,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``multisession`` command; returns the exit status."""
+    if _RICH_MISSING:
+        sys.stderr.write(
+            "error: the multisession command needs rich: pip install 'multisession[cli]'\n"
+        )
+        return _EXIT_ERROR
     parser = build_parser()
     args = parser.parse_args(argv)
     _log_warnings_to_stderr()
