@@ -64,13 +64,39 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fresh_engine(backend, minilm, clock) -> Iterator:  # type: ignore[no-untyped-def]
-    """An empty engine with the real embedder, once per backend (see ``backend``)."""
+def open_engine(store_dir, minilm, clock) -> Iterator:  # type: ignore[no-untyped-def]
+    """Open engines (several times on one store, to test reopening); all closed after.
+
+    Each has the real embedder and the fake clock and lives in ``store_dir``; keyword
+    arguments change any of that, e.g. ``open_engine(**backend)`` or
+    ``open_engine(embedder=None)``.
+    """
     from multisession import MemoryEngine
 
-    engine = MemoryEngine(**backend, embedder=minilm, clock=clock)
-    yield engine
-    engine.close()
+    opened = []
+
+    def open_(**options):  # type: ignore[no-untyped-def]
+        engine = MemoryEngine(
+            **{"directory": store_dir, "embedder": minilm, "clock": clock, **options}
+        )
+        opened.append(engine)
+        return engine
+
+    yield open_
+    for engine in opened:
+        engine.close()
+
+
+@pytest.fixture
+def engine(open_engine):  # type: ignore[no-untyped-def]
+    """An empty engine on a temporary directory (SQLite and embedded Chroma)."""
+    return open_engine()
+
+
+@pytest.fixture
+def fresh_engine(backend, open_engine):  # type: ignore[no-untyped-def]
+    """An empty engine, once per backend (see ``backend``)."""
+    return open_engine(**backend)
 
 
 # -- real servers on loopback ---------------------------------------------------------

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from multisession import ManualClock, MemoryEngine
+from multisession import MemoryEngine
 from multisession.cli.importer import JsonLinesImport
 
 REMEMBER = "Noted, I'll remember that."
@@ -26,11 +25,9 @@ LINES = [
 
 
 @pytest.fixture
-def engine(store_dir: Path, clock: ManualClock) -> Iterator[MemoryEngine]:
-    """A keyword-only engine: pairing does not need vectors."""
-    memory_engine = MemoryEngine(store_dir, embedder=None, clock=clock)
-    yield memory_engine
-    memory_engine.close()
+def keyword_engine(open_engine: Callable[..., MemoryEngine]) -> MemoryEngine:
+    """An engine without vectors: pairing does not need them."""
+    return open_engine(embedder=None)
 
 
 def _import(engine: MemoryEngine, batch_size: int) -> dict[str, object]:
@@ -40,8 +37,9 @@ def _import(engine: MemoryEngine, batch_size: int) -> dict[str, object]:
 
 @pytest.mark.parametrize("batch_size", [1, 2, 256])
 def test_a_reply_after_a_tool_result_counts_across_batches(
-    engine: MemoryEngine, batch_size: int
+    keyword_engine: MemoryEngine, batch_size: int
 ) -> None:
+    engine = keyword_engine
     report = _import(engine, batch_size)
 
     # Only the reply agreeing to remember keeps "pasta": it was paired with its question
@@ -53,7 +51,8 @@ def test_a_reply_after_a_tool_result_counts_across_batches(
     ]
 
 
-def test_a_second_run_stores_nothing_twice(engine: MemoryEngine) -> None:
+def test_a_second_run_stores_nothing_twice(keyword_engine: MemoryEngine) -> None:
+    engine = keyword_engine
     _import(engine, 2)
 
     again = _import(engine, 2)

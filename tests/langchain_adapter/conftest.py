@@ -1,10 +1,9 @@
-"""Fixtures of the LangChain adapter tests: an engine on a temporary directory, fake models."""
+"""Fixtures of the LangChain adapter tests: fake chat models (engines: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import pytest
@@ -15,8 +14,6 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
-
-from multisession import Embedder, MemoryEngine
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -69,26 +66,3 @@ def recording_model() -> Callable[..., RecordingChatModel]:
         return RecordingChatModel(responses=messages or [AIMessage(content="OK.")])
 
     return build
-
-
-@pytest.fixture
-def open_engine(
-    store_dir: Path, minilm: Embedder, clock: Callable[[], Any]
-) -> Iterator[Callable[[], MemoryEngine]]:
-    """Open engines on one directory (several times, to test reopening); all closed after."""
-    opened: list[MemoryEngine] = []
-
-    def open_() -> MemoryEngine:
-        engine = MemoryEngine(store_dir, embedder=minilm, clock=clock)
-        opened.append(engine)
-        return engine
-
-    yield open_
-    for engine in opened:
-        engine.close()
-
-
-@pytest.fixture
-def engine(open_engine: Callable[[], MemoryEngine]) -> MemoryEngine:
-    """An empty engine on a temporary directory, with the real embedder and a fake clock."""
-    return open_engine()

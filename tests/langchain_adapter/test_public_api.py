@@ -7,7 +7,6 @@ import sys
 
 import langchain_multisession
 
-
 EXPECTED_ALL = [
     "MultiSessionChatMessageHistory",
     "MultiSessionEmbeddings",

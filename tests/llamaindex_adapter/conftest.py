@@ -1,11 +1,13 @@
-"""Fixtures for the LlamaIndex adapter: a real engine and a model that records its input."""
+"""Fixtures for the LlamaIndex adapter: a model that records its input, an event loop guard.
+
+Engines come from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +25,6 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.tools.types import BaseTool
-
-from multisession import MemoryEngine
 
 
 class RecordingLLM(FunctionCallingLLM):
@@ -148,11 +148,3 @@ def closes_leaked_event_loop() -> Iterator[None]:
 @pytest.fixture
 def recording_llm() -> RecordingLLM:
     return RecordingLLM()
-
-
-@pytest.fixture
-def engine(store_dir: Path, minilm: Any, clock: Any) -> Iterator[MemoryEngine]:
-    """An engine on a fresh directory with the real embedder and the fake clock."""
-    memory_engine = MemoryEngine(store_dir, embedder=minilm, clock=clock)
-    yield memory_engine
-    memory_engine.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import llamaindex_multisession
 
-
 EXPECTED_ALL = [
     "MultiSessionEmbedding",
     "MultiSessionMemory",
