@@ -80,6 +80,15 @@ def test_no_extra_promises_a_backend_the_code_lacks() -> None:
     assert "redis" not in (REPOSITORY / "Makefile").read_text(encoding="utf-8")
 
 
+def test_the_readme_lists_every_extra() -> None:
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([a-z-]+)` \|", install, re.M)
+
+    assert sorted(listed) == sorted(set(PROJECT["optional-dependencies"]) - {"dev"})
+    assert "pip install 'multisession[cli]'" in readme
+
+
 def test_license_is_an_spdx_expression() -> None:
     assert PROJECT["license"] == "Apache-2.0"
 
