@@ -80,17 +80,18 @@ def store_turns(
     between the user's message and the reply, the user's message is recorded alone, so
     that the history keeps its order.
     """
+    pending = [(core_role(message), text_of(message)) for message in messages]
     others: list[tuple[str, str]] = []
-    for turn in pair_turns([(core_role(message), text_of(message)) for message in messages]):
+    for turn in pair_turns(pending):
         if turn.user is None:
-            others += turn.messages
+            others += pending[turn.start : turn.end]
             continue
         if others:
             engine.add_messages(user_id, conversation_id, others)
-        adjacent = turn.reply_index == 1
+        adjacent = turn.reply_at == turn.start + 1
         engine.record_exchange(
             user_id, conversation_id, turn.user, turn.reply if adjacent else None
         )
-        others = list(turn.messages[2 if adjacent else 1 :])
+        others = pending[(turn.start + (2 if adjacent else 1)) : turn.end]
     if others:
         engine.add_messages(user_id, conversation_id, others)

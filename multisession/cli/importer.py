@@ -204,7 +204,8 @@ class JsonLinesImport:
         self._seen: Counter[bytes] = Counter()
         self._import_ids: dict[tuple[str, str], set[str]] = {}
         # Each conversation's turn under way: its reply is known only when the next user
-        # message of that conversation, or the end of the file, ends the turn.
+        # message of that conversation, or the end of the file, ends the turn. Only the
+        # turn's first line and its texts are held, never all of its messages.
         self._turns: dict[tuple[str, str], _OpenTurn] = {}
 
     def run(

@@ -174,26 +174,30 @@ def track_decisions_and_actions(
 
 @dataclass(frozen=True)
 class Turn:
-    """A user message, the reply that answers it, and every message of the turn in order.
+    """A user message, the reply that answers it, and where the turn lies in the sequence.
 
     Attributes:
         user: The user's text; ``None`` for the messages before the first user message.
         reply: The text of the last assistant message with text before the next user
             message, or ``None`` when the assistant gave none (a tool call alone is no
             reply).
-        messages: Every ``(role, text)`` message of the turn, in the order given; the
-            user's comes first.
-        reply_index: Where ``reply`` is in ``messages``, or ``None``.
+        start: The position of the turn's first message (the user's, when ``user`` is
+            set); the turn is ``messages[start:end]``, every message in the order given.
+        end: The position after the turn's last message.
+        reply_at: The position of the reply, or ``None``.
     """
 
     user: str | None
     reply: str | None
-    messages: tuple[tuple[str, str], ...]
-    reply_index: int | None = None
+    start: int
+    end: int
+    reply_at: int | None = None
 
 
 class TurnPairing:
     """:func:`pair_turns` one message at a time, for input too long to hold at once.
+
+    It keeps the texts of the turn under way only, not its messages.
 
     Example:
         >>> pairing = TurnPairing()
@@ -201,16 +205,18 @@ class TurnPairing:
         True
         >>> pairing.add("assistant", "Noted!") is None
         True
-        >>> pairing.add("user", "Any tips?").reply
-        'Noted!'
-        >>> pairing.finish().user
-        'Any tips?'
+        >>> pairing.add("user", "Any tips?")
+        Turn(user='I moved to Oslo', reply='Noted!', start=0, end=2, reply_at=1)
+        >>> pairing.finish()
+        Turn(user='Any tips?', reply=None, start=2, end=3, reply_at=None)
     """
 
     def __init__(self) -> None:
+        self._position = 0
+        self._start = 0
         self._user: str | None = None
-        self._messages: list[tuple[str, str]] = []
-        self._reply_index: int | None = None
+        self._reply: str | None = None
+        self._reply_at: int | None = None
 
     def add(self, role: str, text: str) -> Turn | None:
         """Take the next message; returns the turn it ends, if it starts a new one.
@@ -224,24 +230,26 @@ class TurnPairing:
             ended = self.finish()
             self._user = text
         elif role == "assistant" and text.strip() and self._user is not None:
-            self._reply_index = len(self._messages)
-        self._messages.append((role, text))
+            self._reply, self._reply_at = text, self._position
+        self._position += 1
         return ended
 
     def finish(self) -> Turn | None:
-        """End the turn under way and start afresh; ``None`` if no message came since."""
-        if not self._messages:
+        """End the turn under way; ``None`` if no message came since the last one ended.
+
+        Messages added afterwards start the next turn, at the next position.
+        """
+        if self._position == self._start:
             return None
-        reply = None if self._reply_index is None else self._messages[self._reply_index][1]
-        turn = Turn(self._user, reply, tuple(self._messages), self._reply_index)
-        self._user, self._messages, self._reply_index = None, [], None
+        turn = Turn(self._user, self._reply, self._start, self._position, self._reply_at)
+        self._start, self._user, self._reply, self._reply_at = self._position, None, None, None
         return turn
 
 
 def pair_turns(messages: Sequence[tuple[str, str]]) -> list[Turn]:
     """Split ``(role, text)`` messages into turns, each user message with its reply.
 
-    One rule, for every caller that records a conversation (the framework adapters, the
+    One rule for every caller that records a conversation (the framework adapters, the
     importer): a user message with text pairs with the last assistant message with text
     before the next user message; every other message (tool calls and results, system
     messages, earlier assistant messages) stays in its turn, in order. Messages before
@@ -258,7 +266,7 @@ def pair_turns(messages: Sequence[tuple[str, str]]) -> list[Turn]:
         [('What can I cook?', 'Coconut rice.'), ('Thanks', None)]
 
     Returns:
-        The turns in order; together their ``messages`` are ``messages``.
+        The turns in order; one after the other, they cover every message.
     """
     pairing = TurnPairing()
     turns = [turn for role, text in messages if (turn := pairing.add(role, text)) is not None]
