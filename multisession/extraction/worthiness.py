@@ -40,14 +40,12 @@ content such as "I think so") is not worthy. Every :class:`Assessment` carries a
 reason. Borderline cases are decided for precision: a stored wrong memory costs more
 than a missed one, which the user can restate.
 
-An optional model-based extractor, :func:`extract_facts`, asks any text-in/text-out
-callable for facts and falls back to these rules when the reply is unusable.
+The optional model-based extraction, which falls back to these rules, is in
+:mod:`.llm`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -61,13 +59,9 @@ __all__ = [
     "KINDS",
     "Assessment",
     "assess",
-    "extract_facts",
-    "llm_facts",
     "memories_from_exchange",
     "split_statements",
 ]
-
-logger = logging.getLogger("multisession")
 
 
 @dataclass(frozen=True)
@@ -617,100 +611,3 @@ def memories_from_exchange(
             for statement, verdict in verdicts
         ]
     return _memories(verdicts)
-
-
-# --------------------------------------------------------------------------------------
-# Optional model-based extraction
-
-_EXTRACTION_PROMPT = """\
-You maintain long-term memory about a user of a chat assistant.
-From the exchange below, list what is worth remembering about the user across future
-conversations: facts about them (identity, relations, health, work, location,
-possessions), their preferences, and notable events or plans in their life.
-Skip greetings, thanks, questions, requests about the current task, passing moods and
-facts about other people that do not concern the user.
-Write each item as a short standalone sentence about the user.
-Reply with a JSON list of strings and nothing else, e.g. ["The user is vegetarian."].
-Reply with [] if nothing is worth remembering.
-
-User: {user}
-"""
-_EXTRACTION_ASSISTANT = "Assistant: {assistant}\n"
-_JSON_LIST = re.compile(r"\[.*\]", re.DOTALL)
-_MAX_FACT_CHARS = 500
-
-
-def _parse_fact_list(reply: object) -> list[str] | None:
-    """The list of strings in a model reply, or ``None`` if there is none."""
-    if not isinstance(reply, str):
-        return None
-    found = _JSON_LIST.search(reply)
-    if not found:
-        return None
-    try:
-        parsed = json.loads(found.group(0))
-    except ValueError:
-        return None
-    if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
-        return None
-    facts = [rules.clean(item) for item in parsed]
-    return list(dict.fromkeys(fact[:_MAX_FACT_CHARS] for fact in facts if fact))
-
-
-def extract_facts(
-    llm: Callable[[str], str],
-    user_message: str,
-    assistant_message: str | None = None,
-) -> list[str]:
-    """Asks a language model for short standalone facts about the user in one exchange.
-
-    ``llm`` is any callable that takes a prompt and returns the model's text (wrap a chat
-    model as ``lambda prompt: model.invoke(prompt).content``). The prompt asks for a
-    JSON list of strings. A reply that is not such a list, or a call that raises, falls
-    back to the rules: the texts of :func:`memories_from_exchange`. A bad reply never
-    raises.
-
-    Example:
-        >>> extract_facts(lambda prompt: '["The user lives in Oslo."]', "I live in Oslo")
-        ['The user lives in Oslo.']
-        >>> extract_facts(lambda prompt: "no idea", "I live in Oslo")
-        ['I live in Oslo']
-
-    Args:
-        llm: The model, as a prompt-to-text callable.
-        user_message: What the user wrote.
-        assistant_message: The assistant's reply, if any, for context.
-
-    Raises:
-        InvalidInputError: If a message is not a string.
-    """
-    facts = llm_facts(llm, user_message, assistant_message)
-    if facts is None:
-        return [memory.text for memory in memories_from_exchange(user_message, assistant_message)]
-    return facts
-
-
-def llm_facts(
-    llm: Callable[[str], str],
-    user_message: str,
-    assistant_message: str | None = None,
-) -> list[str] | None:
-    """The model's part of :func:`extract_facts`: its list of facts, or None.
-
-    None when the call raises or the reply is not a JSON list of strings; the caller
-    then decides what the rules keep.
-    """
-    check_string(user_message, "user_message")
-    if assistant_message is not None:
-        check_string(assistant_message, "assistant_message")
-    prompt = _EXTRACTION_PROMPT.format(user=user_message.strip())
-    if assistant_message:
-        prompt += _EXTRACTION_ASSISTANT.format(assistant=assistant_message.strip())
-    try:
-        facts = _parse_fact_list(llm(prompt))
-    except Exception:  # the model is outside our control: any failure means "use the rules"
-        logger.warning("fact extraction call failed; using the rule-based filter", exc_info=True)
-        return None
-    if facts is None:
-        logger.debug("model reply was not a JSON list of strings; using the rule-based filter")
-    return facts

@@ -1,4 +1,4 @@
-"""Memory-worthiness: the labelled-set targets, hard cases, splitting, rule tables, LLM path."""
+"""Memory-worthiness: the labelled-set targets, hard cases, splitting, trimming, the rule tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import doctest
 import json
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from multisession.extraction.worthiness import (
     KINDS,
     Assessment,
     assess,
-    extract_facts,
     memories_from_exchange,
     split_statements,
 )
@@ -316,60 +314,6 @@ def test_cue_kinds_follow_the_content() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Optional LLM path (the model is outside the project: a fake callable)
-
-
-class FakeLLM:
-    """Returns a canned reply (or raises) and records the prompts it was given."""
-
-    def __init__(self, reply: object = None, error: Exception | None = None) -> None:
-        self.reply = reply
-        self.error = error
-        self.prompts: list[str] = []
-
-    def __call__(self, prompt: str) -> str:
-        self.prompts.append(prompt)
-        if self.error is not None:
-            raise self.error
-        return self.reply  # type: ignore[return-value]  # a bad model may return anything
-
-
-def test_llm_facts_from_a_good_json_reply() -> None:
-    llm = FakeLLM(
-        '["The user is vegetarian.", "  The user lives in   Oslo. ", "", "The user is vegetarian."]'
-    )
-    facts = extract_facts(llm, "I'm vegetarian and live in Oslo", "Nice! Oslo is lovely.")
-    assert facts == ["The user is vegetarian.", "The user lives in Oslo."]
-    (prompt,) = llm.prompts
-    assert "I'm vegetarian and live in Oslo" in prompt
-    assert "Nice! Oslo is lovely." in prompt
-    assert "JSON list" in prompt
-
-
-def test_llm_reply_in_a_code_fence_and_an_empty_list() -> None:
-    fenced = FakeLLM('Sure:\n```json\n["The user has two cats."]\n```')
-    assert extract_facts(fenced, "I have two cats") == ["The user has two cats."]
-    assert extract_facts(FakeLLM("[]"), "I have two cats") == []
-
-
-@pytest.mark.parametrize(
-    "llm",
-    [
-        FakeLLM("The user has two cats."),
-        FakeLLM("[not json"),
-        FakeLLM("[1, 2]"),
-        FakeLLM('["ok", null]'),
-        FakeLLM(None),
-        FakeLLM(error=RuntimeError("rate limited")),
-        FakeLLM(error=TimeoutError()),
-    ],
-)
-def test_llm_bad_reply_or_failure_falls_back_to_the_rules(llm: Callable[[str], str]) -> None:
-    assert extract_facts(llm, "Hi! I have two cats. Thanks") == ["I have two cats"]
-    assert extract_facts(llm, "thanks!") == []
-
-
-# --------------------------------------------------------------------------------------
 # Bad input
 
 
@@ -379,7 +323,6 @@ def test_non_string_messages_are_rejected(message: object) -> None:
         lambda: assess(message),  # type: ignore[arg-type]
         lambda: split_statements(message),  # type: ignore[arg-type]
         lambda: memories_from_exchange(message),  # type: ignore[arg-type]
-        lambda: extract_facts(FakeLLM("[]"), message),  # type: ignore[arg-type]
     ):
         with pytest.raises(InvalidInputError):
             call()
