@@ -286,7 +286,11 @@ class _Reject:
         unless: A text this matches is never turned down by these rows.
     """
 
-    def __init__(self, rows: tuple[Rejection, ...], *, unless: re.Pattern[str] | None = None):
+    def __init__(
+        self, rows: tuple[Rejection, ...], *, unless: re.Pattern[str] | None = None
+    ) -> None:
+        if any(row.pattern.flags != re.UNICODE for row in rows):
+            raise ValueError("rejection rows are matched in the match form, without flags")
         self.rows = rows
         self.unless = unless
         # Most clauses match no row: one scan over all of them says so.
