@@ -21,6 +21,13 @@ MAX_ID_LENGTH = 255
 MAX_METADATA_BYTES = 64_000
 
 
+def check_string(value: object, name: str) -> str:
+    """Refuse a value that is not a string, naming the argument."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
 def check_message_content(content: object) -> str:
     if not isinstance(content, str):
         raise InvalidInputError(f"message content must be a string, got {type(content).__name__}")

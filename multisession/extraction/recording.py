@@ -13,14 +13,9 @@ from datetime import datetime
 
 from ..records import Memory, MemoryInput, Message
 from ..storage.conversations import ConversationStore
-from .summaries import (
-    LLM,
-    extract_action_items,
-    extract_decisions,
-    extractive_summary,
-    llm_summary,
-)
-from .worthiness import llm_facts, memories_from_exchange
+from .llm import LLM, llm_facts
+from .summaries import extract_action_items, extract_decisions, rolling_summary
+from .worthiness import memories_from_exchange
 
 __all__ = [
     "Turn",
@@ -127,11 +122,7 @@ def refresh_summary(
     if pending < summary_every:
         return
     new = conversations.messages(user_id, conversation_id, offset=conversation.summarized_count)
-    summary = (
-        llm_summary(llm, conversation.summary, new)
-        if llm is not None
-        else extractive_summary(conversation.summary, new)
-    )
+    summary = rolling_summary(llm, conversation.summary, new)
     conversations.update_state(
         user_id,
         conversation_id,

@@ -4,30 +4,25 @@ Without an LLM everything here is deterministic and extractive: the summary keep
 user's memorable statements and requests as short points, newest last, so refreshing it
 with new messages never needs the whole history. With an LLM (any callable
 ``prompt -> text``) the summary is written by the model from the previous summary and
-the new messages only.
+the new messages only (:func:`~multisession.extraction.llm.llm_summary`); when the model
+gives none, the extractive summary stands in.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ..records import Message
+from .llm import LLM, llm_summary
 from .worthiness import memories_from_exchange, split_statements
 
 __all__ = [
-    "LLM",
     "extract_action_items",
     "extract_decisions",
     "extractive_summary",
-    "llm_summary",
+    "rolling_summary",
 ]
-
-logger = logging.getLogger("multisession")
-
-#: An LLM as the core sees it: a prompt in, the model's text out.
-LLM = Callable[[str], str]
 
 _POINT_SEPARATOR = "; "
 _DECISION = re.compile(
@@ -83,24 +78,14 @@ def extractive_summary(
     return _POINT_SEPARATOR.join(points[-max_points:])
 
 
-def llm_summary(llm: LLM, previous: str | None, messages: Sequence[Message]) -> str:
-    """Ask an LLM to update the summary; falls back to the extractive one on failure."""
-    transcript = "\n".join(f"{m.role}: {m.content}" for m in messages)
-    prompt = (
-        "Update the running summary of a conversation between a user and an assistant.\n"
-        "Keep facts about the user, decisions, open tasks and the current topic; at most "
-        "120 words; plain text.\n\n"
-        f"Current summary:\n{previous or '(none)'}\n\nNew messages:\n{transcript}\n\n"
-        "Updated summary:"
-    )
-    try:
-        reply = llm(prompt)
-    except Exception:
-        logger.warning("the LLM summary failed; using the extractive summary", exc_info=True)
-        return extractive_summary(previous, messages)
-    if not isinstance(reply, str) or not reply.strip():
-        return extractive_summary(previous, messages)
-    return reply.strip()
+def rolling_summary(llm: LLM | None, previous: str | None, messages: Sequence[Message]) -> str:
+    """The summary updated with new messages: the model's, else the extractive one.
+
+    The extractive summary is used without an ``llm``, and when the model's call fails
+    or its reply is empty.
+    """
+    summary = llm_summary(llm, previous, messages) if llm is not None else None
+    return summary if summary is not None else extractive_summary(previous, messages)
 
 
 def _sentences_matching(pattern: re.Pattern[str], messages: Sequence[Message]) -> list[str]:
