@@ -31,14 +31,12 @@ from .records import (
     MemoryFilter,
     MemoryInput,
     Message,
-    ScoreBreakdown,
     SearchHit,
 )
 from .retrieval.bm25 import BM25Index
 from .retrieval.config import RetrievalConfig
-from .retrieval.decay import recency, temporal_multiplier
 from .retrieval.exact_vectors import ExactVectors
-from .retrieval.fusion import reciprocal_rank_fusion
+from .retrieval.ranking import rank
 from .retrieval.terms import Tokenizer, TokenizerConfig
 from .storage._access_log import AccessLog
 from .storage._vector_buffer import VectorBuffer
@@ -688,7 +686,7 @@ class MemoryEngine:
         # vector delete) is skipped: SQL decides what exists.
         keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
         semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
-        hits = self._rank(keyword, semantic, created, settings, now)[:k]
+        hits = rank(keyword, semantic, created, settings, now)[:k]
         ids = [doc_id for doc_id, _ in hits]
         memories = self._store.get_many(user_id, ids)
         if self.track_access and memories:
@@ -731,45 +729,6 @@ class MemoryEngine:
                 "embedding the query failed; answering from keyword search alone", exc_info=True
             )
             return None
-
-    @staticmethod
-    def _rank(
-        keyword: builtins.list[tuple[str, float]],
-        semantic: builtins.list[tuple[str, float]],
-        created: Mapping[str, float],
-        settings: RetrievalConfig,
-        now: datetime,
-    ) -> builtins.list[tuple[str, ScoreBreakdown]]:
-        fused = reciprocal_rank_fusion(
-            [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
-            [settings.bm25_weight, settings.vector_weight],
-            settings.rrf_k,
-        )
-        keyword_rank = {doc_id: (rank, score) for rank, (doc_id, score) in enumerate(keyword, 1)}
-        vector_rank = {doc_id: (rank, sim) for rank, (doc_id, sim) in enumerate(semantic, 1)}
-        temporal = settings.temporal
-        now_ts = now.timestamp()
-        ranked: builtins.list[tuple[float, float, str, ScoreBreakdown]] = []
-        for doc_id, fused_score in fused.items():
-            created_ts = created.get(doc_id, now_ts)
-            curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
-            multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
-            bm25 = keyword_rank.get(doc_id)
-            dense = vector_rank.get(doc_id)
-            breakdown = ScoreBreakdown(
-                bm25_rank=bm25[0] if bm25 else None,
-                bm25_score=bm25[1] if bm25 else None,
-                vector_rank=dense[0] if dense else None,
-                vector_similarity=dense[1] if dense else None,
-                fused_score=fused_score,
-                recency=curve,
-                temporal_multiplier=multiplier,
-                final_score=fused_score * multiplier,
-            )
-            ranked.append((breakdown.final_score, created_ts, doc_id, breakdown))
-        # Best score first; between equal scores the newer memory, then the id.
-        ranked.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
-        return [(doc_id, breakdown) for _, _, doc_id, breakdown in ranked]
 
     # -- conversations, resumption and context -----------------------------------------
 
