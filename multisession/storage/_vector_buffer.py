@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..records import IndexRow
-from ..retrieval.exact_vectors import _row_dots
+from ..retrieval.exact_vectors import row_dots
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,6 @@ class VectorBuffer:
             ]
         if not entries:
             return []
-        similarities = _row_dots(np.stack([entry.vector for entry in entries]), vector)
+        similarities = row_dots(np.stack([entry.vector for entry in entries]), vector)
         order = np.argsort(-similarities, kind="stable")[:n]
         return [(entries[i].row.id, float(similarities[i])) for i in order]
