@@ -9,7 +9,7 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from os import PathLike, fspath
 from pathlib import Path
@@ -35,15 +35,14 @@ from .records import (
 )
 from .retrieval.bm25 import BM25Index
 from .retrieval.config import RetrievalConfig
-from .retrieval.exact_vectors import ExactVectors
+from .retrieval.exact_vectors import ExactVectors, row_dots
 from .retrieval.ranking import rank
 from .retrieval.terms import Tokenizer, TokenizerConfig
-from .storage._access_log import AccessLog
-from .storage._vector_buffer import VectorBuffer
 from .storage.conversations import ConversationStore
 from .storage.schema import from_bytes, to_bytes
 from .storage.sql_store import SQLStore
 from .storage.vectors import ChromaVectorIndex
+from .storage.write_behind import Pending, RepairReport, WriteBehind
 
 __all__ = ["MemoryEngine", "RepairReport"]
 
@@ -61,8 +60,6 @@ class _DefaultEmbedder:
 
 DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
 
-_VECTOR_BATCH = 512
-
 
 @dataclass
 class _KeywordIndex:
@@ -78,14 +75,6 @@ class _KeywordIndex:
     revisions: dict[str, int] = field(default_factory=dict)
     created: dict[str, float] = field(default_factory=dict)
     vectors: ExactVectors | None = None
-
-
-@dataclass(frozen=True)
-class RepairReport:
-    """What :meth:`MemoryEngine.repair` did."""
-
-    reindexed: int
-    orphans_removed: int
 
 
 def _utc_now() -> datetime:
@@ -251,23 +240,23 @@ class MemoryEngine:
             raise ConfigurationError(
                 f"vector_flush_seconds must be > 0, got {vector_flush_seconds!r}"
             )
-        self._flush_seconds = float(vector_flush_seconds)
-        self._buffer = VectorBuffer()
-        self._vector_writes = threading.RLock()
-        self._access = AccessLog()
-        self._flush_timer: threading.Timer | None = None
+        self._writes = WriteBehind(
+            self._store,
+            self._vectors,
+            self.embedder,
+            self._now,
+            self._flush_size,
+            float(vector_flush_seconds),
+            self.events,
+        )
         if repair_on_open and self._vectors is not None:
-            self._reindex_pending()
+            self._writes.reindex_pending()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
         """Flush buffered vectors and access counts, release connections and indexes."""
-        timer, self._flush_timer = self._flush_timer, None
-        if timer is not None:
-            timer.cancel()
-        self.flush_vectors()
-        self._flush_access()
+        self._writes.close()
         with self._lock:
             self._indexes.clear()
         self._store.close()
@@ -343,7 +332,7 @@ class MemoryEngine:
             rows = [row for row in rows if row["id"] not in known]
             if not rows:
                 return []
-        vectors = self._embed_for_write([row["content"] for row in rows])
+        vectors = self._writes.embed([row["content"] for row in rows])
         for position, row in enumerate(rows):
             row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
         version, inserted = self._store.insert(user_id, rows, now, skip_existing=skip_existing)
@@ -368,7 +357,7 @@ class MemoryEngine:
             for row in rows
         ]
         self._apply_to_keyword_index(user_id, version, upserted=index_rows)
-        self._write_vectors(user_id, index_rows, vectors)
+        self._writes.write(user_id, index_rows, vectors)
         return [
             Memory(
                 id=row["id"],
@@ -409,10 +398,10 @@ class MemoryEngine:
         if not values:
             raise InvalidInputError("update needs content, kind or metadata")
         now = self._now(now)
-        self._flush_access(user_id)
+        self._writes.flush_access(user_id)
         vectors = None
         if "content" in values:
-            vectors = self._embed_for_write([values["content"]])
+            vectors = self._writes.embed([values["content"]])
             # Without a new vector the old one must go: it describes the old content.
             values["embedding"] = to_bytes(vectors[0]) if vectors is not None else None
         result = self._store.update(user_id, memory_id, values, now)
@@ -433,7 +422,7 @@ class MemoryEngine:
             if vectors is None and embedding is not None and self.embedder is not None:
                 vectors = from_bytes(embedding, self.embedder.dimension)
                 vectors = None if vectors is None else vectors.reshape(1, -1)
-            self._write_vectors(user_id, [row], vectors)
+            self._writes.write(user_id, [row], vectors)
         return memory
 
     def delete(self, user_id: str, memory_id: str, *, now: datetime | None = None) -> None:
@@ -444,22 +433,7 @@ class MemoryEngine:
         if version is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         self._apply_to_keyword_index(user_id, version, removed=[memory_id])
-        with self._vector_writes:  # not while a flush may still write it
-            self._buffer.discard(user_id, [memory_id])
-            self._delete_vector(user_id, memory_id)
-
-    def _delete_vector(self, user_id: str, memory_id: str) -> None:
-        if self._vectors is not None:
-            try:
-                self._vectors.delete(user_id, [memory_id])
-            except Exception:
-                self.events["vector_delete_failed"] += 1
-                logger.warning(
-                    "memory %s was deleted, but its vector could not be removed now; "
-                    "repair() removes it (it is never returned meanwhile)",
-                    memory_id,
-                    exc_info=True,
-                )
+        self._writes.delete(user_id, memory_id)
 
     def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
         """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
@@ -473,23 +447,8 @@ class MemoryEngine:
         with self._lock:
             self._indexes.pop(user_id, None)
         self.conversations.forget_user(user_id)
-        self._access.drop_user(user_id)
-        with self._vector_writes:  # not while a flush may still write theirs
-            self._buffer.drop_user(user_id)
-            self._drop_vectors(user_id)
+        self._writes.drop_user(user_id)
         return count
-
-    def _drop_vectors(self, user_id: str) -> None:
-        if self._vectors is not None:
-            try:
-                self._vectors.drop_user(user_id)
-            except Exception:
-                self.events["vector_delete_failed"] += 1
-                logger.warning(
-                    "the user was deleted, but their vectors could not be removed now; "
-                    "repair() removes them (they are never returned meanwhile)",
-                    exc_info=True,
-                )
 
     # -- reads -------------------------------------------------------------------------
 
@@ -497,7 +456,7 @@ class MemoryEngine:
         """One memory of the user. Raises MemoryNotFoundError if there is none."""
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
-        self._flush_access(user_id)
+        self._writes.flush_access(user_id)
         found = self._store.get_many(user_id, [memory_id]).get(memory_id)
         if found is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
@@ -520,7 +479,7 @@ class MemoryEngine:
         where = self._filter(kinds, conversation_id, since, until)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
-        self._flush_access(user_id)
+        self._writes.flush_access(user_id)
         return self._store.list(
             user_id, where, limit=limit, offset=offset, newest_first=newest_first
         )
@@ -568,7 +527,7 @@ class MemoryEngine:
         user_id = check.check_user_id(user_id)
         if self._store.user_version(user_id) is None:
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
-        self._flush_access(user_id)
+        self._writes.flush_access(user_id)
         memories = self._store.list(
             user_id, MemoryFilter(), limit=None, offset=0, newest_first=False
         )
@@ -597,8 +556,8 @@ class MemoryEngine:
         stats["embedder"] = self.embedder.name if self.embedder is not None else None
         # What made the stored vectors, also when this engine runs keyword-only.
         stats["store_embedder"] = self._store.recorded_embedder()
-        stats["buffered_vectors"] = len(self._buffer)
-        stats["pending_accesses"] = len(self._access)
+        stats["buffered_vectors"] = self._writes.buffered_vectors
+        stats["pending_accesses"] = self._writes.pending_accesses
         stats["events"] = dict(self.events)
         return stats
 
@@ -670,7 +629,7 @@ class MemoryEngine:
                 logger.warning(
                     "vector search failed; answering from keyword search alone", exc_info=True
                 )
-            buffered = self._buffer.search(user_id, vector, depth, allowed)
+            buffered = _search_pending(self._writes.pending(user_id, allowed), vector, depth)
             if buffered:
                 # A buffered vector is the newest one of its memory.
                 merged = dict(semantic)
@@ -690,14 +649,7 @@ class MemoryEngine:
         ids = [doc_id for doc_id, _ in hits]
         memories = self._store.get_many(user_id, ids)
         if self.track_access and memories:
-            for doc_id, (count, latest) in self._access.record(user_id, memories, now).items():
-                stored = memories[doc_id]
-                memories[doc_id] = replace(
-                    stored,
-                    access_count=stored.access_count + count,
-                    last_accessed=max(latest, stored.last_accessed or latest),
-                )
-            self._schedule_flush()
+            memories = self._writes.record_access(user_id, memories, now)
         return [
             SearchHit(memories[doc_id], breakdown)
             for doc_id, breakdown in hits
@@ -875,69 +827,7 @@ class MemoryEngine:
         replaced. Vectors come from SQL, where each memory keeps its own; only memories
         never embedded go to the embedder. Safe to run while other processes write.
         """
-        reindexed = self._reindex_pending()
-        self.flush_vectors()
-        reindexed += self._restore_missing_vectors()
-        orphans = 0
-        if self._vectors is not None:
-            orphans = self._vectors.remove_orphans(self._store.existing_ids)
-        return RepairReport(reindexed=reindexed, orphans_removed=orphans)
-
-    def _restore_missing_vectors(self) -> int:
-        """Index what SQL holds and the vector index lacks, though SQL thinks it is there."""
-        if self._vectors is None or self.embedder is None:
-            return 0
-        count = 0
-        for user_id in self._store.user_ids():
-            _, revisions = self._store.revisions(user_id)
-            if not revisions:
-                continue
-            missing = sorted(set(revisions) - self._vectors.ids(user_id))
-            for start in range(0, len(missing), _VECTOR_BATCH):
-                rows = self._store.index_rows(
-                    user_id, missing[start : start + _VECTOR_BATCH], with_embeddings=True
-                )
-                count += self._index_vectors_of(user_id, rows)
-        if count:
-            logger.info("restored %d vectors the vector index had lost", count)
-        return count
-
-    def _reindex_pending(self) -> int:
-        if self._vectors is None or self.embedder is None:
-            return 0
-        count = 0
-        for user_id, rows in self._store.pending_vectors(_VECTOR_BATCH):
-            count += self._index_vectors_of(user_id, rows)
-        if count:
-            logger.info("re-indexed %d memories missing from the vector index", count)
-        return count
-
-    def _index_vectors_of(self, user_id: str, rows: Sequence[IndexRow]) -> int:
-        """Write these memories to the vector index: vectors from SQL, else embedded."""
-        assert self.embedder is not None
-        dimension = self.embedder.dimension
-        vectors = np.zeros((len(rows), dimension), dtype=np.float32)
-        missing = []
-        for position, row in enumerate(rows):
-            stored = None if row.embedding is None else from_bytes(row.embedding, dimension)
-            if stored is None:
-                missing.append(position)
-            else:
-                vectors[position] = stored
-        if missing:
-            vectors[missing] = self.embedder.embed([rows[i].content for i in missing])
-            # SQL keeps the new vectors too, under new revisions, so that every
-            # process's exact search loads them.
-            revised = self._store.store_embeddings(
-                user_id,
-                {rows[i].id: (rows[i].revision, to_bytes(vectors[i])) for i in missing},
-                self._now(),
-            )
-            rows = [
-                replace(row, revision=revised[row.id]) if row.id in revised else row for row in rows
-            ]
-        self._upsert_vectors(user_id, rows, vectors)
-        return len(rows)
+        return self._writes.repair()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -982,119 +872,13 @@ class MemoryEngine:
             "created_at": created_at.astimezone(timezone.utc),
         }
 
-    def _embed_for_write(self, texts: builtins.list[str]) -> npt.NDArray[np.float32] | None:
-        """Vectors for new content, or None (the rows then wait for repair())."""
-        if self.embedder is None:
-            return None
-        try:
-            return self.embedder.embed(texts)
-        except Exception:
-            self.events["embedding_failed"] += 1
-            logger.warning(
-                "embedding failed; the memories are stored and searchable by keyword, "
-                "and repair() adds their vectors later",
-                exc_info=True,
-            )
-            return None
-
-    def _write_vectors(
-        self,
-        user_id: str,
-        rows: Sequence[IndexRow],
-        vectors: npt.NDArray[np.float32] | None,
-    ) -> None:
-        """Index new vectors: small writes go to the buffer, large ones straight in."""
-        if self._vectors is None or vectors is None or not rows:
-            return
-        if len(rows) < self._flush_size:
-            self._buffer.add(user_id, builtins.list(rows), vectors)
-            if len(self._buffer) >= self._flush_size or self._buffer.age() >= self._flush_seconds:
-                self.flush_vectors()
-            else:
-                self._schedule_flush()
-            return
-        try:
-            with self._vector_writes:
-                self._upsert_vectors(user_id, rows, vectors)
-        except Exception:
-            self.events["vector_write_failed"] += 1
-            logger.warning(
-                "the vector index could not be written; the memories are stored and "
-                "searchable by keyword, and repair() indexes them later",
-                exc_info=True,
-            )
-
-    def _upsert_vectors(
-        self, user_id: str, rows: Sequence[IndexRow], vectors: npt.NDArray[np.float32]
-    ) -> None:
-        assert self._vectors is not None
-        for start in range(0, len(rows), _VECTOR_BATCH):
-            chunk = rows[start : start + _VECTOR_BATCH]
-            self._vectors.upsert(
-                user_id,
-                [row.id for row in chunk],
-                vectors[start : start + _VECTOR_BATCH],
-                [_vector_metadata(row) for row in chunk],
-            )
-            self._store.mark_vector_indexed(user_id, {row.id: row.revision for row in chunk})
-
     def flush_vectors(self) -> int:
         """Write buffered vectors to the vector index now; returns how many were written.
 
         If the vector index is unreachable they stay buffered (and marked in SQL as not
         yet indexed), and a later flush or :meth:`repair` writes them.
         """
-        written = 0
-        # One flush at a time (the timer's and a writer's): an older vector of a memory
-        # must never reach the index after a newer one.
-        with self._vector_writes:
-            taken = self._buffer.take()
-            for user_id, entries in taken.items():
-                try:
-                    self._upsert_vectors(
-                        user_id,
-                        [entry.row for entry in entries],
-                        np.stack([entry.vector for entry in entries]),
-                    )
-                    written += len(entries)
-                except Exception:
-                    self.events["vector_write_failed"] += 1
-                    self._buffer.restore({user_id: entries})
-                    logger.warning(
-                        "the vector index could not be written; %d memories stay buffered "
-                        "and searchable, and are written by a later flush or repair()",
-                        len(entries),
-                        exc_info=True,
-                    )
-        return written
-
-    def _schedule_flush(self) -> None:
-        timer = self._flush_timer
-        if timer is not None and timer.is_alive():
-            return
-        timer = threading.Timer(self._flush_seconds, self._timed_flush)
-        timer.daemon = True
-        self._flush_timer = timer
-        timer.start()
-
-    def _timed_flush(self) -> None:
-        try:
-            self.flush_vectors()
-        except Exception:
-            logger.warning("flushing buffered vectors failed", exc_info=True)
-        self._flush_access()
-
-    def _flush_access(self, user_id: str | None = None) -> None:
-        """Write counted retrievals to SQL (all, or only if ``user_id`` has some)."""
-        if user_id is not None and not self._access.has_user(user_id):
-            return
-        taken = self._access.take()
-        try:
-            self._store.record_access(taken)
-        except Exception:
-            self._access.restore(taken)
-            self.events["access_write_failed"] += 1
-            logger.warning("access counts could not be written; retrying later", exc_info=True)
+        return self._writes.flush_vectors()
 
     def _apply_to_keyword_index(
         self,
@@ -1281,8 +1065,12 @@ def _require_conversation(conversation_id: object) -> str:
     return checked
 
 
-def _vector_metadata(row: IndexRow) -> dict[str, str | float]:
-    metadata: dict[str, str | float] = {"kind": row.kind, "created_ts": row.created_at.timestamp()}
-    if row.conversation_id is not None:
-        metadata["conversation_id"] = row.conversation_id
-    return metadata
+def _search_pending(
+    entries: builtins.list[Pending], vector: npt.NDArray[np.float32], n: int
+) -> builtins.list[tuple[str, float]]:
+    """The pending vectors nearest to ``vector``: ``(id, cosine)``, best first."""
+    if not entries:
+        return []
+    similarities = row_dots(np.stack([entry.vector for entry in entries]), vector)
+    order = np.argsort(-similarities, kind="stable")[:n]
+    return [(entries[i].row.id, float(similarities[i])) for i in order]
