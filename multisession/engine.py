@@ -6,10 +6,8 @@ import asyncio
 import builtins
 import functools
 import logging
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from os import PathLike, fspath
 from pathlib import Path
@@ -33,11 +31,11 @@ from .records import (
     Message,
     SearchHit,
 )
-from .retrieval.bm25 import BM25Index
 from .retrieval.config import RetrievalConfig
-from .retrieval.exact_vectors import ExactVectors, row_dots
+from .retrieval.exact_vectors import row_dots
 from .retrieval.ranking import rank
 from .retrieval.terms import Tokenizer, TokenizerConfig
+from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
 from .storage.schema import from_bytes, to_bytes
 from .storage.sql_store import SQLStore
@@ -59,22 +57,6 @@ class _DefaultEmbedder:
 
 
 DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
-
-
-@dataclass
-class _KeywordIndex:
-    """One user's in-process indexes and what they need to stay in step with SQL.
-
-    ``vectors`` holds the user's vectors for exact search, or is None when the user is
-    searched through the vector index (more memories than ``exact_vector_limit``, or
-    keyword-only search).
-    """
-
-    bm25: BM25Index
-    version: int | None = None
-    revisions: dict[str, int] = field(default_factory=dict)
-    created: dict[str, float] = field(default_factory=dict)
-    vectors: ExactVectors | None = None
 
 
 def _utc_now() -> datetime:
@@ -233,8 +215,14 @@ class MemoryEngine:
                 f"context must be a ContextConfig, got {type(context).__name__}"
             )
         self.context_config = context or ContextConfig()
-        self._lock = threading.RLock()
-        self._indexes: OrderedDict[str, _KeywordIndex] = OrderedDict()
+        self.indexes = UserIndexes(
+            self._store,
+            self._tokenize,
+            dimension=self.embedder.dimension if self.embedder is not None else None,
+            exact_limit=self._exact_limit,
+            max_users=self._max_cached_users,
+            max_vectors=self._max_cached_vectors,
+        )
         self._flush_size = check.check_positive_int(vector_flush_size, "vector_flush_size", 100_000)
         if not vector_flush_seconds > 0:
             raise ConfigurationError(
@@ -257,8 +245,7 @@ class MemoryEngine:
     def close(self) -> None:
         """Flush buffered vectors and access counts, release connections and indexes."""
         self._writes.close()
-        with self._lock:
-            self._indexes.clear()
+        self.indexes.clear()
         self._store.close()
         if self._vectors is not None:
             self._vectors.close()
@@ -356,7 +343,7 @@ class MemoryEngine:
             )
             for row in rows
         ]
-        self._apply_to_keyword_index(user_id, version, upserted=index_rows)
+        self.indexes.apply(user_id, version, upserted=index_rows)
         self._writes.write(user_id, index_rows, vectors)
         return [
             Memory(
@@ -417,7 +404,7 @@ class MemoryEngine:
             version,
             embedding,
         )
-        self._apply_to_keyword_index(user_id, version, upserted=[row])
+        self.indexes.apply(user_id, version, upserted=[row])
         if "content" in values or "kind" in values:
             if vectors is None and embedding is not None and self.embedder is not None:
                 vectors = from_bytes(embedding, self.embedder.dimension)
@@ -432,7 +419,7 @@ class MemoryEngine:
         version = self._store.delete(user_id, memory_id, self._now(now))
         if version is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
-        self._apply_to_keyword_index(user_id, version, removed=[memory_id])
+        self.indexes.apply(user_id, version, removed=[memory_id])
         self._writes.delete(user_id, memory_id)
 
     def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
@@ -444,8 +431,7 @@ class MemoryEngine:
         count = self._store.delete_user(user_id, self._now(now))
         if count is None:
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
-        with self._lock:
-            self._indexes.pop(user_id, None)
+        self.indexes.forget(user_id)
         self.conversations.forget_user(user_id)
         self._writes.drop_user(user_id)
         return count
@@ -611,8 +597,9 @@ class MemoryEngine:
         allowed = None if where.is_empty else self._store.filtered_ids(user_id, where)
         tokens = self._tokenize(query)
         semantic: builtins.list[tuple[str, float]] = []
-        with self._lock:
-            index = self._synced_index(user_id, version)
+        lock = self.indexes.lock_for(user_id)
+        with lock:
+            index = self.indexes.synced(user_id, version)
             keyword = (
                 index.bm25.top_n(tokens, depth, allowed=allowed)
                 if settings.bm25_weight > 0 and tokens
@@ -635,7 +622,7 @@ class MemoryEngine:
                 merged = dict(semantic)
                 merged.update(buffered)
                 semantic = sorted(merged.items(), key=lambda item: -item[1])[:depth]
-        with self._lock:
+        with lock:
             created = {
                 doc_id: index.created[doc_id]
                 for doc_id, _ in (*keyword, *semantic)
@@ -879,107 +866,6 @@ class MemoryEngine:
         yet indexed), and a later flush or :meth:`repair` writes them.
         """
         return self._writes.flush_vectors()
-
-    def _apply_to_keyword_index(
-        self,
-        user_id: str,
-        version: int,
-        *,
-        upserted: Sequence[IndexRow] = (),
-        removed: Sequence[str] = (),
-    ) -> None:
-        """Apply this process's own write to a loaded index, without a reload."""
-        with self._lock:
-            index = self._indexes.get(user_id)
-            if index is None:
-                return  # loaded from SQL on first search
-            self._index_rows(index, upserted)
-            for doc_id in removed:
-                index.bm25.remove(doc_id)
-                index.revisions.pop(doc_id, None)
-                index.created.pop(doc_id, None)
-                if index.vectors is not None:
-                    index.vectors.remove(doc_id)
-            # Contiguous versions mean no other process wrote in between; otherwise the
-            # next search compares revisions with SQL and catches up.
-            if index.version is not None and version == index.version + 1:
-                index.version = version
-
-    def _index_rows(self, index: _KeywordIndex, rows: Sequence[IndexRow]) -> None:
-        index.bm25.add_many((row.id, self._tokenize(row.content)) for row in rows)
-        for row in rows:
-            index.revisions[row.id] = row.revision
-            index.created[row.id] = row.created_at.timestamp()
-        if index.vectors is not None:
-            self._index_vectors(index.vectors, rows)
-            if len(index.vectors) > self._exact_limit:
-                index.vectors = None  # grown out of exact search: the vector index serves it
-
-    def _index_vectors(self, vectors: ExactVectors, rows: Iterable[IndexRow]) -> None:
-        for row in rows:
-            vector = None if row.embedding is None else from_bytes(row.embedding, vectors.dimension)
-            if vector is None:
-                vectors.remove(row.id)  # not embedded yet: repair() brings it
-            else:
-                vectors.upsert(row.id, vector)
-
-    def _synced_index(self, user_id: str, version: int) -> _KeywordIndex:
-        """The user's in-process indexes, caught up with every write in SQL.
-
-        ``version`` is the user's version, read before the call. Holds the lock.
-        """
-        index = self._indexes.get(user_id)
-        if index is not None and index.version == version:
-            self._indexes.move_to_end(user_id)
-            return index
-        if index is None:
-            # Rows read after the version: a write in between is loaded now and
-            # applied again at the next search, which sees a newer version.
-            exact = self._exact_search_fits(self._store.count(user_id))
-            index = _KeywordIndex(BM25Index())
-            if exact and self.embedder is not None:
-                index.vectors = ExactVectors(self.embedder.dimension)
-            self._index_rows(index, self._store.index_rows(user_id, with_embeddings=exact))
-        else:
-            current, revisions = self._store.revisions(user_id)
-            version = current if current is not None else version  # None: deleted meanwhile
-            for doc_id in set(index.revisions) - set(revisions):
-                index.bm25.remove(doc_id)
-                index.revisions.pop(doc_id)
-                index.created.pop(doc_id, None)
-                if index.vectors is not None:
-                    index.vectors.remove(doc_id)
-            changed = [
-                doc_id for doc_id, rev in revisions.items() if index.revisions.get(doc_id) != rev
-            ]
-            if changed:
-                rows = self._store.index_rows(
-                    user_id, changed, with_embeddings=index.vectors is not None
-                )
-                self._index_rows(index, rows)
-        index.version = version
-        self._indexes[user_id] = index
-        self._indexes.move_to_end(user_id)
-        self._evict_indexes()
-        return index
-
-    def _exact_search_fits(self, memories: int) -> bool:
-        return (
-            self.embedder is not None
-            and memories <= self._exact_limit
-            and memories <= self._max_cached_vectors
-            and self._exact_limit > 0
-        )
-
-    def _evict_indexes(self) -> None:
-        """Let go of the least recently searched users beyond the memory bounds."""
-        while len(self._indexes) > self._max_cached_users:
-            self._indexes.popitem(last=False)
-        held = sum(len(i.vectors) for i in self._indexes.values() if i.vectors is not None)
-        while held > self._max_cached_vectors and len(self._indexes) > 1:
-            _, evicted = self._indexes.popitem(last=False)
-            if evicted.vectors is not None:
-                held -= len(evicted.vectors)
 
     # -- async twins ---------------------------------------------------------------------
 
