@@ -32,15 +32,14 @@ from .records import (
     SearchHit,
 )
 from .retrieval.config import RetrievalConfig
-from .retrieval.exact_vectors import row_dots
-from .retrieval.ranking import rank
+from .retrieval.hybrid import HybridSearch
 from .retrieval.terms import Tokenizer, TokenizerConfig
 from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
 from .storage.schema import from_bytes, to_bytes
 from .storage.sql_store import SQLStore
 from .storage.vectors import ChromaVectorIndex
-from .storage.write_behind import Pending, RepairReport, WriteBehind
+from .storage.write_behind import RepairReport, WriteBehind
 
 __all__ = ["MemoryEngine", "RepairReport"]
 
@@ -235,6 +234,15 @@ class MemoryEngine:
             self._now,
             self._flush_size,
             float(vector_flush_seconds),
+            self.events,
+        )
+        self._hybrid = HybridSearch(
+            self._store,
+            self.indexes,
+            self._vectors,
+            self._writes,
+            self.embedder,
+            self._tokenize,
             self.events,
         )
         if repair_on_open and self._vectors is not None:
@@ -588,53 +596,16 @@ class MemoryEngine:
         settings = config or self.config
         where = self._filter(kinds, conversation_id, since, until)
         now = self._now(now)
-        depth = max(settings.candidate_depth, k)
-        vector = self._query_vector(query, query_vector, settings)
-
-        version = self._store.user_version(user_id)
-        if version is None:
-            return []  # nothing stored for this user
-        allowed = None if where.is_empty else self._store.filtered_ids(user_id, where)
-        tokens = self._tokenize(query)
-        semantic: builtins.list[tuple[str, float]] = []
-        lock = self.indexes.lock_for(user_id)
-        with lock:
-            index = self.indexes.synced(user_id, version)
-            keyword = (
-                index.bm25.top_n(tokens, depth, allowed=allowed)
-                if settings.bm25_weight > 0 and tokens
-                else []
-            )
-            exact = index.vectors
-            if vector is not None and exact is not None:
-                semantic = exact.search(vector, depth, allowed)
-        if vector is not None and exact is None and self._vectors is not None:
-            try:
-                semantic = self._vectors.query(user_id, vector, depth, where)
-            except Exception:
-                self.events["vector_search_failed"] += 1
-                logger.warning(
-                    "vector search failed; answering from keyword search alone", exc_info=True
-                )
-            buffered = _search_pending(self._writes.pending(user_id, allowed), vector, depth)
-            if buffered:
-                # A buffered vector is the newest one of its memory.
-                merged = dict(semantic)
-                merged.update(buffered)
-                semantic = sorted(merged.items(), key=lambda item: -item[1])[:depth]
-        with lock:
-            created = {
-                doc_id: index.created[doc_id]
-                for doc_id, _ in (*keyword, *semantic)
-                if doc_id in index.created
-            }
-        # A vector whose memory was deleted (by another process, or before a failed
-        # vector delete) is skipped: SQL decides what exists.
-        keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
-        semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
-        hits = rank(keyword, semantic, created, settings, now)[:k]
-        ids = [doc_id for doc_id, _ in hits]
-        memories = self._store.get_many(user_id, ids)
+        hits = self._hybrid.search(
+            user_id,
+            query,
+            k=k,
+            where=where,
+            settings=settings,
+            now=now,
+            query_vector=query_vector,
+        )
+        memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
         if self.track_access and memories:
             memories = self._writes.record_access(user_id, memories, now)
         return [
@@ -642,32 +613,6 @@ class MemoryEngine:
             for doc_id, breakdown in hits
             if doc_id in memories
         ]
-
-    def _query_vector(
-        self,
-        query: str,
-        query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None,
-        settings: RetrievalConfig,
-    ) -> npt.NDArray[np.float32] | None:
-        if settings.vector_weight <= 0 or self.embedder is None:
-            return None
-        if query_vector is not None:
-            vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-            if vector.shape[0] != self.embedder.dimension or not np.all(np.isfinite(vector)):
-                raise InvalidInputError(
-                    f"query_vector must hold {self.embedder.dimension} finite numbers "
-                    f"(the embedder's dimension), got shape {vector.shape}"
-                )
-            norm = float(np.linalg.norm(vector))
-            return vector / norm if norm > 0 else vector
-        try:
-            return np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
-        except Exception:
-            self.events["query_embedding_failed"] += 1
-            logger.warning(
-                "embedding the query failed; answering from keyword search alone", exc_info=True
-            )
-            return None
 
     # -- conversations, resumption and context -----------------------------------------
 
@@ -949,14 +894,3 @@ def _require_conversation(conversation_id: object) -> str:
     if checked is None:
         raise InvalidInputError("conversation_id is required here")
     return checked
-
-
-def _search_pending(
-    entries: builtins.list[Pending], vector: npt.NDArray[np.float32], n: int
-) -> builtins.list[tuple[str, float]]:
-    """The pending vectors nearest to ``vector``: ``(id, cosine)``, best first."""
-    if not entries:
-        return []
-    similarities = row_dots(np.stack([entry.vector for entry in entries]), vector)
-    order = np.argsort(-similarities, kind="stable")[:n]
-    return [(entries[i].row.id, float(similarities[i])) for i in order]
