@@ -229,6 +229,11 @@ class WriteBehind:
         self._flush_timer: threading.Timer | None = None
 
     @property
+    def dimension(self) -> int | None:
+        """The embedder's dimension, or None for keyword-only search."""
+        return self._embedder.dimension if self._embedder is not None else None
+
+    @property
     def buffered_vectors(self) -> int:
         """How many vectors wait for the next flush."""
         return len(self._buffer)
