@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
+import enum
 import functools
 import logging
 from collections import Counter
@@ -11,20 +11,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _validation as check
-from ._ids import new_id
+from ._async_twins import AsyncTwins
 from .context.builder import BuiltContext, ContextConfig, build_context, resumption_for
 from .context.sessions import Resumption
 from .embeddings.minilm import Embedder, as_embedder, default_embedder
 from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
 from .extraction.recording import record_exchange
 from .records import (
-    IndexRow,
     Memory,
     MemoryFilter,
     MemoryInput,
@@ -33,10 +32,10 @@ from .records import (
 )
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
+from .retrieval.indexing import Indexer
 from .retrieval.terms import Tokenizer, TokenizerConfig
 from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
-from .storage.schema import from_bytes, to_bytes
 from .storage.sql_store import SQLStore
 from .storage.vectors import ChromaVectorIndex
 from .storage.write_behind import RepairReport, WriteBehind
@@ -48,21 +47,25 @@ logger = logging.getLogger("multisession")
 Clock = Callable[[], datetime]
 
 
-class _DefaultEmbedder:
+class _Default(enum.Enum):
     """Marker: resolve the offline default embedder (see :func:`default_embedder`)."""
+
+    EMBEDDER = "default"
 
     def __repr__(self) -> str:
         return "DEFAULT_EMBEDDER"
 
+    __str__ = __repr__
 
-DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
+
+DEFAULT_EMBEDDER: Final = _Default.EMBEDDER
 
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class MemoryEngine:
+class MemoryEngine(AsyncTwins):
     """Long-term memory for many users: store, search, list, update, delete, export.
 
     Example:
@@ -121,7 +124,10 @@ class MemoryEngine:
         *,
         sql_url: str | None = None,
         vector_url: str | None = None,
-        embedder: Embedder | Callable[[builtins.list[str]], Any] | None = DEFAULT_EMBEDDER,
+        embedder: Embedder
+        | Callable[[builtins.list[str]], Any]
+        | Literal[_Default.EMBEDDER]
+        | None = DEFAULT_EMBEDDER,
         config: RetrievalConfig | None = None,
         tokenizer: TokenizerConfig | None = None,
         clock: Clock | None = None,
@@ -136,113 +142,67 @@ class MemoryEngine:
         exact_vector_limit: int = 50_000,
         max_cached_vectors: int = 200_000,
     ) -> None:
-        if config is not None and not isinstance(config, RetrievalConfig):
-            raise ConfigurationError(
-                f"config must be a RetrievalConfig, got {type(config).__name__}"
-            )
-        if tokenizer is not None and not isinstance(tokenizer, TokenizerConfig):
-            raise ConfigurationError(
-                f"tokenizer must be a TokenizerConfig, got {type(tokenizer).__name__}"
-            )
-        self.config = config or RetrievalConfig()
-        self.max_content_chars = check.check_positive_int(
-            max_content_chars, "max_content_chars", 10_000_000
+        # Every setting is checked before a store is opened: a bad one leaves nothing open.
+        self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
+            RetrievalConfig()
         )
-        self.track_access = track_access
-        self._max_cached_users = check.check_positive_int(
-            max_cached_users, "max_cached_users", 1_000_000
+        tokenize = Tokenizer(
+            check.check_setting_type(tokenizer, TokenizerConfig, "tokenizer") or TokenizerConfig()
         )
-        self._exact_limit = check.check_non_negative_int(
-            exact_vector_limit, "exact_vector_limit", 100_000_000
+        self.context_config = check.check_setting_type(context, ContextConfig, "context") or (
+            ContextConfig()
         )
-        self._max_cached_vectors = check.check_non_negative_int(
-            max_cached_vectors, "max_cached_vectors", 1_000_000_000
+        self.max_content_chars = check.check_setting_int(
+            max_content_chars, "max_content_chars", 1, 10_000_000
         )
-        self._clock: Clock = clock or _utc_now
-        self._tokenize = Tokenizer(tokenizer or TokenizerConfig())
-        self.events: Counter[str] = Counter()
-
-        base = Path(fspath(directory)) if directory is not None else None
-        if sql_url is None:
-            if base is None:
-                raise ConfigurationError(
-                    "give a directory for the embedded stores, or sql_url (and vector_url)"
-                )
-            base.mkdir(parents=True, exist_ok=True)
-            sql_url = f"sqlite:///{base / 'memory.db'}"
-
-        if embedder is DEFAULT_EMBEDDER:
-            self.embedder: Embedder | None = default_embedder()
-        elif embedder is None:
-            self.embedder = None
-        else:
-            self.embedder = as_embedder(embedder)
-
-        self._vectors: ChromaVectorIndex | None = None
-        if self.embedder is not None:
-            if vector_url is None:
-                if base is None:
-                    raise ConfigurationError(
-                        "vector search needs vector_url (a Chroma server http://host:port "
-                        "or a directory), or a directory for the embedded stores; or pass "
-                        "embedder=None for keyword-only search"
-                    )
-                base.mkdir(parents=True, exist_ok=True)
-                vector_url = str(base / "chroma")
-            self._vectors = ChromaVectorIndex.open(
-                vector_url, embedder_name=self.embedder.name, dimension=self.embedder.dimension
-            )
-
-        self._store = SQLStore(sql_url)
-        if self.embedder is not None:
-            try:
-                self._store.check_embedder(self.embedder.name, self.embedder.dimension)
-            except ConfigurationError:
-                self._store.close()
-                if self._vectors is not None:
-                    self._vectors.close()
-                raise
-        self.conversations = ConversationStore(self._store.engine)
+        max_cached_users = check.check_setting_int(max_cached_users, "max_cached_users", 1, 10**6)
+        exact_vector_limit = check.check_setting_int(
+            exact_vector_limit, "exact_vector_limit", 0, 10**8
+        )
+        max_cached_vectors = check.check_setting_int(
+            max_cached_vectors, "max_cached_vectors", 0, 10**9
+        )
+        flush_size = check.check_setting_int(vector_flush_size, "vector_flush_size", 1, 100_000)
+        flush_seconds = check.check_setting_seconds(vector_flush_seconds, "vector_flush_seconds")
         if llm is not None and not callable(llm):
             raise ConfigurationError(
                 "llm must be a callable prompt -> text; wrap a framework model with the "
                 "adapters of langchain_multisession or llamaindex_multisession"
             )
         self.llm = llm
-        if context is not None and not isinstance(context, ContextConfig):
-            raise ConfigurationError(
-                f"context must be a ContextConfig, got {type(context).__name__}"
-            )
-        self.context_config = context or ContextConfig()
+        self.track_access = track_access
+        self._clock: Clock = clock or _utc_now
+        self.events: Counter[str] = Counter()
+
+        self.embedder, self._store, self._vectors = _open_stores(
+            directory, sql_url, vector_url, embedder
+        )
+        self.conversations = ConversationStore(self._store.engine)
         self.indexes = UserIndexes(
             self._store,
-            self._tokenize,
+            tokenize,
             dimension=self.embedder.dimension if self.embedder is not None else None,
-            exact_limit=self._exact_limit,
-            max_users=self._max_cached_users,
-            max_vectors=self._max_cached_vectors,
+            exact_limit=exact_vector_limit,
+            max_users=max_cached_users,
+            max_vectors=max_cached_vectors,
         )
-        self._flush_size = check.check_positive_int(vector_flush_size, "vector_flush_size", 100_000)
-        if not vector_flush_seconds > 0:
-            raise ConfigurationError(
-                f"vector_flush_seconds must be > 0, got {vector_flush_seconds!r}"
-            )
         self._writes = WriteBehind(
             self._store,
             self._vectors,
             self.embedder,
             self._now,
-            self._flush_size,
-            float(vector_flush_seconds),
+            flush_size,
+            flush_seconds,
             self.events,
         )
+        self._indexer = Indexer(self._store, self.indexes, self._writes)
         self._hybrid = HybridSearch(
             self._store,
             self.indexes,
             self._vectors,
             self._writes,
             self.embedder,
-            self._tokenize,
+            tokenize,
             self.events,
         )
         if repair_on_open and self._vectors is not None:
@@ -313,59 +273,8 @@ class MemoryEngine:
         """
         user_id = check.check_user_id(user_id)
         now = self._now(now)
-        rows = [self._row(self._coerce(item, position), now) for position, item in enumerate(items)]
-        if not rows:
-            return []
-        seen: set[str] = set()
-        for position, row in enumerate(rows):
-            if row["id"] in seen:
-                raise InvalidInputError(f"item {position}: id {row['id']} is given twice")
-            seen.add(row["id"])
-        if skip_existing:
-            # Before embedding: a re-run import must not pay for what it skips.
-            known = self._store.taken_ids(user_id, builtins.list(seen))
-            rows = [row for row in rows if row["id"] not in known]
-            if not rows:
-                return []
-        vectors = self._writes.embed([row["content"] for row in rows])
-        for position, row in enumerate(rows):
-            row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
-        version, inserted = self._store.insert(user_id, rows, now, skip_existing=skip_existing)
-        if version is None:
-            return []
-        if len(inserted) != len(rows):
-            # Another writer stored some of these ids between the check and the insert.
-            inserted_ids = {row["id"] for row in inserted}
-            keep = [i for i, row in enumerate(rows) if row["id"] in inserted_ids]
-            rows = [rows[i] for i in keep]
-            vectors = vectors[keep] if vectors is not None else None
-        index_rows = [
-            IndexRow(
-                id=row["id"],
-                content=row["content"],
-                kind=row["kind"],
-                conversation_id=row["conversation_id"],
-                created_at=row["created_at"],
-                revision=version,
-                embedding=row["embedding"],
-            )
-            for row in rows
-        ]
-        self.indexes.apply(user_id, version, upserted=index_rows)
-        self._writes.write(user_id, index_rows, vectors)
-        return [
-            Memory(
-                id=row["id"],
-                user_id=user_id,
-                content=row["content"],
-                kind=row["kind"],
-                created_at=row["created_at"],
-                updated_at=now,
-                conversation_id=row["conversation_id"],
-                metadata=row["metadata"],
-            )
-            for row in rows
-        ]
+        rows = check.memory_rows(items, now, self.max_content_chars)
+        return self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
 
     def update(
         self,
@@ -394,41 +303,17 @@ class MemoryEngine:
             raise InvalidInputError("update needs content, kind or metadata")
         now = self._now(now)
         self._writes.flush_access(user_id)
-        vectors = None
-        if "content" in values:
-            vectors = self._writes.embed([values["content"]])
-            # Without a new vector the old one must go: it describes the old content.
-            values["embedding"] = to_bytes(vectors[0]) if vectors is not None else None
-        result = self._store.update(user_id, memory_id, values, now)
-        if result is None:
+        memory = self._indexer.update(user_id, memory_id, values, now)
+        if memory is None:
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
-        memory, version, embedding = result
-        row = IndexRow(
-            memory.id,
-            memory.content,
-            memory.kind,
-            memory.conversation_id,
-            memory.created_at,
-            version,
-            embedding,
-        )
-        self.indexes.apply(user_id, version, upserted=[row])
-        if "content" in values or "kind" in values:
-            if vectors is None and embedding is not None and self.embedder is not None:
-                vectors = from_bytes(embedding, self.embedder.dimension)
-                vectors = None if vectors is None else vectors.reshape(1, -1)
-            self._writes.write(user_id, [row], vectors)
         return memory
 
     def delete(self, user_id: str, memory_id: str, *, now: datetime | None = None) -> None:
         """Forget one memory. Raises MemoryNotFoundError if the user has no such memory."""
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
-        version = self._store.delete(user_id, memory_id, self._now(now))
-        if version is None:
+        if not self._indexer.delete(user_id, memory_id, self._now(now)):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
-        self.indexes.apply(user_id, version, removed=[memory_id])
-        self._writes.delete(user_id, memory_id)
 
     def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
         """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
@@ -470,7 +355,7 @@ class MemoryEngine:
     ) -> builtins.list[Memory]:
         """A page of the user's memories, newest first by default."""
         user_id = check.check_user_id(user_id)
-        where = self._filter(kinds, conversation_id, since, until)
+        where = check.memory_filter(kinds, conversation_id, since, until)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
         self._writes.flush_access(user_id)
@@ -489,7 +374,7 @@ class MemoryEngine:
     ) -> int:
         """How many memories the user has (matching the filters)."""
         user_id = check.check_user_id(user_id)
-        return self._store.count(user_id, self._filter(kinds, conversation_id, since, until))
+        return self._store.count(user_id, check.memory_filter(kinds, conversation_id, since, until))
 
     def latest_texts(self, user_id: str, kind: str, limit: int) -> builtins.list[str]:
         """The contents of the user's newest memories of one kind (``limit`` of them).
@@ -594,7 +479,7 @@ class MemoryEngine:
                 f"config must be a RetrievalConfig, got {type(config).__name__}"
             )
         settings = config or self.config
-        where = self._filter(kinds, conversation_id, since, until)
+        where = check.memory_filter(kinds, conversation_id, since, until)
         now = self._now(now)
         hits = self._hybrid.search(
             user_id,
@@ -626,18 +511,8 @@ class MemoryEngine:
     ) -> builtins.list[Message]:
         """Append chat messages (``(role, content)`` or dicts with role/content/metadata)."""
         user_id = check.check_user_id(user_id)
-        conversation_id = _require_conversation(conversation_id)
-        rows: builtins.list[tuple[str, str, Mapping[str, Any] | None]] = []
-        for position, message in enumerate(messages):
-            if isinstance(message, Mapping):
-                rows.append((message.get("role"), message.get("content"), message.get("metadata")))  # type: ignore[arg-type]
-            elif isinstance(message, tuple) and len(message) == 2:
-                rows.append((message[0], message[1], None))
-            else:
-                raise InvalidInputError(
-                    f"message {position}: expected (role, content) or a dict, "
-                    f"got {type(message).__name__}"
-                )
+        conversation_id = check.check_conversation_required(conversation_id)
+        rows = check.message_rows(messages)
         return self.conversations.add_messages(user_id, conversation_id, rows, self._now(now))
 
     def get_messages(
@@ -645,7 +520,7 @@ class MemoryEngine:
     ) -> builtins.list[Message]:
         """A conversation's messages in order; ``last`` keeps the latest ones."""
         user_id = check.check_user_id(user_id)
-        conversation_id = _require_conversation(conversation_id)
+        conversation_id = check.check_conversation_required(conversation_id)
         if last is not None:
             last = check.check_positive_int(last, "last", 1_000_000)
         return self.conversations.messages(user_id, conversation_id, last=last)
@@ -653,7 +528,7 @@ class MemoryEngine:
     def clear_conversation(self, user_id: str, conversation_id: str) -> int:
         """Delete a conversation's messages and summary (not the user's memories)."""
         user_id = check.check_user_id(user_id)
-        return self.conversations.clear(user_id, _require_conversation(conversation_id))
+        return self.conversations.clear(user_id, check.check_conversation_required(conversation_id))
 
     def preferences(self, user_id: str, *, limit: int = 50) -> builtins.list[Memory]:
         """The user's preferences, newest first."""
@@ -738,7 +613,7 @@ class MemoryEngine:
             self.conversations,
             functools.partial(self.add_many, user_id, now=now),
             user_id,
-            _require_conversation(conversation_id),
+            check.check_conversation_required(conversation_id),
             user_message,
             assistant_message,
             now=now,
@@ -763,47 +638,6 @@ class MemoryEngine:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _filter(
-        self,
-        kinds: Sequence[str] | None,
-        conversation_id: str | None,
-        since: datetime | None,
-        until: datetime | None,
-    ) -> MemoryFilter:
-        if isinstance(kinds, str):
-            raise InvalidInputError("kinds must be a list of kinds, e.g. ['fact'], not a string")
-        return MemoryFilter(
-            kinds=tuple(check.check_kind(kind) for kind in kinds) if kinds is not None else None,
-            conversation_id=check.check_conversation_id(conversation_id),
-            since=check.check_time(since, "since"),
-            until=check.check_time(until, "until"),
-        )
-
-    def _coerce(self, item: MemoryInput | str | Mapping[str, Any], position: int) -> MemoryInput:
-        if isinstance(item, MemoryInput):
-            return item
-        if isinstance(item, str):
-            return MemoryInput(item)
-        if isinstance(item, Mapping):
-            try:
-                return MemoryInput(**item)
-            except TypeError as error:
-                raise InvalidInputError(f"item {position}: {error}") from error
-        raise InvalidInputError(
-            f"item {position}: expected MemoryInput, str or dict, got {type(item).__name__}"
-        )
-
-    def _row(self, item: MemoryInput, now: datetime) -> dict[str, Any]:
-        created_at = check.check_time(item.created_at, "created_at") or now
-        return {
-            "id": new_id() if item.id is None else check.check_memory_id(item.id),
-            "content": check.check_content(item.content, self.max_content_chars),
-            "kind": check.check_kind(item.kind),
-            "conversation_id": check.check_conversation_id(item.conversation_id),
-            "metadata": check.check_metadata(item.metadata),
-            "created_at": created_at.astimezone(timezone.utc),
-        }
-
     def flush_vectors(self) -> int:
         """Write buffered vectors to the vector index now; returns how many were written.
 
@@ -812,85 +646,55 @@ class MemoryEngine:
         """
         return self._writes.flush_vectors()
 
-    # -- async twins ---------------------------------------------------------------------
 
-    async def aadd(self, user_id: str, content: str, **kwargs: Any) -> Memory:
-        """Async :meth:`add` (runs in a worker thread)."""
-        return await asyncio.to_thread(self.add, user_id, content, **kwargs)
+def _open_stores(
+    directory: str | PathLike[str] | None,
+    sql_url: str | None,
+    vector_url: str | None,
+    embedder: Embedder | Callable[[builtins.list[str]], Any] | _Default | None,
+) -> tuple[Embedder | None, SQLStore, ChromaVectorIndex | None]:
+    """The embedder, the SQL store and the vector index, where the arguments put them."""
+    base = Path(fspath(directory)) if directory is not None else None
+    if sql_url is None:
+        if base is None:
+            raise ConfigurationError(
+                "give a directory for the embedded stores, or sql_url (and vector_url)"
+            )
+        base.mkdir(parents=True, exist_ok=True)
+        sql_url = f"sqlite:///{base / 'memory.db'}"
 
-    async def aadd_many(
-        self, user_id: str, items: Iterable[MemoryInput | str | Mapping[str, Any]], **kwargs: Any
-    ) -> builtins.list[Memory]:
-        """Async :meth:`add_many`."""
-        return await asyncio.to_thread(self.add_many, user_id, list(items), **kwargs)
+    if embedder is DEFAULT_EMBEDDER:
+        resolved: Embedder | None = default_embedder()
+    elif embedder is None:
+        resolved = None
+    else:
+        try:
+            resolved = as_embedder(embedder)
+        except TypeError as error:
+            raise ConfigurationError(f"embedder: {error}") from error
 
-    async def asearch(self, user_id: str, query: str, **kwargs: Any) -> builtins.list[SearchHit]:
-        """Async :meth:`search`."""
-        return await asyncio.to_thread(self.search, user_id, query, **kwargs)
-
-    async def aget(self, user_id: str, memory_id: str) -> Memory:
-        """Async :meth:`get`."""
-        return await asyncio.to_thread(self.get, user_id, memory_id)
-
-    async def alist(self, user_id: str, **kwargs: Any) -> builtins.list[Memory]:
-        """Async :meth:`list`."""
-        return await asyncio.to_thread(self.list, user_id, **kwargs)
-
-    async def aupdate(self, user_id: str, memory_id: str, **kwargs: Any) -> Memory:
-        """Async :meth:`update`."""
-        return await asyncio.to_thread(self.update, user_id, memory_id, **kwargs)
-
-    async def adelete(self, user_id: str, memory_id: str, **kwargs: Any) -> None:
-        """Async :meth:`delete`."""
-        await asyncio.to_thread(self.delete, user_id, memory_id, **kwargs)
-
-    async def adelete_user(self, user_id: str, **kwargs: Any) -> int:
-        """Async :meth:`delete_user`."""
-        return await asyncio.to_thread(self.delete_user, user_id, **kwargs)
-
-    async def aexport_user(self, user_id: str) -> dict[str, Any]:
-        """Async :meth:`export_user`."""
-        return await asyncio.to_thread(self.export_user, user_id)
-
-    async def aadd_messages(
-        self, user_id: str, conversation_id: str, messages: Iterable[Any], **kwargs: Any
-    ) -> builtins.list[Message]:
-        """Async :meth:`add_messages`."""
-        return await asyncio.to_thread(
-            self.add_messages, user_id, conversation_id, list(messages), **kwargs
+    vectors: ChromaVectorIndex | None = None
+    if resolved is not None:
+        if vector_url is None:
+            if base is None:
+                raise ConfigurationError(
+                    "vector search needs vector_url (a Chroma server http://host:port "
+                    "or a directory), or a directory for the embedded stores; or pass "
+                    "embedder=None for keyword-only search"
+                )
+            base.mkdir(parents=True, exist_ok=True)
+            vector_url = str(base / "chroma")
+        vectors = ChromaVectorIndex.open(
+            vector_url, embedder_name=resolved.name, dimension=resolved.dimension
         )
 
-    async def aget_messages(
-        self, user_id: str, conversation_id: str, **kwargs: Any
-    ) -> builtins.list[Message]:
-        """Async :meth:`get_messages`."""
-        return await asyncio.to_thread(self.get_messages, user_id, conversation_id, **kwargs)
-
-    async def aclear_conversation(self, user_id: str, conversation_id: str) -> int:
-        """Async :meth:`clear_conversation`."""
-        return await asyncio.to_thread(self.clear_conversation, user_id, conversation_id)
-
-    async def aresume(
-        self, user_id: str, conversation_id: str | None = None, **kwargs: Any
-    ) -> Resumption:
-        """Async :meth:`resume`."""
-        return await asyncio.to_thread(self.resume, user_id, conversation_id, **kwargs)
-
-    async def abuild_context(self, user_id: str, query: str, **kwargs: Any) -> BuiltContext:
-        """Async :meth:`build_context`."""
-        return await asyncio.to_thread(self.build_context, user_id, query, **kwargs)
-
-    async def arecord_exchange(
-        self, user_id: str, conversation_id: str, user_message: str, *args: Any, **kwargs: Any
-    ) -> builtins.list[Memory]:
-        """Async :meth:`record_exchange`."""
-        return await asyncio.to_thread(
-            self.record_exchange, user_id, conversation_id, user_message, *args, **kwargs
-        )
-
-
-def _require_conversation(conversation_id: object) -> str:
-    checked = check.check_conversation_id(conversation_id)
-    if checked is None:
-        raise InvalidInputError("conversation_id is required here")
-    return checked
+    store = SQLStore(sql_url)
+    if resolved is not None:
+        try:
+            store.check_embedder(resolved.name, resolved.dimension)
+        except ConfigurationError:
+            store.close()
+            if vectors is not None:
+                vectors.close()
+            raise
+    return resolved, store, vectors

@@ -10,7 +10,6 @@ import pytest
 
 from multisession import (
     ConfigurationError,
-    InvalidInputError,
     MemoryEngine,
     RetrievalConfig,
     as_embedder,
@@ -155,9 +154,9 @@ def test_exact_vectors_search_filters_and_reuses_slots():
 
 
 def test_invalid_exact_search_settings_are_refused(store_dir, minilm):
-    with pytest.raises(InvalidInputError, match="exact_vector_limit"):
+    with pytest.raises(ConfigurationError, match="exact_vector_limit"):
         MemoryEngine(store_dir, embedder=minilm, exact_vector_limit=-1)
-    with pytest.raises(InvalidInputError, match="max_cached_vectors"):
+    with pytest.raises(ConfigurationError, match="max_cached_vectors"):
         MemoryEngine(store_dir, embedder=minilm, max_cached_vectors=1.5)  # type: ignore[arg-type]
 
 
