@@ -226,6 +226,22 @@ def _memory_row(item: MemoryInput, now: datetime, max_chars: int) -> dict[str, A
     }
 
 
+def memory_changes(
+    content: object, kind: object, metadata: object, max_chars: int
+) -> dict[str, Any]:
+    """The checked values of an update; at least one must be given."""
+    values: dict[str, Any] = {}
+    if content is not None:
+        values["content"] = check_content(content, max_chars)
+    if kind is not None:
+        values["kind"] = check_kind(kind)
+    if metadata is not None:
+        values["metadata"] = check_metadata(metadata)
+    if not values:
+        raise InvalidInputError("update needs content, kind or metadata")
+    return values
+
+
 def message_rows(
     messages: Iterable[tuple[str, str] | Mapping[str, Any]],
 ) -> list[tuple[str, str, Mapping[str, Any] | None]]:

@@ -1,16 +1,20 @@
-"""The memory engine: one facade over the SQL store, the keyword and the vector index."""
+"""The memory engine: the facade that checks every argument and wires the layers.
+
+Searches go to :class:`~multisession.retrieval.hybrid.HybridSearch`, writes to
+:class:`~multisession.retrieval.indexing.Indexer`, and what follows SQL behind to
+:class:`~multisession.storage.write_behind.WriteBehind`; the chat-facing methods and
+the async twins are mixed in from their own modules.
+"""
 
 from __future__ import annotations
 
 import builtins
 import enum
 import functools
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from os import PathLike, fspath
-from pathlib import Path
+from os import PathLike
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -18,31 +22,21 @@ import numpy.typing as npt
 
 from . import _validation as check
 from ._async_twins import AsyncTwins
-from .context.builder import BuiltContext, ContextConfig, build_context, resumption_for
-from .context.sessions import Resumption
+from ._conversation_methods import ConversationMethods
+from .context.builder import ContextConfig
 from .embeddings.minilm import Embedder, as_embedder, default_embedder
-from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
-from .extraction.recording import record_exchange
-from .records import (
-    Memory,
-    MemoryFilter,
-    MemoryInput,
-    Message,
-    SearchHit,
-)
+from .errors import ConfigurationError, MemoryNotFoundError
+from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
 from .retrieval.indexing import Indexer
 from .retrieval.terms import Tokenizer, TokenizerConfig
 from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
-from .storage.sql_store import SQLStore
-from .storage.vectors import ChromaVectorIndex
+from .storage.layout import open_stores
 from .storage.write_behind import RepairReport, WriteBehind
 
 __all__ = ["MemoryEngine", "RepairReport"]
-
-logger = logging.getLogger("multisession")
 
 Clock = Callable[[], datetime]
 
@@ -61,11 +55,7 @@ class _Default(enum.Enum):
 DEFAULT_EMBEDDER: Final = _Default.EMBEDDER
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class MemoryEngine(AsyncTwins):
+class MemoryEngine(ConversationMethods, AsyncTwins):
     """Long-term memory for many users: store, search, list, update, delete, export.
 
     Example:
@@ -116,6 +106,13 @@ class MemoryEngine(AsyncTwins):
         max_cached_vectors: How many vectors the in-process exact search may hold over
             all cached users (4 bytes per dimension each: 200k MiniLM vectors ≈ 300 MB);
             the least recently searched users are let go first.
+
+    Attributes:
+        indexes: The users' in-process indexes: which users, how many vectors are held.
+
+    Raises:
+        ConfigurationError: A setting is of the wrong type or out of range (all are
+            checked before a store opens), or a store cannot be used with this embedder.
     """
 
     def __init__(
@@ -171,11 +168,11 @@ class MemoryEngine(AsyncTwins):
             )
         self.llm = llm
         self.track_access = track_access
-        self._clock: Clock = clock or _utc_now
+        self._clock: Clock = clock or functools.partial(datetime.now, timezone.utc)
         self.events: Counter[str] = Counter()
 
-        self.embedder, self._store, self._vectors = _open_stores(
-            directory, sql_url, vector_url, embedder
+        self.embedder, self._store, self._vectors = open_stores(
+            directory, sql_url, vector_url, functools.partial(_resolve, embedder)
         )
         self.conversations = ConversationStore(self._store.engine)
         self.indexes = UserIndexes(
@@ -292,15 +289,7 @@ class MemoryEngine(AsyncTwins):
         """
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
-        values: dict[str, Any] = {}
-        if content is not None:
-            values["content"] = check.check_content(content, self.max_content_chars)
-        if kind is not None:
-            values["kind"] = check.check_kind(kind)
-        if metadata is not None:
-            values["metadata"] = check.check_metadata(metadata)
-        if not values:
-            raise InvalidInputError("update needs content, kind or metadata")
+        values = check.memory_changes(content, kind, metadata, self.max_content_chars)
         now = self._now(now)
         self._writes.flush_access(user_id)
         memory = self._indexer.update(user_id, memory_id, values, now)
@@ -375,23 +364,6 @@ class MemoryEngine(AsyncTwins):
         """How many memories the user has (matching the filters)."""
         user_id = check.check_user_id(user_id)
         return self._store.count(user_id, check.memory_filter(kinds, conversation_id, since, until))
-
-    def latest_texts(self, user_id: str, kind: str, limit: int) -> builtins.list[str]:
-        """The contents of the user's newest memories of one kind (``limit`` of them).
-
-        What prompts show, e.g. the current preferences: a light read that, unlike
-        :meth:`list`, leaves pending access counts for their batched write.
-        """
-        user_id = check.check_user_id(user_id)
-        kind = check.check_kind(kind)
-        if check.check_non_negative_int(limit, "limit", 100_000) == 0:
-            return []
-        return [
-            memory.content
-            for memory in self._store.list(
-                user_id, MemoryFilter(kinds=(kind,)), limit=limit, offset=0, newest_first=True
-            )
-        ]
 
     def has_user(self, user_id: str) -> bool:
         """Whether the store holds anything of this user (memories or conversations)."""
@@ -474,21 +446,11 @@ class MemoryEngine(AsyncTwins):
         user_id = check.check_user_id(user_id)
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
-        if config is not None and not isinstance(config, RetrievalConfig):
-            raise ConfigurationError(
-                f"config must be a RetrievalConfig, got {type(config).__name__}"
-            )
-        settings = config or self.config
+        settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
         where = check.memory_filter(kinds, conversation_id, since, until)
         now = self._now(now)
         hits = self._hybrid.search(
-            user_id,
-            query,
-            k=k,
-            where=where,
-            settings=settings,
-            now=now,
-            query_vector=query_vector,
+            user_id, query, k=k, where=where, settings=settings, now=now, query_vector=query_vector
         )
         memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
         if self.track_access and memories:
@@ -498,129 +460,6 @@ class MemoryEngine(AsyncTwins):
             for doc_id, breakdown in hits
             if doc_id in memories
         ]
-
-    # -- conversations, resumption and context -----------------------------------------
-
-    def add_messages(
-        self,
-        user_id: str,
-        conversation_id: str,
-        messages: Iterable[tuple[str, str] | Mapping[str, Any]],
-        *,
-        now: datetime | None = None,
-    ) -> builtins.list[Message]:
-        """Append chat messages (``(role, content)`` or dicts with role/content/metadata)."""
-        user_id = check.check_user_id(user_id)
-        conversation_id = check.check_conversation_required(conversation_id)
-        rows = check.message_rows(messages)
-        return self.conversations.add_messages(user_id, conversation_id, rows, self._now(now))
-
-    def get_messages(
-        self, user_id: str, conversation_id: str, *, last: int | None = None
-    ) -> builtins.list[Message]:
-        """A conversation's messages in order; ``last`` keeps the latest ones."""
-        user_id = check.check_user_id(user_id)
-        conversation_id = check.check_conversation_required(conversation_id)
-        if last is not None:
-            last = check.check_positive_int(last, "last", 1_000_000)
-        return self.conversations.messages(user_id, conversation_id, last=last)
-
-    def clear_conversation(self, user_id: str, conversation_id: str) -> int:
-        """Delete a conversation's messages and summary (not the user's memories)."""
-        user_id = check.check_user_id(user_id)
-        return self.conversations.clear(user_id, check.check_conversation_required(conversation_id))
-
-    def preferences(self, user_id: str, *, limit: int = 50) -> builtins.list[Memory]:
-        """The user's preferences, newest first."""
-        return self.list(user_id, kinds=["preference"], limit=limit)
-
-    def set_preference(self, user_id: str, content: str, **kwargs: Any) -> Memory:
-        """Remember a preference (a memory of kind ``preference``)."""
-        return self.add(user_id, content, kind="preference", **kwargs)
-
-    def resume(
-        self,
-        user_id: str,
-        conversation_id: str | None = None,
-        *,
-        now: datetime | None = None,
-    ) -> Resumption:
-        """The resumption context: mode by the gap since the last interaction."""
-        user_id = check.check_user_id(user_id)
-        config = self.context_config.resume
-        return resumption_for(
-            self.conversations,
-            user_id,
-            check.check_conversation_id(conversation_id),
-            now=self._now(now),
-            config=config,
-            preferences=self.latest_texts(user_id, "preference", config.max_preferences),
-        )
-
-    def build_context(
-        self,
-        user_id: str,
-        query: str,
-        *,
-        conversation_id: str | None = None,
-        now: datetime | None = None,
-        config: ContextConfig | None = None,
-        resumption: Resumption | None = None,
-    ) -> BuiltContext:
-        """The budgeted prompt for the user's next message.
-
-        Call it before recording the message, or pass the ``resumption`` taken with
-        :meth:`resume` when the session started.
-        """
-        user_id = check.check_user_id(user_id)
-        if not isinstance(query, str):
-            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
-        config = config or self.context_config
-        now = self._now(now)
-        built = build_context(
-            query,
-            search=functools.partial(self._search_for_context, user_id, now=now),
-            conversations=self.conversations,
-            user_id=user_id,
-            conversation_id=check.check_conversation_id(conversation_id),
-            preferences=self.latest_texts(user_id, "preference", config.resume.max_preferences),
-            now=now,
-            config=config,
-            resumption=resumption,
-        )
-        if built.warnings:
-            self.events["context_retrieval_failed"] += 1
-        return built
-
-    def _search_for_context(
-        self, user_id: str, query: str, k: int, *, now: datetime
-    ) -> builtins.list[SearchHit]:
-        return self.search(user_id, query, k=k, now=now)
-
-    def record_exchange(
-        self,
-        user_id: str,
-        conversation_id: str,
-        user_message: str,
-        assistant_message: str | None = None,
-        *,
-        now: datetime | None = None,
-    ) -> builtins.list[Memory]:
-        """Store a turn and the memories worth keeping from it; returns those memories."""
-        user_id = check.check_user_id(user_id)
-        now = self._now(now)
-        return record_exchange(
-            self.conversations,
-            functools.partial(self.add_many, user_id, now=now),
-            user_id,
-            check.check_conversation_required(conversation_id),
-            user_message,
-            assistant_message,
-            now=now,
-            llm=self.llm,
-            max_chars=self.max_content_chars,
-            summary_every=self.context_config.summary_every,
-        )
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -636,8 +475,6 @@ class MemoryEngine(AsyncTwins):
         """
         return self._writes.repair()
 
-    # -- internals ---------------------------------------------------------------------
-
     def flush_vectors(self) -> int:
         """Write buffered vectors to the vector index now; returns how many were written.
 
@@ -647,54 +484,14 @@ class MemoryEngine(AsyncTwins):
         return self._writes.flush_vectors()
 
 
-def _open_stores(
-    directory: str | PathLike[str] | None,
-    sql_url: str | None,
-    vector_url: str | None,
+def _resolve(
     embedder: Embedder | Callable[[builtins.list[str]], Any] | _Default | None,
-) -> tuple[Embedder | None, SQLStore, ChromaVectorIndex | None]:
-    """The embedder, the SQL store and the vector index, where the arguments put them."""
-    base = Path(fspath(directory)) if directory is not None else None
-    if sql_url is None:
-        if base is None:
-            raise ConfigurationError(
-                "give a directory for the embedded stores, or sql_url (and vector_url)"
-            )
-        base.mkdir(parents=True, exist_ok=True)
-        sql_url = f"sqlite:///{base / 'memory.db'}"
-
+) -> Embedder | None:
     if embedder is DEFAULT_EMBEDDER:
-        resolved: Embedder | None = default_embedder()
-    elif embedder is None:
-        resolved = None
-    else:
-        try:
-            resolved = as_embedder(embedder)
-        except TypeError as error:
-            raise ConfigurationError(f"embedder: {error}") from error
-
-    vectors: ChromaVectorIndex | None = None
-    if resolved is not None:
-        if vector_url is None:
-            if base is None:
-                raise ConfigurationError(
-                    "vector search needs vector_url (a Chroma server http://host:port "
-                    "or a directory), or a directory for the embedded stores; or pass "
-                    "embedder=None for keyword-only search"
-                )
-            base.mkdir(parents=True, exist_ok=True)
-            vector_url = str(base / "chroma")
-        vectors = ChromaVectorIndex.open(
-            vector_url, embedder_name=resolved.name, dimension=resolved.dimension
-        )
-
-    store = SQLStore(sql_url)
-    if resolved is not None:
-        try:
-            store.check_embedder(resolved.name, resolved.dimension)
-        except ConfigurationError:
-            store.close()
-            if vectors is not None:
-                vectors.close()
-            raise
-    return resolved, store, vectors
+        return default_embedder()
+    if embedder is None:
+        return None
+    try:
+        return as_embedder(embedder)
+    except TypeError as error:
+        raise ConfigurationError(f"embedder: {error}") from error
