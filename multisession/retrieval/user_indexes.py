@@ -68,7 +68,8 @@ class UserIndexes:
     A search holds :meth:`lock_for` its user while it calls :meth:`synced` and reads
     the index it returns; writes go through :meth:`apply`, which takes the same lock.
     One lock serves every user today; callers name the user so that a lock per user
-    can take its place without changing them.
+    can take its place without changing them (the shared LRU order would then need only
+    a short lock of its own around :meth:`synced`'s bookkeeping and eviction).
 
     Args:
         store: The SQL store the indexes are derived from.
