@@ -69,7 +69,7 @@ class Indexer:
         anything is embedded; otherwise such an id rejects the write.
         """
         fresh = [dict(row) for row in rows]
-        if skip_existing:
+        if fresh and skip_existing:
             # Before embedding: a re-run import must not pay for what it skips.
             known = self._store.taken_ids(user_id, [row["id"] for row in fresh])
             fresh = [row for row in fresh if row["id"] not in known]
