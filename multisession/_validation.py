@@ -1,14 +1,24 @@
-"""Argument checks shared by the public API. Each raises InvalidInputError naming the fix."""
+"""Argument checks shared by the public API, and the coercion of what callers pass.
+
+A bad call argument raises InvalidInputError; a bad setting (a constructor argument)
+raises ConfigurationError. Each message names the argument and the fix. Checking here,
+before anything is written, is what lets a rejected call change nothing.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 
-from .errors import InvalidInputError
+from ._ids import new_id
+from .errors import ConfigurationError, InvalidInputError
+from .records import MemoryFilter, MemoryInput
+
+_Setting = TypeVar("_Setting")
 
 _MEMORY_ID = re.compile(r"[0-9a-f]{32}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -149,4 +159,142 @@ def check_positive_int(value: object, name: str, maximum: int) -> int:
 def check_non_negative_int(value: object, name: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise InvalidInputError(f"{name} must be an integer from 0 to {maximum}, got {value!r}")
+    return value
+
+
+def check_conversation_required(conversation_id: object) -> str:
+    checked = check_conversation_id(conversation_id)
+    if checked is None:
+        raise InvalidInputError("conversation_id is required here")
+    return checked
+
+
+def memory_filter(
+    kinds: Sequence[str] | None,
+    conversation_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> MemoryFilter:
+    """The filter of a search, list or count, from its checked arguments."""
+    if isinstance(kinds, str):
+        raise InvalidInputError("kinds must be a list of kinds, e.g. ['fact'], not a string")
+    return MemoryFilter(
+        kinds=tuple(check_kind(kind) for kind in kinds) if kinds is not None else None,
+        conversation_id=check_conversation_id(conversation_id),
+        since=check_time(since, "since"),
+        until=check_time(until, "until"),
+    )
+
+
+def memory_rows(
+    items: Iterable[MemoryInput | str | Mapping[str, Any]], now: datetime, max_chars: int
+) -> list[dict[str, Any]]:
+    """The SQL rows of memories to add, every item checked; ids made where not given.
+
+    Raises InvalidInputError for the first bad item, naming its position, and for an id
+    given twice.
+    """
+    rows = [
+        _memory_row(_memory_input(item, position), now, max_chars)
+        for position, item in enumerate(items)
+    ]
+    seen: set[str] = set()
+    for position, row in enumerate(rows):
+        if row["id"] in seen:
+            raise InvalidInputError(f"item {position}: id {row['id']} is given twice")
+        seen.add(row["id"])
+    return rows
+
+
+def _memory_input(item: MemoryInput | str | Mapping[str, Any], position: int) -> MemoryInput:
+    if isinstance(item, MemoryInput):
+        return item
+    if isinstance(item, str):
+        return MemoryInput(item)
+    if isinstance(item, Mapping):
+        try:
+            return MemoryInput(**item)
+        except TypeError as error:
+            raise InvalidInputError(f"item {position}: {error}") from error
+    raise InvalidInputError(
+        f"item {position}: expected MemoryInput, str or dict, got {type(item).__name__}"
+    )
+
+
+def _memory_row(item: MemoryInput, now: datetime, max_chars: int) -> dict[str, Any]:
+    created_at = check_time(item.created_at, "created_at") or now
+    return {
+        "id": new_id() if item.id is None else check_memory_id(item.id),
+        "content": check_content(item.content, max_chars),
+        "kind": check_kind(item.kind),
+        "conversation_id": check_conversation_id(item.conversation_id),
+        "metadata": check_metadata(item.metadata),
+        "created_at": created_at.astimezone(timezone.utc),
+    }
+
+
+def memory_changes(
+    content: object, kind: object, metadata: object, max_chars: int
+) -> dict[str, Any]:
+    """The checked values of an update; at least one must be given."""
+    values: dict[str, Any] = {}
+    if content is not None:
+        values["content"] = check_content(content, max_chars)
+    if kind is not None:
+        values["kind"] = check_kind(kind)
+    if metadata is not None:
+        values["metadata"] = check_metadata(metadata)
+    if not values:
+        raise InvalidInputError("update needs content, kind or metadata")
+    return values
+
+
+def message_rows(
+    messages: Iterable[tuple[str, str] | Mapping[str, Any]],
+) -> list[tuple[str, str, Mapping[str, Any] | None]]:
+    """``(role, content, metadata)`` of chat messages given as tuples or dicts.
+
+    Roles and contents are checked where they are stored.
+    """
+    rows: list[tuple[str, str, Mapping[str, Any] | None]] = []
+    for position, message in enumerate(messages):
+        if isinstance(message, Mapping):
+            rows.append((message.get("role"), message.get("content"), message.get("metadata")))  # type: ignore[arg-type]
+        elif isinstance(message, tuple) and len(message) == 2:
+            rows.append((message[0], message[1], None))
+        else:
+            raise InvalidInputError(
+                f"message {position}: expected (role, content) or a dict, "
+                f"got {type(message).__name__}"
+            )
+    return rows
+
+
+# -- settings (constructor arguments) ----------------------------------------------------
+
+
+def check_setting_int(value: object, name: str, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigurationError(
+            f"{name} must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
+    return value
+
+
+def check_setting_seconds(value: object, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"{name} must be a positive, finite number of seconds, got {value!r}"
+        )
+    return float(value)
+
+
+def check_setting_type(value: _Setting | None, kind: type[_Setting], name: str) -> _Setting | None:
+    if value is not None and not isinstance(value, kind):
+        raise ConfigurationError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     return value

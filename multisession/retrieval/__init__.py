@@ -1,5 +1,7 @@
-"""How a search is answered: per-user candidates from BM25 and vectors, fused and ranked.
+"""How a search is answered and how writes reach what it reads.
 
-The ranking math (fusion, temporal decay) is pure functions over plain data; the
-classes here only gather candidates and keep the per-user indexes in step with SQL.
+``hybrid`` gathers one user's keyword and vector candidates and ``ranking`` ranks them
+(fusion and temporal decay are pure functions over plain data); ``user_indexes`` keeps
+each user's in-process indexes in step with SQL; ``indexing`` writes memories to SQL
+first and then to those indexes and, through write-behind, to the vector index.
 """

@@ -16,8 +16,10 @@ from collections.abc import Collection
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["ExactVectors", "row_dots"]
 
-def _row_dots(
+
+def row_dots(
     matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
     """Each row's dot product with ``query``, on the calling thread.
@@ -88,17 +90,17 @@ class ExactVectors:
             if slots.size == 0:
                 return []
             if 4 * slots.size < len(self._ids):
-                return self._best(_row_dots(self._matrix[slots], query), slots, n)
+                return self._best(row_dots(self._matrix[slots], query), slots, n)
             # Most rows allowed: score them all in place rather than copy most of the
             # matrix, and mask out the rest.
-            scored = _row_dots(self._matrix[: len(self._ids)], query)
+            scored = row_dots(self._matrix[: len(self._ids)], query)
             similarities = np.full(scored.shape, -np.inf, dtype=np.float32)
             similarities[slots] = scored[slots]
             return self._best(similarities, None, n)
         used = len(self._ids)
         if used == 0:
             return []
-        similarities = _row_dots(self._matrix[:used], query)
+        similarities = row_dots(self._matrix[:used], query)
         if self._free:
             similarities[self._free] = -np.inf
         return self._best(similarities, None, n)

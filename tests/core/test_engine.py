@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import json
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ import chromadb
 import pytest
 
 from multisession import (
+    DEFAULT_EMBEDDER,
     ConfigurationError,
     InvalidInputError,
     MemoryEngine,
@@ -349,6 +351,56 @@ def test_invalid_configuration_names_the_problem(store_dir):
         MemoryEngine(embedder=None)
     with pytest.raises(ConfigurationError, match="database URL"):
         MemoryEngine(sql_url="not a url", embedder=None)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"config": "fast"}, "config must be a RetrievalConfig, got str"),
+        ({"tokenizer": {"stem": True}}, "tokenizer must be a TokenizerConfig, got dict"),
+        ({"context": 3}, "context must be a ContextConfig, got int"),
+        ({"max_content_chars": 0}, "max_content_chars must be an integer from 1 to"),
+        ({"max_cached_users": 0}, "max_cached_users must be an integer from 1 to"),
+        ({"max_cached_users": True}, "max_cached_users must be an integer"),
+        ({"exact_vector_limit": -1}, "exact_vector_limit must be an integer from 0 to"),
+        ({"max_cached_vectors": 1.5}, "max_cached_vectors must be an integer from 0 to"),
+        ({"vector_flush_size": 0}, "vector_flush_size must be an integer from 1 to"),
+        ({"vector_flush_seconds": 0}, "vector_flush_seconds must be a positive, finite"),
+        ({"vector_flush_seconds": -1.0}, "vector_flush_seconds must be a positive"),
+        ({"vector_flush_seconds": float("nan")}, "vector_flush_seconds must be a positive"),
+        ({"vector_flush_seconds": float("inf")}, "vector_flush_seconds must be a positive"),
+        ({"vector_flush_seconds": "1"}, "vector_flush_seconds must be a positive"),
+        ({"llm": "gpt-4o"}, "llm must be a callable prompt -> text"),
+        ({"directory": None}, "give a directory for the embedded stores, or sql_url"),
+    ],
+)
+def test_every_bad_setting_raises_configuration_error_before_opening_anything(
+    store_dir, arguments, message
+):
+    arguments = {"directory": store_dir, "embedder": None, **arguments}
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        MemoryEngine(**arguments)
+    assert isinstance(raised.value, ValueError)
+    assert not store_dir.exists()  # checked before a store was opened or created
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"embedder": 42}, r"embedder: as_embedder\(\) expects an Embedder"),
+        ({"embedder": MemoryInput}, r"the class MemoryInput \(pass an instance\)"),
+        ({"vector_url": "ftp://host/chroma"}, "unsupported vector store location"),
+    ],
+)
+def test_bad_stores_and_embedders_raise_configuration_error(store_dir, arguments, message):
+    with pytest.raises(ConfigurationError, match=message):
+        MemoryEngine(store_dir, **arguments)
+
+
+def test_default_embedder_marker_keeps_its_name():
+    assert repr(DEFAULT_EMBEDDER) == str(DEFAULT_EMBEDDER) == "DEFAULT_EMBEDDER"
+    default = inspect.signature(MemoryEngine).parameters["embedder"].default
+    assert default is DEFAULT_EMBEDDER
 
 
 def test_newer_of_two_contradicting_preferences_wins(fresh_engine, clock):

@@ -10,7 +10,6 @@ import pytest
 
 from multisession import (
     ConfigurationError,
-    InvalidInputError,
     MemoryEngine,
     RetrievalConfig,
     as_embedder,
@@ -77,12 +76,13 @@ def test_a_user_past_the_limit_is_searched_through_the_vector_index(store_dir, m
     with MemoryEngine(store_dir, embedder=minilm, clock=clock, exact_vector_limit=5) as engine:
         engine.add_many("alice", NOTES[:4])
         assert engine.search("alice", "peanut allergy", config=SEMANTIC)
-        assert engine._indexes["alice"].vectors is not None
+        assert engine.indexes.cached_vectors("alice") == 4  # searched exactly
         engine.add_many("alice", NOTES[4:])
         engine.flush_vectors()
         assert engine.stats()["buffered_vectors"] == 0  # Chroma has to answer
         hits = engine.search("alice", "coffee", k=1, config=SEMANTIC)
-        assert engine._indexes["alice"].vectors is None
+        assert engine.indexes.cached_users() == ["alice"]
+        assert engine.indexes.cached_vectors("alice") is None  # let go of its vectors
         assert engine.events["vector_search_failed"] == 0
         assert hits[0].memory.content == "I drink my coffee black"
         assert hits[0].breakdown.vector_rank == 1
@@ -95,7 +95,7 @@ def test_cached_vectors_stay_within_their_bound(store_dir, minilm, clock):
         for user, expected in [("alice", NOTES[0]), ("bob", NOTES[7]), ("alice", NOTES[0])]:
             query = "peanut allergy" if user == "alice" else "dark red colour scheme"
             assert engine.search(user, query, k=1, config=SEMANTIC)[0].memory.content == expected
-            assert list(engine._indexes) == [user]
+            assert engine.indexes.cached_users() == [user]
 
 
 def test_store_without_vectors_in_sql_is_upgraded_on_open(store_dir, minilm, clock):
@@ -154,9 +154,9 @@ def test_exact_vectors_search_filters_and_reuses_slots():
 
 
 def test_invalid_exact_search_settings_are_refused(store_dir, minilm):
-    with pytest.raises(InvalidInputError, match="exact_vector_limit"):
+    with pytest.raises(ConfigurationError, match="exact_vector_limit"):
         MemoryEngine(store_dir, embedder=minilm, exact_vector_limit=-1)
-    with pytest.raises(InvalidInputError, match="max_cached_vectors"):
+    with pytest.raises(ConfigurationError, match="max_cached_vectors"):
         MemoryEngine(store_dir, embedder=minilm, max_cached_vectors=1.5)  # type: ignore[arg-type]
 
 
@@ -206,4 +206,4 @@ def test_searching_for_unknown_users_leaves_the_cache_to_real_ones(store_dir, mi
         assert engine.search("alice", "peanuts")
         for visitor in range(5):
             assert engine.search(f"visitor-{visitor}", "peanuts") == []
-        assert list(engine._indexes) == ["alice"]
+        assert engine.indexes.cached_users() == ["alice"]

@@ -1,0 +1,197 @@
+"""One user's hybrid search: keyword and vector candidates, gathered, then ranked.
+
+This is the whole way from a query to ranked memory ids, so that it reads in one place:
+the user's version from SQL (the only read when nothing changed), the ids a filter lets
+through, BM25 candidates from the user's in-process index, vector candidates either
+from the in-process exact vectors or from the vector index plus the vectors still
+waiting to be written to it, and then :func:`~multisession.retrieval.ranking.rank`.
+SQL decides what exists: a candidate whose memory is gone is dropped before ranking.
+
+A failing embedder or vector index never fails a search: it is counted in ``events``
+and logged, and the search answers from keyword search alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..embeddings.minilm import Embedder
+from ..errors import InvalidInputError
+from ..records import MemoryFilter, ScoreBreakdown
+from ..storage.sql_store import SQLStore
+from ..storage.vectors import ChromaVectorIndex
+from ..storage.write_behind import Pending, WriteBehind
+from .config import RetrievalConfig
+from .exact_vectors import row_dots
+from .ranking import rank
+from .user_indexes import UserIndexes
+
+__all__ = ["HybridSearch", "QueryVector"]
+
+logger = logging.getLogger("multisession")
+
+#: A precomputed query embedding, as callers may pass one.
+QueryVector = Sequence[float] | npt.NDArray[np.floating[Any]]
+
+
+class HybridSearch:
+    """Ranked memory ids for one user's query; thread-safe.
+
+    Example:
+        >>> from collections import Counter
+        >>> from datetime import datetime, timezone
+        >>> from multisession.records import MemoryFilter
+        >>> from multisession.retrieval.terms import Tokenizer
+        >>> from multisession.storage.sql_store import SQLStore
+        >>> from multisession.storage.write_behind import WriteBehind
+        >>> store, tokenize, events = SQLStore("sqlite://"), Tokenizer(), Counter()
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> indexes = UserIndexes(
+        ...     store, tokenize, dimension=None, exact_limit=0, max_users=8, max_vectors=0
+        ... )
+        >>> writes = WriteBehind(store, None, None, lambda: now, 64, 1.0, events)
+        >>> search = HybridSearch(store, indexes, None, writes, None, tokenize, events)
+        >>> search.search("alice", "peanuts", k=3, where=MemoryFilter(),
+        ...               settings=RetrievalConfig(), now=now)
+        []
+        >>> writes.close(); store.close()
+
+    Args:
+        store: The SQL store (versions, filters).
+        indexes: The per-user keyword indexes and exact vectors.
+        vectors: The vector index for users searched approximately, or None.
+        writes: Where vectors wait before the vector index has them.
+        embedder: Embeds queries; None for keyword-only search.
+        tokenize: Turns the query into BM25 terms, as the indexes do memories.
+        events: Where failures are counted (the engine's ``events``).
+    """
+
+    def __init__(
+        self,
+        store: SQLStore,
+        indexes: UserIndexes,
+        vectors: ChromaVectorIndex | None,
+        writes: WriteBehind,
+        embedder: Embedder | None,
+        tokenize: Callable[[str], list[str]],
+        events: Counter[str],
+    ) -> None:
+        self._store = store
+        self._indexes = indexes
+        self._vectors = vectors
+        self._writes = writes
+        self._embedder = embedder
+        self._tokenize = tokenize
+        self.events = events
+
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int,
+        where: MemoryFilter,
+        settings: RetrievalConfig,
+        now: datetime,
+        query_vector: QueryVector | None = None,
+    ) -> list[tuple[str, ScoreBreakdown]]:
+        """The user's ``k`` best memories for ``query``: ``(id, breakdown)``, best first.
+
+        Args:
+            user_id: Whose memories; no other user's are ever considered.
+            query: What to look for (checked by the caller).
+            k: How many at most.
+            where: Filters, applied inside both retrievers.
+            settings: Candidate depth, fusion weights, temporal weighting.
+            now: The time ages are measured from.
+            query_vector: A precomputed query embedding, skipping the embedder.
+
+        Raises:
+            InvalidInputError: ``query_vector`` is not of the embedder's dimension.
+        """
+        depth = max(settings.candidate_depth, k)
+        vector = self._query_vector(query, query_vector, settings)
+        version = self._store.user_version(user_id)
+        if version is None:
+            return []  # nothing stored for this user
+        allowed = None if where.is_empty else self._store.filtered_ids(user_id, where)
+        tokens = self._tokenize(query)
+        semantic: list[tuple[str, float]] = []
+        lock = self._indexes.lock_for(user_id)
+        with lock:
+            index = self._indexes.synced(user_id, version)
+            keyword = (
+                index.bm25.top_n(tokens, depth, allowed=allowed)
+                if settings.bm25_weight > 0 and tokens
+                else []
+            )
+            exact = index.vectors
+            if vector is not None and exact is not None:
+                semantic = exact.search(vector, depth, allowed)
+        if vector is not None and exact is None and self._vectors is not None:
+            try:
+                semantic = self._vectors.query(user_id, vector, depth, where)
+            except Exception:
+                self.events["vector_search_failed"] += 1
+                logger.warning(
+                    "vector search failed; answering from keyword search alone", exc_info=True
+                )
+            buffered = _nearest(self._writes.pending(user_id, allowed), vector, depth)
+            if buffered:
+                # A buffered vector is the newest one of its memory.
+                merged = dict(semantic)
+                merged.update(buffered)
+                semantic = sorted(merged.items(), key=lambda item: -item[1])[:depth]
+        with lock:
+            created = {
+                doc_id: index.created[doc_id]
+                for doc_id, _ in (*keyword, *semantic)
+                if doc_id in index.created
+            }
+        # A vector whose memory was deleted (by another process, or before a failed
+        # vector delete) is skipped: SQL decides what exists.
+        keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
+        semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
+        return rank(keyword, semantic, created, settings, now)[:k]
+
+    def _query_vector(
+        self, query: str, given: QueryVector | None, settings: RetrievalConfig
+    ) -> npt.NDArray[np.float32] | None:
+        """The query's unit vector, or None when the search runs on keywords alone."""
+        if settings.vector_weight <= 0 or self._embedder is None:
+            return None
+        if given is not None:
+            vector = np.asarray(given, dtype=np.float32).reshape(-1)
+            if vector.shape[0] != self._embedder.dimension or not np.all(np.isfinite(vector)):
+                raise InvalidInputError(
+                    f"query_vector must hold {self._embedder.dimension} finite numbers "
+                    f"(the embedder's dimension), got shape {vector.shape}"
+                )
+            norm = float(np.linalg.norm(vector))
+            return vector / norm if norm > 0 else vector
+        try:
+            return np.asarray(self._embedder.embed([query])[0], dtype=np.float32)
+        except Exception:
+            self.events["query_embedding_failed"] += 1
+            logger.warning(
+                "embedding the query failed; answering from keyword search alone", exc_info=True
+            )
+            return None
+
+
+def _nearest(
+    entries: list[Pending], vector: npt.NDArray[np.float32], n: int
+) -> list[tuple[str, float]]:
+    """The pending vectors nearest to ``vector``: ``(id, cosine)``, best first."""
+    if not entries:
+        return []
+    similarities = row_dots(np.stack([entry.vector for entry in entries]), vector)
+    order = np.argsort(-similarities, kind="stable")[:n]
+    return [(entries[i].row.id, float(similarities[i])) for i in order]

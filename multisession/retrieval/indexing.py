@@ -1,0 +1,161 @@
+"""How a write reaches every index a search reads: SQL first, then what derives from it.
+
+A write of memories is committed in SQL before anything else sees it, because SQL is
+the source of truth. Only then does it reach the derived indexes: this process's
+in-process index of the user (applied at once, so the next search reads nothing more
+from SQL) and the vector index, through the write-behind buffer. A failure after the
+commit never fails the write: the vector side is counted, logged and repaired later,
+and other processes catch up through the user's version in SQL.
+
+This is the write side of :mod:`.hybrid`, and the one place that knows the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..records import IndexRow, Memory
+from ..storage.schema import from_bytes, to_bytes
+from ..storage.sql_store import SQLStore
+from ..storage.write_behind import WriteBehind
+from .user_indexes import UserIndexes
+
+__all__ = ["Indexer"]
+
+
+class Indexer:
+    """Writes memories to SQL, then to the user indexes and the vector index; thread-safe.
+
+    Example:
+        >>> from collections import Counter
+        >>> from datetime import datetime, timezone
+        >>> from multisession.retrieval.terms import Tokenizer
+        >>> from multisession.storage.sql_store import SQLStore
+        >>> store, now = SQLStore("sqlite://"), datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> indexes = UserIndexes(
+        ...     store, Tokenizer(), dimension=None, exact_limit=0, max_users=8, max_vectors=0
+        ... )
+        >>> writes = WriteBehind(store, None, None, lambda: now, 64, 1.0, Counter())
+        >>> row = {"id": "0" * 32, "content": "I like tea", "kind": "fact",
+        ...        "conversation_id": None, "metadata": {}, "created_at": now}
+        >>> [memory.content for memory in Indexer(store, indexes, writes).add("alice", [row], now)]
+        ['I like tea']
+        >>> writes.close(); store.close()
+
+    Args:
+        store: The SQL store, written first.
+        indexes: The in-process indexes, which get this process's writes directly.
+        writes: The write-behind of the vector index; it also embeds new content.
+    """
+
+    def __init__(self, store: SQLStore, indexes: UserIndexes, writes: WriteBehind) -> None:
+        self._store = store
+        self._indexes = indexes
+        self._writes = writes
+
+    def add(
+        self,
+        user_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        now: datetime,
+        *,
+        skip_existing: bool = False,
+    ) -> list[Memory]:
+        """Store checked memory rows (see ``_validation.memory_rows``); returns the new memories.
+
+        With ``skip_existing``, rows whose id the user already has are left out, before
+        anything is embedded; otherwise such an id rejects the write.
+        """
+        fresh = [dict(row) for row in rows]
+        if fresh and skip_existing:
+            # Before embedding: a re-run import must not pay for what it skips.
+            known = self._store.taken_ids(user_id, [row["id"] for row in fresh])
+            fresh = [row for row in fresh if row["id"] not in known]
+        if not fresh:
+            return []
+        vectors = self._writes.embed([row["content"] for row in fresh])
+        for position, row in enumerate(fresh):
+            row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
+        version, inserted = self._store.insert(user_id, fresh, now, skip_existing=skip_existing)
+        if version is None:
+            return []
+        if len(inserted) != len(fresh):
+            # Another writer stored some of these ids between the check and the insert.
+            inserted_ids = {row["id"] for row in inserted}
+            keep = [i for i, row in enumerate(fresh) if row["id"] in inserted_ids]
+            fresh = [fresh[i] for i in keep]
+            vectors = vectors[keep] if vectors is not None else None
+        index_rows = [
+            IndexRow(
+                id=row["id"],
+                content=row["content"],
+                kind=row["kind"],
+                conversation_id=row["conversation_id"],
+                created_at=row["created_at"],
+                revision=version,
+                embedding=row["embedding"],
+            )
+            for row in fresh
+        ]
+        self._indexes.apply(user_id, version, upserted=index_rows)
+        self._writes.write(user_id, index_rows, vectors)
+        return [
+            Memory(
+                id=row["id"],
+                user_id=user_id,
+                content=row["content"],
+                kind=row["kind"],
+                created_at=row["created_at"],
+                updated_at=now,
+                conversation_id=row["conversation_id"],
+                metadata=row["metadata"],
+            )
+            for row in fresh
+        ]
+
+    def update(
+        self, user_id: str, memory_id: str, values: Mapping[str, Any], now: datetime
+    ) -> Memory | None:
+        """Change a memory (checked ``content``, ``kind``, ``metadata``); None if there is none.
+
+        New content gets a new vector; without one (the embedder failed) the old vector
+        is removed too, since it describes the old content. A new kind re-writes the
+        vector index's entry, which filters on it.
+        """
+        values = dict(values)
+        vectors = None
+        if "content" in values:
+            vectors = self._writes.embed([values["content"]])
+            values["embedding"] = to_bytes(vectors[0]) if vectors is not None else None
+        result = self._store.update(user_id, memory_id, values, now)
+        if result is None:
+            return None
+        memory, version, embedding = result
+        row = IndexRow(
+            memory.id,
+            memory.content,
+            memory.kind,
+            memory.conversation_id,
+            memory.created_at,
+            version,
+            embedding,
+        )
+        self._indexes.apply(user_id, version, upserted=[row])
+        if "content" in values or "kind" in values:
+            dimension = self._writes.dimension
+            if vectors is None and embedding is not None and dimension is not None:
+                vectors = from_bytes(embedding, dimension)
+                vectors = None if vectors is None else vectors.reshape(1, -1)
+            self._writes.write(user_id, [row], vectors)
+        return memory
+
+    def delete(self, user_id: str, memory_id: str, now: datetime) -> bool:
+        """Delete one memory everywhere; False if the user has no such memory."""
+        version = self._store.delete(user_id, memory_id, now)
+        if version is None:
+            return False
+        self._indexes.apply(user_id, version, removed=[memory_id])
+        self._writes.delete(user_id, memory_id)
+        return True

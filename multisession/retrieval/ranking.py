@@ -1,0 +1,80 @@
+"""Where a search is ranked: fusion of the two candidate lists, times bounded recency.
+
+Kept apart from the code that gathers candidates so that the whole ranking rule reads
+in one place and can be checked on plain lists, without a store: the keyword and the
+vector candidates are fused by weighted reciprocal rank (:mod:`.fusion`), each fused
+score is multiplied by the memory's bounded recency (:mod:`.decay`), and ties go to the
+newer memory, then to the smaller id, so that equal inputs always give the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from ..records import ScoreBreakdown
+from .config import RetrievalConfig
+from .decay import recency, temporal_multiplier
+from .fusion import reciprocal_rank_fusion
+
+__all__ = ["rank"]
+
+
+def rank(
+    keyword: Sequence[tuple[str, float]],
+    semantic: Sequence[tuple[str, float]],
+    created: Mapping[str, float],
+    settings: RetrievalConfig,
+    now: datetime,
+) -> list[tuple[str, ScoreBreakdown]]:
+    """Every candidate of either list, best first, with why it ranks there.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> ranked = rank([("a", 2.0), ("b", 1.0)], [("b", 0.9)], {}, RetrievalConfig(), now)
+        >>> [doc_id for doc_id, _ in ranked]
+        ['b', 'a']
+
+    Args:
+        keyword: BM25 candidates as ``(id, score)``, best first.
+        semantic: Vector candidates as ``(id, cosine similarity)``, best first.
+        created: Each candidate's creation time as a POSIX timestamp; a candidate
+            missing here counts as written at ``now``.
+        settings: The fusion weights, ``rrf_k`` and temporal weighting.
+        now: The time ages are measured from.
+
+    Returns:
+        ``(id, breakdown)`` for every id in either list, sorted by final score, then
+        newer first, then by id.
+    """
+    fused = reciprocal_rank_fusion(
+        [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
+        [settings.bm25_weight, settings.vector_weight],
+        settings.rrf_k,
+    )
+    keyword_rank = {doc_id: (place, score) for place, (doc_id, score) in enumerate(keyword, 1)}
+    vector_rank = {doc_id: (place, sim) for place, (doc_id, sim) in enumerate(semantic, 1)}
+    temporal = settings.temporal
+    now_ts = now.timestamp()
+    ranked: list[tuple[float, float, str, ScoreBreakdown]] = []
+    for doc_id, fused_score in fused.items():
+        created_ts = created.get(doc_id, now_ts)
+        curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
+        multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
+        bm25 = keyword_rank.get(doc_id)
+        dense = vector_rank.get(doc_id)
+        breakdown = ScoreBreakdown(
+            bm25_rank=bm25[0] if bm25 else None,
+            bm25_score=bm25[1] if bm25 else None,
+            vector_rank=dense[0] if dense else None,
+            vector_similarity=dense[1] if dense else None,
+            fused_score=fused_score,
+            recency=curve,
+            temporal_multiplier=multiplier,
+            final_score=fused_score * multiplier,
+        )
+        ranked.append((breakdown.final_score, created_ts, doc_id, breakdown))
+    # Best score first; between equal scores the newer memory, then the id.
+    ranked.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
+    return [(doc_id, breakdown) for _, _, doc_id, breakdown in ranked]
