@@ -31,7 +31,6 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from multisession._files import write_atomically
 from multisession.errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -436,7 +436,8 @@ def _load_session(
             logger.warning("Rebuilding %s: onnxruntime could not load it", target)
     model = _build_onnx(directory)
     try:
-        _write_atomically(target, model)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, model, mode=0o644)  # a cache other users may share
     except OSError as error:
         logger.warning("Could not cache %s (%s); the model stays in memory only", target, error)
         return name, _open_session(model, threads)
@@ -470,22 +471,6 @@ def _build_onnx(directory: Path) -> bytes:
             f"{directory / 'model.safetensors'} is not a BERT checkpoint this library can "
             f"run: {error}"
         ) from error
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so that readers see the whole file or none of it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _import_onnxruntime() -> Any:
