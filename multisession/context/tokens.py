@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .._log_once import warn_once
 from ..errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -539,9 +540,6 @@ class EstimatingCounter:
 
 # -- the forgiving entry point ----------------------------------------------------------
 
-_WARN_LOCK = threading.Lock()
-_warned = False
-
 
 def token_counter(
     model: str = "gpt-4o",
@@ -580,14 +578,5 @@ def token_counter(
             download_timeout=download_timeout,
         )
     except ConfigurationError as error:
-        _warn_once(f"token counts are estimated, not exact: {error}")
+        warn_once("token-estimate", "token counts are estimated, not exact: %s", error)
     return EstimatingCounter()
-
-
-def _warn_once(message: str) -> None:
-    global _warned
-    with _WARN_LOCK:
-        if _warned:
-            return
-        _warned = True
-    _logger.warning(message)

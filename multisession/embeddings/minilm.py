@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from multisession._files import write_atomically
+from multisession._log_once import warn_once
 from multisession.errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -216,10 +217,6 @@ def _file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------- default
 
 
-_keyword_only_lock = threading.Lock()
-_keyword_only_warned = False
-
-
 def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedder | None:
     """Return the offline default embedder, or ``None`` when no weights are installed.
 
@@ -236,21 +233,17 @@ def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedde
         ConfigurationError: An explicitly configured directory holds no model, or the
             installed weights fail their hash check.
     """
-    global _keyword_only_warned
     directory = resolve_model_dir(model_dir)
     if directory is not None:
         return MiniLMEmbedder(directory)
-    with _keyword_only_lock:
-        first = not _keyword_only_warned
-        _keyword_only_warned = True
-    if first:
-        logger.warning(
-            "No local embedding model found, so retrieval runs keyword-only (BM25). "
-            "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
-            "or pass an embedder.",
-            INSTALL_HINT,
-            MODEL_DIR_ENV,
-        )
+    warn_once(
+        "keyword-only",
+        "No local embedding model found, so retrieval runs keyword-only (BM25). "
+        "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
+        "or pass an embedder.",
+        INSTALL_HINT,
+        MODEL_DIR_ENV,
+    )
     return None
 
 

@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multisession import ContextMessage
+from multisession._log_once import forget_warnings
 from multisession.context import tokens
 from multisession.context.tokens import (
     REPLY_PRIMING,
@@ -130,10 +131,12 @@ def counters(test_files: Path) -> dict[str, TiktokenCounter]:
 
 
 @pytest.fixture
-def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forget loaded encodings and the logged warning, as in a new interpreter."""
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Forget loaded encodings and logged warnings, as in a new interpreter."""
     monkeypatch.setattr(tokens, "_LOADED", {})
-    monkeypatch.setattr(tokens, "_warned", False)
+    forget_warnings()
+    yield
+    forget_warnings()
 
 
 @pytest.fixture
