@@ -22,7 +22,8 @@ from . import _validation as check
 from ._ids import new_id
 from .context.builder import BuiltContext, ContextConfig, build_context, resumption_for
 from .context.sessions import Resumption
-from .embeddings.minilm import Embedder, as_embedder, default_embedder
+from .embeddings.base import Embedder, as_embedder
+from .embeddings.minilm import default_embedder
 from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
 from .extraction.recording import record_exchange
 from .records import (
@@ -116,7 +117,7 @@ class MemoryEngine:
         sql_url: SQLAlchemy URL of the SQL store; default ``sqlite:///<directory>/memory.db``.
         vector_url: Chroma location: a directory or ``http://host:port``; default
             ``<directory>/chroma``.
-        embedder: An :class:`~multisession.embeddings.minilm.Embedder` or a callable
+        embedder: An :class:`~multisession.embeddings.base.Embedder` or a callable
             ``builtins.list[str] -> vectors``; by default the offline all-MiniLM-L6-v2. ``None``
             runs keyword-only (BM25) search.
         config: Default retrieval settings; each search may pass its own.

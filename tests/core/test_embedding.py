@@ -1,4 +1,4 @@
-"""Tests for multisession.embeddings.minilm: the offline MiniLM embedder and the adapters."""
+"""Tests for multisession.embeddings: the offline MiniLM embedder and the adapters."""
 
 from __future__ import annotations
 
@@ -23,13 +23,8 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from multisession.embeddings.minilm import (
-    Embedder,
-    MiniLMEmbedder,
-    as_embedder,
-    default_embedder,
-    resolve_model_dir,
-)
+from multisession.embeddings.base import Embedder, as_embedder
+from multisession.embeddings.minilm import MiniLMEmbedder, default_embedder, resolve_model_dir
 from multisession.errors import ConfigurationError, InvalidInputError
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.npz"
