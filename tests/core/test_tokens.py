@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from multisession import ContextMessage
 from multisession._log_once import forget_warnings
-from multisession.context import tokens
+from multisession.context import _tiktoken_files, tokens
+from multisession.context._tiktoken_files import forget_encodings
 from multisession.context.tokens import (
     REPLY_PRIMING,
     TOKENS_PER_MESSAGE,
@@ -131,11 +132,12 @@ def counters(test_files: Path) -> dict[str, TiktokenCounter]:
 
 
 @pytest.fixture
-def fresh_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Forget loaded encodings and logged warnings, as in a new interpreter."""
-    monkeypatch.setattr(tokens, "_LOADED", {})
+def fresh_process() -> Iterator[None]:
+    """Forget loaded encodings and logged warnings, as in a new interpreter (and after)."""
+    forget_encodings()
     forget_warnings()
     yield
+    forget_encodings()
     forget_warnings()
 
 
@@ -218,7 +220,7 @@ def test_encoding_is_the_one_tiktoken_builds(
 
 
 def test_file_names_are_tiktokens_cache_names() -> None:
-    for encoding, spec in tokens._ENCODINGS.items():
+    for encoding, spec in _tiktoken_files.ENCODINGS.items():
         assert spec.file_name == FILE_NAMES[encoding]
         assert spec.file_name == hashlib.sha1(spec.url.encode()).hexdigest()
         assert spec.sha256 == SHA256[encoding]
@@ -280,6 +282,9 @@ def test_counters_satisfy_the_protocol(counters: dict[str, TiktokenCounter]) -> 
         ("gpt-5-mini", "o200k_base"),
         ("gpt-5.1", "o200k_base"),
         ("gpt-oss-120b", "o200k_base"),
+        ("gpt-oss", "o200k_base"),
+        ("gpt-4.5", "o200k_base"),
+        ("chatgpt-4o", "o200k_base"),
         ("ft:gpt-4o-mini:acme::abc123", "o200k_base"),
         ("openai/gpt-4o", "o200k_base"),
         ("openai:gpt-4o-mini", "o200k_base"),
@@ -297,6 +302,8 @@ def test_counters_satisfy_the_protocol(counters: dict[str, TiktokenCounter]) -> 
         ("text-embedding-ada-002", "cl100k_base"),
         ("claude-3-5-sonnet", "cl100k_base"),
         ("llama3.1:8b", "cl100k_base"),
+        ("text-davinci-003", "cl100k_base"),  # tiktoken says p50k_base: not supported
+        ("davinci-002", "cl100k_base"),
         ("cl100k_base", "cl100k_base"),
         ("o200k_base", "o200k_base"),
     ],
@@ -334,7 +341,7 @@ def test_cache_dirs_come_first_then_the_environment_then_tiktoken_then_llama_ind
     name = FILE_NAMES["cl100k_base"]
 
     def source(**arguments: Any) -> str:
-        tokens._LOADED.clear()
+        forget_encodings()
         return TiktokenCounter("cl100k_base", **arguments).source
 
     assert source(cache_dirs=[tmp_path / "empty", argument]) == str(argument / name)
@@ -367,7 +374,7 @@ def test_corrupted_file_is_skipped_and_left_alone(
 
     assert counter.source == str(intact / FILE_NAMES["o200k_base"])
     assert damaged.read_bytes() == bytes(data)
-    tokens._LOADED.clear()
+    forget_encodings()
     with pytest.raises(
         ConfigurationError, match="no verified tiktoken file for o200k_base"
     ) as error:
@@ -465,6 +472,25 @@ def test_llama_index_is_found_without_being_imported(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", script], env=environment, cwd=tmp_path, check=True)
 
 
+def test_each_request_is_answered_once_per_process(
+    no_files_anywhere: Path, test_files: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "filled-later"
+    folder.mkdir()
+
+    with caplog.at_level(logging.WARNING, logger="multisession"):
+        first = token_counter("gpt-4o", cache_dirs=[folder])
+        _copy_files(test_files, folder)
+        again = token_counter("gpt-4o", cache_dirs=[folder])  # the search is not repeated
+        forget_encodings()
+        after_restart = token_counter("gpt-4o", cache_dirs=[folder])
+
+    assert [type(first), type(again)] == [EstimatingCounter, EstimatingCounter]
+    assert isinstance(after_restart, TiktokenCounter)
+    assert after_restart.source == str(folder / FILE_NAMES["o200k_base"])
+    assert len(caplog.records) == 1
+
+
 def test_encodings_load_once_when_threads_race(fresh_process: None, test_files: Path) -> None:
     results: list[TokenCounter] = []
     barrier = threading.Barrier(8)
@@ -505,11 +531,11 @@ def test_allowed_download_is_verified_and_saved(
 
     counter = TiktokenCounter("gpt-4", allow_download=True, download_timeout=5)
 
-    assert requested == [(tokens._ENCODINGS["cl100k_base"].url, 5)]
-    assert counter.source == tokens._ENCODINGS["cl100k_base"].url
+    assert requested == [(_tiktoken_files.ENCODINGS["cl100k_base"].url, 5)]
+    assert counter.source == _tiktoken_files.ENCODINGS["cl100k_base"].url
     assert (saved / FILE_NAMES["cl100k_base"]).read_bytes() == payload
     assert [path.name for path in saved.iterdir()] == [FILE_NAMES["cl100k_base"]]
-    tokens._LOADED.clear()
+    forget_encodings()
     assert TiktokenCounter("gpt-4").source == str(saved / FILE_NAMES["cl100k_base"])
 
 
