@@ -2,10 +2,11 @@
 
 The engine, the vector indexes and the framework adapters need only three things from a
 model: a stable ``name`` stored with the vectors (so a model change is detected), the
-``dimension``, and ``embed`` returning unit-length float32 rows. That contract lives
-here, apart from the offline default in :mod:`multisession.embeddings.minilm`, so that a
-LangChain ``Embeddings``, a LlamaIndex ``BaseEmbedding``, a Chroma embedding function or a
-plain function plugs in through :func:`as_embedder` without loading onnxruntime.
+``dimension``, and ``embed`` returning unit-length float32 rows. That contract, and
+:func:`as_embedder`, which fits a LangChain ``Embeddings``, a LlamaIndex
+``BaseEmbedding``, a Chroma embedding function or a plain function to it, live here,
+apart from the offline default in :mod:`multisession.embeddings.minilm` and its weight
+lookup: any model plugs in without reading about MiniLM.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = ["Embedder", "Vectors", "as_embedder"]
 Vectors = NDArray[np.float32]
 """A float32 matrix with one row per text."""
 
+# Embedded once when a wrapped model's dimension is asked for before its first call.
 _PROBE_TEXT = "dimension probe"
 
 
