@@ -15,7 +15,8 @@ from .context.builder import BuiltContext, ContextConfig
 from .context.packing import ContextBudget, PackedContext
 from .context.sessions import ResumeConfig, Resumption
 from .context.tokens import TokenCounter, token_counter
-from .embeddings.minilm import Embedder, MiniLMEmbedder, as_embedder, default_embedder
+from .embeddings.base import Embedder, as_embedder
+from .embeddings.minilm import MiniLMEmbedder, default_embedder
 from .engine import DEFAULT_EMBEDDER, MemoryEngine, RepairReport
 from .errors import (
     BackendUnavailableError,

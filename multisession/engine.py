@@ -24,7 +24,8 @@ from . import _validation as check
 from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
 from .context.builder import ContextConfig
-from .embeddings.minilm import Embedder, as_embedder, default_embedder
+from .embeddings.base import Embedder, as_embedder
+from .embeddings.minilm import default_embedder
 from .errors import ConfigurationError, MemoryNotFoundError
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
@@ -77,7 +78,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         sql_url: SQLAlchemy URL of the SQL store; default ``sqlite:///<directory>/memory.db``.
         vector_url: Chroma location: a directory or ``http://host:port``; default
             ``<directory>/chroma``.
-        embedder: An :class:`~multisession.embeddings.minilm.Embedder` or a callable
+        embedder: An :class:`~multisession.embeddings.base.Embedder` or a callable
             ``builtins.list[str] -> vectors``; by default the offline all-MiniLM-L6-v2. ``None``
             runs keyword-only (BM25) search.
         config: Default retrieval settings; each search may pass its own.

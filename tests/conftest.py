@@ -1,16 +1,29 @@
-"""Fixtures shared by every test package: a real embedder, a fake clock, fresh stores."""
+"""Fixtures shared by every test package.
+
+A real embedder, a fake clock, offline guards (no network, verified tiktoken files, exact
+token counters) and fresh stores on real backends.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from multisession import MiniLMEmbedder
+    from multisession.context.tokens import TiktokenCounter
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 _SANDBOX = tempfile.TemporaryDirectory(prefix="multisession-tests-")
+_ONNX_CACHE = Path(_SANDBOX.name) / "cache"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -19,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     home = Path(_SANDBOX.name) / "home"
     home.mkdir(exist_ok=True)
     os.environ["HOME"] = str(home)
-    os.environ["MULTISESSION_CACHE_DIR"] = str(Path(_SANDBOX.name) / "cache")
+    os.environ["MULTISESSION_CACHE_DIR"] = str(_ONNX_CACHE)
     os.environ.pop("MULTISESSION_MODEL_DIR", None)
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
@@ -37,11 +50,17 @@ def clock():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def minilm():  # type: ignore[no-untyped-def]
+def onnx_cache() -> Path:
+    """Where the session builds model.onnx from the installed weights ($MULTISESSION_CACHE_DIR)."""
+    return _ONNX_CACHE
+
+
+@pytest.fixture(scope="session")
+def minilm(onnx_cache: Path) -> MiniLMEmbedder:
     """The real default embedder (all-MiniLM-L6-v2 on onnxruntime), loaded once."""
     from multisession import MiniLMEmbedder
 
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(cache_dir=onnx_cache)
 
 
 @pytest.fixture
@@ -56,6 +75,78 @@ def unreachable_embedder(minilm):  # type: ignore[no-untyped-def]
             raise ConnectionError("embedding service unreachable")
 
     return UnreachableEmbedder()
+
+
+# -- offline guarantees: no network, verified tiktoken files ----------------------------
+
+
+@contextmanager
+def _refusing_network() -> Iterator[list[str]]:
+    attempts: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(repr(args))
+        raise OSError("network access attempted in an offline test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        yield attempts
+
+
+@pytest.fixture
+def no_network() -> Iterator[list[str]]:
+    """Every DNS lookup and socket connection fails during the test; yields the attempts."""
+    with _refusing_network() as attempts:
+        yield attempts
+
+
+@pytest.fixture(scope="session")
+def network_forbidden() -> Callable[[], AbstractContextManager[list[str]]]:
+    """``no_network`` as a context manager, for fixtures that outlive one test."""
+    return _refusing_network
+
+
+@pytest.fixture(scope="session")
+def tiktoken_files() -> Path:
+    """A folder with verified cl100k_base and o200k_base files, so no test needs the network.
+
+    llama-index-core's bundled copy when it is installed, else the project's shared copy.
+    """
+    import hashlib
+    import importlib.util
+
+    from multisession.context._tiktoken_files import ENCODINGS
+
+    spec = importlib.util.find_spec("llama_index")
+    locations = (spec.submodule_search_locations or []) if spec else []
+    folders = [Path(location) / "core" / "_static" / "tiktoken_cache" for location in locations]
+    folders.append(REPO_ROOT.parent / "shared" / "data" / "tiktoken")
+    for folder in folders:
+        if all(
+            (folder / encoding.file_name).is_file()
+            and hashlib.sha256((folder / encoding.file_name).read_bytes()).hexdigest()
+            == encoding.sha256
+            for encoding in ENCODINGS.values()
+        ):
+            return folder
+    pytest.fail("no verified tiktoken files for the tests: pip install 'llama-index-core>=0.13'")
+
+
+@pytest.fixture(scope="session")
+def exact_counters(tiktoken_files: Path) -> dict[str, TiktokenCounter]:
+    """Exact counters by encoding name (cl100k_base, o200k_base), read from ``tiktoken_files``."""
+    from multisession.context.tokens import TiktokenCounter
+
+    return {
+        name: TiktokenCounter(name, cache_dirs=[tiktoken_files])
+        for name in ("cl100k_base", "o200k_base")
+    }
+
+
+# -- stores -----------------------------------------------------------------------------
 
 
 @pytest.fixture

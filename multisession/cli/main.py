@@ -34,7 +34,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from .. import _validation as check
+from .._files import write_atomically
 from ..errors import MemoryNotFoundError, MultisessionError
 from .importer import JsonLinesImport, parse_time
 
@@ -456,7 +456,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     target = Path(args.output)
-    _write_atomically(target, text)
+    _write_export(target, text)
     sys.stderr.write(
         f"exported {len(exported['memories'])} memories and "
         f"{len(exported['conversations'])} conversations of {user_id!r} to {target}\n"
@@ -464,24 +464,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_atomically(target: Path, text: str) -> None:
-    """Write a file so that readers see the old one or the whole new one, never a part.
-
-    The file is readable by its owner only: an export holds everything about a person.
-    """
+def _write_export(target: Path, text: str) -> None:
+    """Write an export whole, readable by its owner only: it holds everything about a person."""
     directory = target.parent
     if not directory.is_dir():
         raise CommandError(f"cannot write {target}: the directory {directory} does not exist")
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as output:
-            output.write(text)
-            output.flush()
-            os.fsync(output.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(target, text.encode("utf-8"), mode=0o600)
 
 
 def _cmd_forget(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ Recording what comes back is :mod:`multisession.extraction.recording`.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from ..retrieval.terms import Tokenizer, TokenizerConfig
 from ..storage.conversations import ConversationStore
 from .packing import ContextBudget, MemorySnippet, PackedContext, pack_context
 from .sessions import ResumeConfig, Resumption, build_resumption
-from .tokens import TokenCounter, token_counter
+from .tokens import token_counter
 
 __all__ = [
     "BuiltContext",
@@ -158,12 +157,6 @@ def resumption_for(
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _counter_for(model: str) -> TokenCounter:
-    """One token counter per model for the process (finding the files costs each time)."""
-    return token_counter(model)
-
-
 def build_context(
     query: str,
     *,
@@ -243,6 +236,6 @@ def build_context(
         history=[ContextMessage(m.role, m.content) for m in history],
         memories=snippets,
         budget=config.budget,
-        counter=_counter_for(config.model),
+        counter=token_counter(config.model),
     )
     return BuiltContext(packed, resumption, hits, search_query, warnings)

@@ -1,4 +1,4 @@
-"""Text embedders: the protocol the engine uses, the offline default, and adapters.
+"""The offline default embedder: all-MiniLM-L6-v2, found on disk and run on onnxruntime.
 
 The default model is all-MiniLM-L6-v2 run on onnxruntime with a ``tokenizers``
 tokenizer; torch and sentence-transformers are never needed, and nothing here touches
@@ -20,8 +20,8 @@ The embedder runs without telemetry: before importing onnxruntime it sets
 ``ORT_DISABLE_TELEMETRY=1`` unless the variable is already set, since onnxruntime
 (>= 1.29) otherwise reports usage to Microsoft from Linux and macOS too.
 
-Any other model plugs in through :func:`as_embedder`, which wraps a plain function from a
-list of texts to vectors (a Chroma embedding function is one).
+The protocol every embedder follows, and :func:`~multisession.embeddings.base.as_embedder`
+for plugging in any other model, are in :mod:`multisession.embeddings.base`.
 """
 
 from __future__ import annotations
@@ -31,24 +31,23 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from multisession._files import write_atomically
+from multisession._log_once import warn_once
+from multisession.embeddings.base import Embedder, Vectors, _check_texts, _l2_normalise
 from multisession.errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
 
 __all__ = [
-    "Embedder",
     "MiniLMEmbedder",
-    "as_embedder",
     "default_embedder",
     "resolve_model_dir",
 ]
@@ -75,48 +74,6 @@ _CHROMA_FILES = (
 _ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 _DEFAULT_MAX_TOKENS = 256
 _TOKENS_PER_TEXT = 32
-_PROBE_TEXT = "dimension probe"
-
-Vectors = NDArray[np.float32]
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into unit-length float32 vectors.
-
-    Example::
-
-        class Constant:
-            name = "constant"
-            dimension = 2
-
-            def embed(self, texts):
-                return numpy.tile(numpy.float32([0.6, 0.8]), (len(texts), 1))
-
-        assert isinstance(Constant(), Embedder)
-    """
-
-    @property
-    def name(self) -> str:
-        """A stable id of the model, stored with vectors to detect a model change."""
-        ...
-
-    @property
-    def dimension(self) -> int:
-        """The length of every vector."""
-        ...
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts``.
-
-        Args:
-            texts: The texts, in order.
-
-        Returns:
-            A float32 array of shape ``(len(texts), dimension)`` whose rows have L2
-            norm 1; shape ``(0, dimension)`` for no texts.
-        """
-        ...
 
 
 # --------------------------------------------------------------------------- lookup
@@ -216,10 +173,6 @@ def _file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------- default
 
 
-_keyword_only_lock = threading.Lock()
-_keyword_only_warned = False
-
-
 def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedder | None:
     """Return the offline default embedder, or ``None`` when no weights are installed.
 
@@ -236,21 +189,17 @@ def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedde
         ConfigurationError: An explicitly configured directory holds no model, or the
             installed weights fail their hash check.
     """
-    global _keyword_only_warned
     directory = resolve_model_dir(model_dir)
     if directory is not None:
         return MiniLMEmbedder(directory)
-    with _keyword_only_lock:
-        first = not _keyword_only_warned
-        _keyword_only_warned = True
-    if first:
-        logger.warning(
-            "No local embedding model found, so retrieval runs keyword-only (BM25). "
-            "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
-            "or pass an embedder.",
-            INSTALL_HINT,
-            MODEL_DIR_ENV,
-        )
+    warn_once(
+        "keyword-only",
+        "No local embedding model found, so retrieval runs keyword-only (BM25). "
+        "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
+        "or pass an embedder.",
+        INSTALL_HINT,
+        MODEL_DIR_ENV,
+    )
     return None
 
 
@@ -331,7 +280,7 @@ class MiniLMEmbedder:
         return f"{type(self).__name__}(name={self._name!r}, model_dir={str(self._model_dir)!r})"
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts``; see :meth:`Embedder.embed`.
+        """Embed ``texts``; see :meth:`~multisession.embeddings.base.Embedder.embed`.
 
         Raises:
             InvalidInputError: ``texts`` is a single string.
@@ -436,7 +385,8 @@ def _load_session(
             logger.warning("Rebuilding %s: onnxruntime could not load it", target)
     model = _build_onnx(directory)
     try:
-        _write_atomically(target, model)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, model, mode=0o644)  # a cache other users may share
     except OSError as error:
         logger.warning("Could not cache %s (%s); the model stays in memory only", target, error)
         return name, _open_session(model, threads)
@@ -472,22 +422,6 @@ def _build_onnx(directory: Path) -> bytes:
         ) from error
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so that readers see the whole file or none of it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _import_onnxruntime() -> Any:
     # onnxruntime >= 1.29 on Linux and macOS uploads usage telemetry to Microsoft and
     # keeps a device id under ~/.cache/Microsoft. This variable, read when onnxruntime
@@ -516,141 +450,3 @@ def _open_session(model: Path | bytes, threads: int | None) -> Any:
             f"onnxruntime could not load {where}: {error}. Replace or delete the file, "
             f"or pass another model_dir."
         ) from error
-
-
-# --------------------------------------------------------------------------- adapters
-
-
-class _CallableEmbedder:
-    """An :class:`Embedder` around ``function(list_of_texts) -> vectors``."""
-
-    def __init__(self, function: Callable[[list[str]], Any], name: str) -> None:
-        self._function = function
-        self._name = name
-        self._dimension: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        if self._dimension is None:
-            self.embed([_PROBE_TEXT])
-        assert self._dimension is not None
-        return self._dimension
-
-    def __repr__(self) -> str:
-        return f"as_embedder({self._function!r}, name={self._name!r})"
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        output = self._function(items)
-        try:
-            vectors = np.asarray(output, dtype=np.float32)
-        except (TypeError, ValueError) as error:
-            raise InvalidInputError(
-                f"embedder {self._name!r} must return one equal-length vector per text; "
-                f"got {type(output).__name__} that is not a matrix of numbers ({error})"
-            ) from error
-        if vectors.ndim != 2 or vectors.shape[0] != len(items) or vectors.shape[1] == 0:
-            raise InvalidInputError(
-                f"embedder {self._name!r} returned an array of shape {vectors.shape} for "
-                f"{len(items)} texts; expected one non-empty vector per text"
-            )
-        if self._dimension is None:
-            self._dimension = int(vectors.shape[1])
-        elif vectors.shape[1] != self._dimension:
-            raise InvalidInputError(
-                f"embedder {self._name!r} returned vectors of dimension {vectors.shape[1]}, "
-                f"earlier ones had {self._dimension}"
-            )
-        if not np.isfinite(vectors).all():
-            raise InvalidInputError(f"embedder {self._name!r} returned NaN or infinite values")
-        return _l2_normalise(vectors)
-
-
-def as_embedder(obj: object, *, name: str | None = None) -> Embedder:
-    """Make an :class:`Embedder` out of ``obj``.
-
-    Accepted, in this order: an :class:`Embedder` (returned unchanged); an object with
-    ``embed_documents`` (a LangChain ``Embeddings``) or ``get_text_embedding_batch`` (a
-    LlamaIndex ``BaseEmbedding``); any callable from a list of texts to a sequence of
-    vectors, which includes a Chroma ``EmbeddingFunction``. Wrapped outputs are
-    converted to float32 and L2-normalised; the dimension is learned from the first call
-    (or from a one-text probe when asked for first; on Python < 3.12 an
-    ``isinstance(wrapped, Embedder)`` check reads it too).
-
-    Example::
-
-        embedder = as_embedder(lambda texts: [[len(t), 1.0] for t in texts], name="length")
-        assert embedder.dimension == 2
-
-    Args:
-        obj: The embedder, model or function.
-        name: The model id stored with vectors. Defaults to the function's qualified
-            name, or the class's, followed by ``:<model>`` when the object has a string
-            ``model_name`` or ``model`` attribute.
-
-    Returns:
-        An :class:`Embedder`.
-
-    Raises:
-        TypeError: ``obj`` is none of the above.
-    """
-    if isinstance(obj, _CallableEmbedder) or (
-        not isinstance(obj, type) and isinstance(obj, Embedder)
-    ):
-        return obj
-    function: Callable[[list[str]], Any] | None = None
-    for method in ("embed_documents", "get_text_embedding_batch"):
-        bound = getattr(obj, method, None)
-        if callable(bound) and not isinstance(obj, type):
-            function = bound
-            break
-    if function is None and callable(obj) and not isinstance(obj, type):
-        function = obj
-    if function is None:
-        raise TypeError(
-            "as_embedder() expects an Embedder (name, dimension, embed), a LangChain "
-            "Embeddings, a LlamaIndex BaseEmbedding, or a callable taking a list of texts "
-            f"and returning one vector per text; got {_describe(obj)}"
-        )
-    return _CallableEmbedder(function, name or _default_name(obj))
-
-
-def _describe(obj: object) -> str:
-    if isinstance(obj, type):
-        return f"the class {obj.__qualname__} (pass an instance)"
-    return f"an instance of {type(obj).__qualname__}"
-
-
-def _default_name(obj: object) -> str:
-    qualname = getattr(obj, "__qualname__", None)
-    base = qualname if isinstance(qualname, str) else type(obj).__qualname__
-    for attribute in ("model_name", "model"):
-        model = getattr(obj, attribute, None)
-        if isinstance(model, str) and model:
-            return f"{base}:{model}"
-    return base
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, (str, bytes)):
-        raise InvalidInputError("embed() takes a sequence of texts, not one string: wrap it")
-    items = list(texts)
-    for position, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{position}] is {type(text).__name__}, not str")
-    return items
-
-
-def _l2_normalise(vectors: NDArray[np.float32]) -> Vectors:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    result: Vectors = vectors / np.maximum(norms, np.float32(1e-12))
-    return result

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..embeddings.minilm import Embedder
+from ..embeddings.base import Embedder
 from ..errors import InvalidInputError
 from ..records import MemoryFilter, ScoreBreakdown
 from ..storage.sql_store import SQLStore

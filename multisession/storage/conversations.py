@@ -9,8 +9,6 @@ the latest messages (the session tier) spares SQL round trips on the hot path.
 from __future__ import annotations
 
 import builtins
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .. import _validation as check
 from .._ids import new_id
+from .._lru import LRUCache
 from ..errors import MemoryNotFoundError
 from ..records import Conversation, Message
 from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
@@ -65,12 +64,10 @@ class ConversationStore:
     def __init__(self, engine: Engine, *, window: int = 50, max_cached: int = 256) -> None:
         self._engine = engine
         self._window = window
-        self._max_cached = max_cached
         # (user, conversation) -> ((message count, newest message id), window)
-        self._cache: OrderedDict[
+        self._cache: LRUCache[
             tuple[str, str], tuple[tuple[int, str | None], builtins.list[Message]]
-        ] = OrderedDict()
-        self._lock = threading.Lock()
+        ] = LRUCache(max_cached)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -113,8 +110,7 @@ class ConversationStore:
                     for message in stored
                 ],
             )
-        with self._lock:
-            self._cache.pop((user_id, conversation_id), None)
+        self._cache.discard((user_id, conversation_id))
         return stored
 
     def _upsert_conversation(
@@ -202,15 +198,12 @@ class ConversationStore:
                     conversations_table.c.conversation_id == conversation_id,
                 )
             )
-        with self._lock:
-            self._cache.pop((user_id, conversation_id), None)
+        self._cache.discard((user_id, conversation_id))
         return int(count)
 
     def forget_user(self, user_id: str) -> None:
         """Drop cached windows of a deleted user (SQL rows go with the user)."""
-        with self._lock:
-            for key in [key for key in self._cache if key[0] == user_id]:
-                del self._cache[key]
+        self._cache.discard_where(lambda key: key[0] == user_id)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -272,16 +265,11 @@ class ConversationStore:
         if row is None:
             return []
         stamp = (int(row[0]), row[1])
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and cached[0] == stamp:
-                self._cache.move_to_end(key)
-                return list(cached[1])
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return list(cached[1])
         window = self._load(user_id, conversation_id, last=self._window, offset=0)
-        with self._lock:
-            self._cache[key] = (stamp, window)
-            while len(self._cache) > self._max_cached:
-                self._cache.popitem(last=False)
+        self._cache.put(key, (stamp, window))
         return list(window)
 
     def _load(

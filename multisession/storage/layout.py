@@ -13,7 +13,7 @@ from collections.abc import Callable
 from os import PathLike, fspath
 from pathlib import Path
 
-from ..embeddings.minilm import Embedder
+from ..embeddings.base import Embedder
 from ..errors import ConfigurationError
 from .sql_store import SQLStore
 from .vectors import ChromaVectorIndex

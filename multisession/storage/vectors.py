@@ -9,8 +9,6 @@ user's query cannot reach another user's vectors.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -18,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import numpy.typing as npt
 
+from .._lru import LRUCache
 from ..errors import ConfigurationError
 from ..records import MemoryFilter
 from .schema import user_hash
@@ -64,8 +63,7 @@ class ChromaVectorIndex:
         self._client = client
         self._embedder_name = embedder_name
         self._dimension = dimension
-        self._collections: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._collections: LRUCache[str, Any] = LRUCache(256)
 
     @classmethod
     def open(cls, location: str, *, embedder_name: str, dimension: int) -> ChromaVectorIndex:
@@ -108,11 +106,9 @@ class ChromaVectorIndex:
 
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
         name = collection_name(user_id)
-        with self._lock:
-            cached = self._collections.get(name)
-            if cached is not None:
-                self._collections.move_to_end(name)
-                return cached
+        cached = self._collections.get(name)
+        if cached is not None:
+            return cached
         if create:
             collection = self._client.get_or_create_collection(
                 name,
@@ -138,10 +134,7 @@ class ChromaVectorIndex:
                 f"(dimension {self._dimension}): open the store with the same embedder, "
                 "or use a new store directory and re-import"
             )
-        with self._lock:
-            self._collections[name] = collection
-            while len(self._collections) > 256:
-                self._collections.popitem(last=False)
+        self._collections.put(name, collection)
         return collection
 
     def ids(self, user_id: str) -> set[str]:
@@ -195,8 +188,7 @@ class ChromaVectorIndex:
 
     def drop_user(self, user_id: str) -> None:
         name = collection_name(user_id)
-        with self._lock:
-            self._collections.pop(name, None)
+        self._collections.discard(name)
         try:
             self._client.delete_collection(name)
         except Exception as error:
@@ -222,14 +214,12 @@ class ChromaVectorIndex:
                 collection.delete(ids=orphans)
                 removed += len(orphans)
             if len(orphans) == len(ids):
-                with self._lock:
-                    self._collections.pop(name, None)
+                self._collections.discard(name)
                 self._client.delete_collection(name)
         return removed
 
     def close(self) -> None:
-        with self._lock:
-            self._collections.clear()
+        self._collections.clear()
         closer = getattr(self._client, "close", None)
         if callable(closer):
             closer()

@@ -32,7 +32,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from ..embeddings.minilm import Embedder
+from ..embeddings.base import Embedder
 from ..records import IndexRow, Memory
 from .schema import from_bytes, to_bytes
 from .sql_store import SQLStore

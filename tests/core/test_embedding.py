@@ -1,4 +1,4 @@
-"""Tests for multisession.embeddings.minilm: the offline MiniLM embedder and the adapters."""
+"""Tests for multisession.embeddings: the offline MiniLM embedder and the adapters."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,8 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from multisession.embeddings.minilm import (
-    Embedder,
-    MiniLMEmbedder,
-    as_embedder,
-    default_embedder,
-    resolve_model_dir,
-)
+from multisession.embeddings.base import Embedder, as_embedder
+from multisession.embeddings.minilm import MiniLMEmbedder, default_embedder, resolve_model_dir
 from multisession.errors import ConfigurationError, InvalidInputError
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.npz"
@@ -63,19 +57,6 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache directory that holds the model.onnx built once for the whole session."""
-    return tmp_path_factory.mktemp("onnx-cache")
-
-
-@pytest.fixture(scope="session")
-def minilm(onnx_cache: Path) -> MiniLMEmbedder:
-    """The embedder on the installed weights, its model.onnx built into ``onnx_cache``."""
-    assert WEIGHTS is not None
-    return MiniLMEmbedder(WEIGHTS, cache_dir=onnx_cache)
-
-
-@pytest.fixture(scope="session")
 def built_onnx(minilm: MiniLMEmbedder, onnx_cache: Path) -> Path:
     """The model.onnx file built for the session."""
     (built,) = onnx_cache.glob("*.onnx")
@@ -102,22 +83,6 @@ def package_absent(monkeypatch: pytest.MonkeyPatch) -> None:
         return None if name == PACKAGE else real_find_spec(name, package)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Make every DNS lookup and socket connection fail; yields the attempts made."""
-    attempts: list[str] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(repr(args))
-        raise OSError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield attempts
 
 
 def _reference() -> tuple[list[str], np.ndarray]:

@@ -454,9 +454,10 @@ def budgets(draw: st.DrawFn) -> ContextBudget:
 
 
 @pytest.fixture(scope="module")
-def counters() -> dict[str, TokenCounter]:
+def counters_by_kind(exact_counters: dict[str, TiktokenCounter]) -> dict[str, TokenCounter]:
+    """An exact counter (gpt-4o's encoding), the estimate, and one where joined text costs more."""
     return {
-        "tiktoken": TiktokenCounter("gpt-4o"),
+        "tiktoken": exact_counters["o200k_base"],
         "estimate": EstimatingCounter(),
         "quadratic": QuadraticCounter(),
     }
@@ -483,7 +484,7 @@ def _in_order(haystack: str, needles: Sequence[str]) -> bool:
     budget=budgets(),
 )
 def test_packing_properties(
-    counters: dict[str, TokenCounter],
+    counters_by_kind: dict[str, TokenCounter],
     counter_name: str,
     system_prompt: str,
     preferences: list[str],
@@ -492,7 +493,7 @@ def test_packing_properties(
     memories: list[MemorySnippet],
     budget: ContextBudget,
 ) -> None:
-    counter = counters[counter_name]
+    counter = counters_by_kind[counter_name]
     arguments: dict[str, Any] = {
         "system_prompt": system_prompt,
         "preferences": preferences,

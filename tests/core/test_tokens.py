@@ -15,8 +15,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multisession import ContextMessage
-from multisession.context import tokens
+from multisession._log_once import forget_warnings
+from multisession.context import _tiktoken_files, tokens
+from multisession.context._tiktoken_files import forget_encodings
 from multisession.context.tokens import (
     REPLY_PRIMING,
     TOKENS_PER_MESSAGE,
@@ -69,71 +71,29 @@ SAMPLES = [
 ]
 
 
-def _verified_dir(folder: Path) -> bool:
-    return all(
-        (folder / name).is_file()
-        and hashlib.sha256((folder / name).read_bytes()).hexdigest() == SHA256[encoding]
-        for encoding, name in FILE_NAMES.items()
-    )
-
-
-def _find_test_files() -> Path:
-    """The verified rank files: llama-index-core's copy, else the project's shared copy."""
-    spec = importlib.util.find_spec("llama_index")
-    locations = (spec.submodule_search_locations or []) if spec else []
-    folders = [Path(location) / "core" / "_static" / "tiktoken_cache" for location in locations]
-    folders.append(REPO_ROOT.parent / "shared" / "data" / "tiktoken")
-    for folder in folders:
-        if _verified_dir(folder):
-            return folder
-    pytest.fail("no verified tiktoken files for the tests: pip install 'llama-index-core>=0.13'")
-
-
-@contextmanager
-def _network_forbidden() -> Iterator[list[str]]:
-    """Make every DNS lookup and socket connection fail; yields the attempts made."""
-    attempts: list[str] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(repr(args))
-        raise OSError("network access attempted in an offline test")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket, "create_connection", refuse)
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket.socket, "connect_ex", refuse)
-        yield attempts
-
-
 # --------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
-def test_files() -> Path:
-    return _find_test_files()
-
-
-@pytest.fixture(scope="module")
-def reference(test_files: Path) -> dict[str, tiktoken.Encoding]:
+def reference(
+    tiktoken_files: Path, network_forbidden: Callable[[], AbstractContextManager[list[str]]]
+) -> dict[str, tiktoken.Encoding]:
     """tiktoken's own encodings, read from the verified files through its cache variable."""
-    with _network_forbidden() as attempts, pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TIKTOKEN_CACHE_DIR", str(test_files))
+    with network_forbidden() as attempts, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_files))
         encodings = {name: tiktoken.get_encoding(name) for name in ENCODINGS}
     assert attempts == []
     return encodings
 
 
-@pytest.fixture(scope="module")
-def counters(test_files: Path) -> dict[str, TiktokenCounter]:
-    return {name: TiktokenCounter(name, cache_dirs=[test_files]) for name in ENCODINGS}
-
-
 @pytest.fixture
-def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forget loaded encodings and the logged warning, as in a new interpreter."""
-    monkeypatch.setattr(tokens, "_LOADED", {})
-    monkeypatch.setattr(tokens, "_warned", False)
+def fresh_process() -> Iterator[None]:
+    """Forget loaded encodings and logged warnings, as in a new interpreter (and after)."""
+    forget_encodings()
+    forget_warnings()
+    yield
+    forget_encodings()
+    forget_warnings()
 
 
 @pytest.fixture
@@ -162,12 +122,6 @@ def no_files_anywhere(
     return temp
 
 
-@pytest.fixture
-def no_network() -> Iterator[list[str]]:
-    with _network_forbidden() as attempts:
-        yield attempts
-
-
 def _copy_files(source: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in FILE_NAMES.values():
@@ -183,29 +137,29 @@ def _copy_files(source: Path, target: Path) -> Path:
 def test_counts_equal_tiktoken(
     encoding: str,
     text: str,
-    counters: dict[str, TiktokenCounter],
+    exact_counters: dict[str, TiktokenCounter],
     reference: dict[str, tiktoken.Encoding],
 ) -> None:
-    assert counters[encoding].count(text) == len(reference[encoding].encode_ordinary(text))
+    assert exact_counters[encoding].count(text) == len(reference[encoding].encode_ordinary(text))
 
 
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(alphabet=st.characters(exclude_categories=()), max_size=300))
 def test_counts_equal_tiktoken_on_any_text(
-    text: str, counters: dict[str, TiktokenCounter], reference: dict[str, tiktoken.Encoding]
+    text: str, exact_counters: dict[str, TiktokenCounter], reference: dict[str, tiktoken.Encoding]
 ) -> None:
     for encoding in ENCODINGS:
         expected = len(reference[encoding].encode(text, disallowed_special=()))
-        assert counters[encoding].count(text) == expected
+        assert exact_counters[encoding].count(text) == expected
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_encoding_is_the_one_tiktoken_builds(
     encoding: str,
-    counters: dict[str, TiktokenCounter],
+    exact_counters: dict[str, TiktokenCounter],
     reference: dict[str, tiktoken.Encoding],
 ) -> None:
-    ours, theirs = counters[encoding]._encoding, reference[encoding]
+    ours, theirs = exact_counters[encoding]._encoding, reference[encoding]
 
     assert ours.name == theirs.name
     assert ours._pat_str == theirs._pat_str
@@ -215,14 +169,14 @@ def test_encoding_is_the_one_tiktoken_builds(
 
 
 def test_file_names_are_tiktokens_cache_names() -> None:
-    for encoding, spec in tokens._ENCODINGS.items():
+    for encoding, spec in _tiktoken_files.ENCODINGS.items():
         assert spec.file_name == FILE_NAMES[encoding]
         assert spec.file_name == hashlib.sha1(spec.url.encode()).hexdigest()
         assert spec.sha256 == SHA256[encoding]
 
 
-def test_count_messages_follows_the_budget_rule(counters: dict[str, TiktokenCounter]) -> None:
-    counter = counters["cl100k_base"]
+def test_count_messages_follows_the_budget_rule(exact_counters: dict[str, TiktokenCounter]) -> None:
+    counter = exact_counters["cl100k_base"]
     messages = [
         ContextMessage("system", "You are a helpful assistant."),
         ContextMessage("user", "hello"),
@@ -249,8 +203,8 @@ def test_count_messages_follows_the_budget_rule(counters: dict[str, TiktokenCoun
     )
 
 
-def test_counters_satisfy_the_protocol(counters: dict[str, TiktokenCounter]) -> None:
-    assert isinstance(counters["o200k_base"], TokenCounter)
+def test_counters_satisfy_the_protocol(exact_counters: dict[str, TiktokenCounter]) -> None:
+    assert isinstance(exact_counters["o200k_base"], TokenCounter)
     assert isinstance(EstimatingCounter(), TokenCounter)
     assert not isinstance(object(), TokenCounter)
 
@@ -277,6 +231,9 @@ def test_counters_satisfy_the_protocol(counters: dict[str, TiktokenCounter]) -> 
         ("gpt-5-mini", "o200k_base"),
         ("gpt-5.1", "o200k_base"),
         ("gpt-oss-120b", "o200k_base"),
+        ("gpt-oss", "o200k_base"),
+        ("gpt-4.5", "o200k_base"),
+        ("chatgpt-4o", "o200k_base"),
         ("ft:gpt-4o-mini:acme::abc123", "o200k_base"),
         ("openai/gpt-4o", "o200k_base"),
         ("openai:gpt-4o-mini", "o200k_base"),
@@ -294,6 +251,8 @@ def test_counters_satisfy_the_protocol(counters: dict[str, TiktokenCounter]) -> 
         ("text-embedding-ada-002", "cl100k_base"),
         ("claude-3-5-sonnet", "cl100k_base"),
         ("llama3.1:8b", "cl100k_base"),
+        ("text-davinci-003", "cl100k_base"),  # tiktoken says p50k_base: not supported
+        ("davinci-002", "cl100k_base"),
         ("cl100k_base", "cl100k_base"),
         ("o200k_base", "o200k_base"),
     ],
@@ -308,9 +267,9 @@ def test_encoding_for_model_rejects_what_it_cannot_count(model: Any) -> None:
         encoding_for_model(model)
 
 
-def test_bad_arguments_are_rejected(test_files: Path) -> None:
+def test_bad_arguments_are_rejected(tiktoken_files: Path) -> None:
     with pytest.raises(InvalidInputError, match="not one path"):
-        TiktokenCounter("gpt-4o", cache_dirs=str(test_files))
+        TiktokenCounter("gpt-4o", cache_dirs=str(tiktoken_files))
     with pytest.raises(InvalidInputError, match="download_timeout"):
         token_counter("gpt-4o", download_timeout=0)
 
@@ -319,11 +278,11 @@ def test_bad_arguments_are_rejected(test_files: Path) -> None:
 
 
 def test_cache_dirs_come_first_then_the_environment_then_tiktoken_then_llama_index(
-    fresh_process: None, test_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_process: None, tiktoken_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    argument = _copy_files(test_files, tmp_path / "argument")
-    configured = _copy_files(test_files, tmp_path / "configured")
-    tiktoken_cache = _copy_files(test_files, tmp_path / "tiktoken-cache")
+    argument = _copy_files(tiktoken_files, tmp_path / "argument")
+    configured = _copy_files(tiktoken_files, tmp_path / "configured")
+    tiktoken_cache = _copy_files(tiktoken_files, tmp_path / "tiktoken-cache")
     monkeypatch.setenv(
         "MULTISESSION_TIKTOKEN_DIR", f"{tmp_path / 'missing'}{os.pathsep}{configured}"
     )
@@ -331,7 +290,7 @@ def test_cache_dirs_come_first_then_the_environment_then_tiktoken_then_llama_ind
     name = FILE_NAMES["cl100k_base"]
 
     def source(**arguments: Any) -> str:
-        tokens._LOADED.clear()
+        forget_encodings()
         return TiktokenCounter("cl100k_base", **arguments).source
 
     assert source(cache_dirs=[tmp_path / "empty", argument]) == str(argument / name)
@@ -342,8 +301,10 @@ def test_cache_dirs_come_first_then_the_environment_then_tiktoken_then_llama_ind
     assert Path(source()).parent.parts[-4:] == ("llama_index", "core", "_static", "tiktoken_cache")
 
 
-def test_tiktokens_default_cache_is_used_last(no_files_anywhere: Path, test_files: Path) -> None:
-    _copy_files(test_files, no_files_anywhere / "data-gym-cache")
+def test_tiktokens_default_cache_is_used_last(
+    no_files_anywhere: Path, tiktoken_files: Path
+) -> None:
+    _copy_files(tiktoken_files, no_files_anywhere / "data-gym-cache")
 
     counter = TiktokenCounter("o200k_base")
 
@@ -351,10 +312,10 @@ def test_tiktokens_default_cache_is_used_last(no_files_anywhere: Path, test_file
 
 
 def test_corrupted_file_is_skipped_and_left_alone(
-    no_files_anywhere: Path, test_files: Path, tmp_path: Path, no_network: list[str]
+    no_files_anywhere: Path, tiktoken_files: Path, tmp_path: Path, no_network: list[str]
 ) -> None:
-    corrupted = _copy_files(test_files, tmp_path / "corrupted")
-    intact = _copy_files(test_files, tmp_path / "intact")
+    corrupted = _copy_files(tiktoken_files, tmp_path / "corrupted")
+    intact = _copy_files(tiktoken_files, tmp_path / "intact")
     damaged = corrupted / FILE_NAMES["o200k_base"]
     data = bytearray(damaged.read_bytes())
     data[1000] ^= 0x01
@@ -364,7 +325,7 @@ def test_corrupted_file_is_skipped_and_left_alone(
 
     assert counter.source == str(intact / FILE_NAMES["o200k_base"])
     assert damaged.read_bytes() == bytes(data)
-    tokens._LOADED.clear()
+    forget_encodings()
     with pytest.raises(
         ConfigurationError, match="no verified tiktoken file for o200k_base"
     ) as error:
@@ -415,7 +376,7 @@ def test_missing_tiktoken_gives_an_estimate_that_names_the_fix(
 
 
 def test_tiktoken_too_old_for_the_pattern_is_a_configuration_error(
-    fresh_process: None, test_files: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_process: None, tiktoken_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def old_encoding(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("regex parse error: possessive quantifier")
@@ -423,7 +384,7 @@ def test_tiktoken_too_old_for_the_pattern_is_a_configuration_error(
     monkeypatch.setattr(tiktoken, "Encoding", old_encoding)
 
     with pytest.raises(ConfigurationError, match=r"pip install 'tiktoken>=0\.8'"):
-        TiktokenCounter("gpt-4o", cache_dirs=[test_files])
+        TiktokenCounter("gpt-4o", cache_dirs=[tiktoken_files])
 
 
 def test_strict_counter_raises_instead_of_estimating(no_files_anywhere: Path) -> None:
@@ -462,13 +423,32 @@ def test_llama_index_is_found_without_being_imported(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", script], env=environment, cwd=tmp_path, check=True)
 
 
-def test_encodings_load_once_when_threads_race(fresh_process: None, test_files: Path) -> None:
+def test_each_request_is_answered_once_per_process(
+    no_files_anywhere: Path, tiktoken_files: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "filled-later"
+    folder.mkdir()
+
+    with caplog.at_level(logging.WARNING, logger="multisession"):
+        first = token_counter("gpt-4o", cache_dirs=[folder])
+        _copy_files(tiktoken_files, folder)
+        again = token_counter("gpt-4o", cache_dirs=[folder])  # the search is not repeated
+        forget_encodings()
+        after_restart = token_counter("gpt-4o", cache_dirs=[folder])
+
+    assert [type(first), type(again)] == [EstimatingCounter, EstimatingCounter]
+    assert isinstance(after_restart, TiktokenCounter)
+    assert after_restart.source == str(folder / FILE_NAMES["o200k_base"])
+    assert len(caplog.records) == 1
+
+
+def test_encodings_load_once_when_threads_race(fresh_process: None, tiktoken_files: Path) -> None:
     results: list[TokenCounter] = []
     barrier = threading.Barrier(8)
 
     def load() -> None:
         barrier.wait()
-        results.append(token_counter("gpt-4o", cache_dirs=[test_files]))
+        results.append(token_counter("gpt-4o", cache_dirs=[tiktoken_files]))
 
     threads = [threading.Thread(target=load) for _ in range(8)]
     for thread in threads:
@@ -485,11 +465,11 @@ def test_encodings_load_once_when_threads_race(fresh_process: None, test_files: 
 
 def test_allowed_download_is_verified_and_saved(
     no_files_anywhere: Path,
-    test_files: Path,
+    tiktoken_files: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    payload = (test_files / FILE_NAMES["cl100k_base"]).read_bytes()
+    payload = (tiktoken_files / FILE_NAMES["cl100k_base"]).read_bytes()
     requested: list[tuple[str, float]] = []
 
     def urlopen(url: str, timeout: float) -> io.BytesIO:
@@ -502,18 +482,18 @@ def test_allowed_download_is_verified_and_saved(
 
     counter = TiktokenCounter("gpt-4", allow_download=True, download_timeout=5)
 
-    assert requested == [(tokens._ENCODINGS["cl100k_base"].url, 5)]
-    assert counter.source == tokens._ENCODINGS["cl100k_base"].url
+    assert requested == [(_tiktoken_files.ENCODINGS["cl100k_base"].url, 5)]
+    assert counter.source == _tiktoken_files.ENCODINGS["cl100k_base"].url
     assert (saved / FILE_NAMES["cl100k_base"]).read_bytes() == payload
     assert [path.name for path in saved.iterdir()] == [FILE_NAMES["cl100k_base"]]
-    tokens._LOADED.clear()
+    forget_encodings()
     assert TiktokenCounter("gpt-4").source == str(saved / FILE_NAMES["cl100k_base"])
 
 
 def test_download_that_cannot_be_saved_is_still_used(
-    no_files_anywhere: Path, test_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    no_files_anywhere: Path, tiktoken_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    payload = (test_files / FILE_NAMES["cl100k_base"]).read_bytes()
+    payload = (tiktoken_files / FILE_NAMES["cl100k_base"]).read_bytes()
     monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout: io.BytesIO(payload))
     not_a_folder = tmp_path / "not-a-folder"
     not_a_folder.write_text("in the way")
