@@ -13,7 +13,11 @@ The rules:
 - below the facade (everything but ``multisession/__init__.py``, ``engine.py`` and
   ``cli/``) no module imports ``multisession.engine``, nor the package root that
   re-exports it;
-- no module of ``multisession`` imports LangChain or LlamaIndex.
+- no module of ``multisession`` imports LangChain or LlamaIndex;
+- the layers import downwards only: ``cli/`` above the facade (``engine.py`` and the
+  methods it mixes in), the facade above ``context/``, which is above ``retrieval/`` and
+  ``extraction/`` (side by side), above ``storage/``, above ``embeddings/``, above the
+  plain base modules (records, errors, clock and the private helpers).
 
 Each rule is also run on a small package written to ``tmp_path`` that breaks it, so a
 check that stopped seeing its problem would fail here too.
@@ -22,7 +26,7 @@ check that stopped seeing its problem would fail here too.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,19 @@ import multisession
 
 ROOT = Path(multisession.__file__).parent
 FRAMEWORKS = ("langchain", "llama_index")
+
+#: The core's layers from the top down, by the first name below ``multisession``. A
+#: module may import its own layer and the layers below it; only the top layer may
+#: import the package root.
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"cli"}),
+    frozenset({"engine", "_async_twins", "_conversation_methods"}),
+    frozenset({"context"}),
+    frozenset({"retrieval", "extraction"}),
+    frozenset({"storage"}),
+    frozenset({"embeddings"}),
+    frozenset({"records", "errors", "clock", "_ids", "_validation", "_files", "_lru", "_log_once"}),
+)
 
 Graph = Mapping[str, set[str]]
 
@@ -166,6 +183,34 @@ def facade_breaches(graph: Graph, package: str) -> list[tuple[str, str]]:
     return breaches
 
 
+def layer_breaches(
+    graph: Graph, package: str, layers: Sequence[frozenset[str]]
+) -> list[tuple[str, str]]:
+    """``(module, target)`` for each import that does not point down the layers.
+
+    The package root re-exports the public API and stands above every layer: only the
+    top layer may import it. A module whose first name below the package is in no layer
+    is reported too, so a new module has to be given its place.
+    """
+    level = {name: rank for rank, names in enumerate(layers) for name in names}
+    level[""] = -1  # the package root
+
+    def first(module: str) -> str:
+        return module[len(package) + 1 :].split(".")[0]
+
+    breaches = []
+    for module, targets in sorted(graph.items()):
+        if module == package:
+            continue
+        here = first(module)
+        for target in sorted(targets):
+            there = first(target)
+            unplaced = here not in level or there not in level
+            if unplaced or (level[there] < level[here] and not (there == "" and level[here] == 0)):
+                breaches.append((module, target))
+    return breaches
+
+
 def framework_imports(package_dir: Path) -> list[tuple[str, str]]:
     """``(module, framework)`` for each module importing LangChain or LlamaIndex."""
     return [
@@ -176,8 +221,11 @@ def framework_imports(package_dir: Path) -> list[tuple[str, str]]:
     ]
 
 
-def problems(package_dir: Path) -> list[str]:
-    """Every broken rule, one line each, naming the circle or the import."""
+def problems(package_dir: Path, layers: Sequence[frozenset[str]] = ()) -> list[str]:
+    """Every broken rule, one line each, naming the circle or the import.
+
+    The layer rule applies when ``layers`` are given (top down).
+    """
     graph = import_graph(package_dir)
     package = package_dir.name
     return [
@@ -190,6 +238,10 @@ def problems(package_dir: Path) -> list[str]:
             f"{module} imports {top}: the core imports no framework"
             for module, top in framework_imports(package_dir)
         ),
+        *(
+            f"{module} imports {target}: layers import downwards only (see LAYERS)"
+            for module, target in (layer_breaches(graph, package, layers) if layers else [])
+        ),
     ]
 
 
@@ -197,7 +249,7 @@ def problems(package_dir: Path) -> list[str]:
 
 
 def test_the_core_keeps_its_layers() -> None:
-    found = problems(ROOT)
+    found = problems(ROOT, LAYERS)
     assert not found, "\n".join(found)
 
 
@@ -282,3 +334,22 @@ def test_each_broken_rule_is_named(fake_package: Path) -> None:
 )
 def test_cycles(graph: Graph, expected: list[list[str]]) -> None:
     assert cycles(graph) == expected
+
+
+def test_layers_import_downwards_only() -> None:
+    layers = (frozenset({"top"}), frozenset({"left", "right"}), frozenset({"base", "util"}))
+    graph = {
+        "pkg": {"pkg.top"},
+        "pkg.top": {"pkg.left.a", "pkg.base", "pkg"},  # the top layer may use the root
+        "pkg.left.a": {"pkg.left.b", "pkg.base", "pkg.right"},  # its own layer, lower ones
+        "pkg.left.b": {"pkg.top"},  # upwards
+        "pkg.right": {"pkg.util", "pkg"},  # the root is above every layer
+        "pkg.base": {"pkg.util"},
+        "pkg.util": set(),
+        "pkg.stray": {"pkg.base"},  # in no layer
+    }
+    assert layer_breaches(graph, "pkg", layers) == [
+        ("pkg.left.b", "pkg.top"),
+        ("pkg.right", "pkg"),
+        ("pkg.stray", "pkg.base"),
+    ]
