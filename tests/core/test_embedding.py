@@ -215,7 +215,8 @@ def test_built_model_is_deterministic_reused_and_repaired(tmp_path: Path, built_
     cache = tmp_path / "cache"
 
     MiniLMEmbedder(WEIGHTS, cache_dir=cache)
-    (built,) = cache.iterdir()  # one file, no temporary left behind
+    # One model file (beside the lock it was built under), no temporary left behind.
+    (built,) = (path for path in cache.iterdir() if path.suffix != ".lock")
     assert built.name == built_onnx.name
     assert _sha256(built) == _sha256(built_onnx)
 
