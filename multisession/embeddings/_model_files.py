@@ -22,9 +22,10 @@ from multisession._files import write_atomically
 __all__ = [
     "CACHE_DIR_ENV",
     "GRAPH_VERSION",
+    "build_lock",
+    "build_once",
     "built_model_path",
     "cache_root",
-    "build_once",
 ]
 
 logger = logging.getLogger("multisession")
@@ -75,8 +76,8 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
 
 
 @contextmanager
-def _build_lock(target: Path) -> Iterator[None]:
-    """Hold ``<target>.lock`` while building; without a writable directory, hold nothing.
+def build_lock(target: Path) -> Iterator[None]:
+    """Hold ``<target>.lock`` while making ``target``; without a writable directory, hold nothing.
 
     An unwritable cache is reported once, by the write that follows, not here.
     """
@@ -127,7 +128,7 @@ def build_once(
         except ConfigurationError:
             logger.warning("Rebuilding %s: onnxruntime could not load it", target)
             broken = _stat_key(target)
-    with _build_lock(target):
+    with build_lock(target):
         current = _stat_key(target)
         if current is not None and current != broken:
             # Another process built it while this one waited for the lock.

