@@ -748,3 +748,31 @@ def test_docstring_examples_run(documented: object, isolated_env: Path) -> None:
     }
 
     exec(compile(example, f"<{getattr(documented, '__name__', 'example')}>", "exec"), namespace)
+
+
+def test_weight_hashes_are_remembered_across_processes_until_the_file_changes(
+    tmp_path: Path,
+) -> None:
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"first")
+    cache = tmp_path / "cache"
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from multisession.embeddings.minilm import _file_sha256
+        print(_file_sha256(Path({str(weights)!r})))
+        """
+    )
+    environment = dict(os.environ, MULTISESSION_CACHE_DIR=str(cache), PYTHONPATH=str(REPO_ROOT))
+
+    def hashed_in_a_new_process() -> str:
+        return run_python(script, environment, tmp_path).stdout.strip()
+
+    assert hashed_in_a_new_process() == hashlib.sha256(b"first").hexdigest()
+    memo = cache / "sha256-memo.json"
+    [key] = json.loads(memo.read_text())
+    memo.write_text(json.dumps({key: "remembered"}))
+    assert hashed_in_a_new_process() == "remembered"  # read, not hashed again
+
+    os.utime(weights, ns=(0, 0))  # same bytes, another modification time
+    assert hashed_in_a_new_process() == hashlib.sha256(b"first").hexdigest()
