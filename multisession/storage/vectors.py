@@ -8,7 +8,9 @@ user's query cannot reach another user's vectors.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -59,19 +61,47 @@ class ChromaVectorIndex:
     default embedding function never runs.
     """
 
-    def __init__(self, client: Any, *, embedder_name: str, dimension: int) -> None:
-        self._client = client
+    def __init__(
+        self,
+        client: Any,
+        *,
+        embedder_name: str,
+        dimension: int,
+        connect: Callable[[], Any] | None = None,
+    ) -> None:
+        # An embedded index opens on first use (``connect``): importing chromadb costs
+        # half a second, and users searched exactly from SQL never need it.
+        self._connected = client
+        self._connect = connect
+        self._connect_lock = threading.Lock()
         self._embedder_name = embedder_name
         self._dimension = dimension
         self._collections: LRUCache[str, Any] = LRUCache(256)
 
+    @property
+    def _client(self) -> Any:
+        if self._connected is None:
+            with self._connect_lock:
+                if self._connected is None:
+                    assert self._connect is not None
+                    self._connected = self._connect()
+        return self._connected
+
     @classmethod
     def open(cls, location: str, *, embedder_name: str, dimension: int) -> ChromaVectorIndex:
-        """Open a directory (embedded Chroma) or a Chroma server.
+        """Open a directory (embedded Chroma, on first use) or a Chroma server.
 
         A server is ``http(s)://host:port``, optionally with ``?tenant=...&database=...``
         to use a tenant or database other than Chroma's defaults (they must exist).
         """
+        parsed = urlparse(location)
+        if parsed.scheme in ("", "file"):
+            return cls(
+                None,
+                embedder_name=embedder_name,
+                dimension=dimension,
+                connect=functools.partial(cls._open_embedded, parsed.path or location),
+            )
         import chromadb
         from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 
@@ -95,14 +125,20 @@ class ChromaVectorIndex:
                 tenant=options.get("tenant", DEFAULT_TENANT),
                 database=options.get("database", DEFAULT_DATABASE),
             )
-        elif parsed.scheme in ("", "file"):
-            client = chromadb.PersistentClient(path=parsed.path or location, settings=settings)
         else:
             raise ConfigurationError(
                 f"unsupported vector store location {location!r}: give a directory or "
                 "http://host:port of a Chroma server"
             )
         return cls(client, embedder_name=embedder_name, dimension=dimension)
+
+    @staticmethod
+    def _open_embedded(path: str) -> Any:
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        return chromadb.PersistentClient(path=path, settings=settings)
 
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
         name = collection_name(user_id)
@@ -220,6 +256,8 @@ class ChromaVectorIndex:
 
     def close(self) -> None:
         self._collections.clear()
+        if self._connected is None:
+            return  # never opened: nothing to release
         closer = getattr(self._client, "close", None)
         if callable(closer):
             closer()

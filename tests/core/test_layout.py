@@ -17,7 +17,10 @@ def test_a_directory_holds_both_embedded_stores(store_dir: Path, minilm: Any) ->
     embedder, store, vectors = open_stores(store_dir, None, None, lambda: minilm)
     try:
         assert embedder is minilm and vectors is not None
-        assert (store_dir / "memory.db").is_file() and (store_dir / "chroma").is_dir()
+        assert (store_dir / "memory.db").is_file()
+        assert not (store_dir / "chroma").exists()  # Chroma opens on first use
+        assert vectors.ids("someone") == set()
+        assert (store_dir / "chroma").is_dir()
         assert store.recorded_embedder() == f"{minilm.name} (dimension {minilm.dimension})"
     finally:
         store.close()
