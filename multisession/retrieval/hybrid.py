@@ -138,6 +138,9 @@ class HybridSearch:
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
+                if where.metadata:
+                    # The vector index holds no metadata: SQL's matches decide.
+                    semantic = [hit for hit in semantic if allowed is None or hit[0] in allowed]
             except Exception:
                 self.events["vector_search_failed"] += 1
                 logger.warning(

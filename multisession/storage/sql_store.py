@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
 from ..records import IndexRow, Memory, MemoryFilter
+from .json_filter import metadata_clause
 from .schema import (
     UTCDateTime,
     audit_table,
@@ -523,6 +524,11 @@ class SQLStore:
             clauses.append(memories_table.c.created_at >= where.since)
         if where.until is not None:
             clauses.append(memories_table.c.created_at < where.until)
+        dialect = self._engine.dialect.name
+        clauses.extend(
+            metadata_clause(dialect, memories_table.c.metadata, condition)
+            for condition in where.metadata
+        )
         return clauses
 
     def get_many(self, user_id: str, memory_ids: Iterable[str]) -> dict[str, Memory]:
@@ -547,8 +553,10 @@ class SQLStore:
         limit: int | None,
         offset: int,
         newest_first: bool,
+        order_by: str = "created_at",
     ) -> builtins.list[Memory]:
-        order = memories_table.c.created_at.desc() if newest_first else memories_table.c.created_at
+        column = memories_table.c[order_by]
+        order = column.desc() if newest_first else column
         statement = (
             sa.select(*_MEMORY_COLUMNS)
             .where(*self._filtered(user_id, where))
