@@ -39,7 +39,13 @@ def __getattr__(name: str) -> Any:
         return MultiSessionMiddleware
     # The store imports `langgraph`, also optional.
     if name in ("MultiSessionSearchItem", "MultiSessionStore"):
-        from . import stores
-
+        try:
+            from . import stores
+        except ModuleNotFoundError as error:
+            if error.name is None or not error.name.startswith("langgraph"):
+                raise
+            raise ImportError(
+                f"{name} needs LangGraph: pip install 'multisession[langchain-agents]'"
+            ) from error
         return getattr(stores, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,21 +160,31 @@ class MultiSessionStore(BaseStore):
     # -- BaseStore -------------------------------------------------------------------
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run the operations in order; one result per operation."""
-        results: list[Result] = []
+        """Run the operations; one result per operation, in their order.
+
+        As in LangGraph's own stores, reads see the store as it was before the batch,
+        and of several puts to one item the last wins; the puts are written after the
+        reads.
+        """
+        ops = list(ops)
         for op in ops:
             _validate_op_namespace(op)
+        results: list[Result] = []
+        puts: dict[tuple[Namespace, str], PutOp] = {}
+        for op in ops:
             if isinstance(op, GetOp):
                 results.append(self._get(op))
             elif isinstance(op, SearchOp):
                 results.append(self._search(op))
             elif isinstance(op, PutOp):
-                self._put(op)
+                puts[(op.namespace, op.key)] = op
                 results.append(None)
             elif isinstance(op, ListNamespacesOp):
                 results.append(self._list_namespaces(op))
             else:
                 raise TypeError(f"unknown store operation {type(op).__name__}")
+        for put in puts.values():
+            self._put(put)
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
