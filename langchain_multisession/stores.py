@@ -183,8 +183,7 @@ class MultiSessionStore(BaseStore):
                 results.append(self._list_namespaces(op))
             else:
                 raise TypeError(f"unknown store operation {type(op).__name__}")
-        for put in puts.values():
-            self._put(put)
+        self._put_many(puts.values())
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -284,18 +283,34 @@ class MultiSessionStore(BaseStore):
             return None
         return memory
 
-    def _put(self, op: PutOp) -> None:
-        user_id = self._require_owner(op.namespace, "namespace")
-        memory_id = _memory_id(user_id, op.namespace, op.key)
-        if op.value is None:
-            self._forget(user_id, memory_id)
-            return
+    def _put_many(self, ops: Iterable[PutOp]) -> None:
+        """Write puts: per user, new items in one ``add_many``, the others one by one."""
+        new: dict[str, dict[str, tuple[MemoryInput, PutOp]]] = {}
+        for op in ops:
+            user_id = self._require_owner(op.namespace, "namespace")
+            memory_id = _memory_id(user_id, op.namespace, op.key)
+            if op.value is None:
+                self._forget(user_id, memory_id)
+            else:
+                new.setdefault(user_id, {})[memory_id] = (self._memory_input(op, memory_id), op)
+        for user_id, items in new.items():
+            added = self.engine.add_many(
+                user_id, [item for item, _ in items.values()], skip_existing=True
+            )
+            for memory in added:
+                items.pop(memory.id)
+            for memory_id, (item, _) in items.items():
+                self.engine.update(
+                    user_id, memory_id, content=item.content, kind=item.kind, metadata=item.metadata
+                )
+
+    def _memory_input(self, op: PutOp, memory_id: str) -> MemoryInput:
         if not isinstance(op.value, Mapping):
             raise TypeError(f"a store value is a dict, got {type(op.value).__name__}")
         value = dict(op.value)
         paths = self.fields if op.index is None else (() if op.index is False else op.index)
         text = _indexed_text(value, paths)
-        ttl = op.ttl if op.ttl is not None else None
+        ttl = op.ttl
         expires_at = (
             (self._now() + timedelta(minutes=ttl)).timestamp() if ttl is not None else NEVER_EXPIRES
         )
@@ -312,12 +327,7 @@ class MultiSessionStore(BaseStore):
         }
         # A memory needs content: an unindexed item keeps its key there, and its
         # "indexed": False keeps it out of ranked searches.
-        content = text or op.key or "-"
-        item = MemoryInput(content, kind=self.kind, metadata=metadata, id=memory_id)
-        if not self.engine.add_many(user_id, [item], skip_existing=True):
-            self.engine.update(
-                user_id, memory_id, content=content, kind=self.kind, metadata=metadata
-            )
+        return MemoryInput(text or op.key or "-", kind=self.kind, metadata=metadata, id=memory_id)
 
     def _forget(self, user_id: str, memory_id: str) -> None:
         with contextlib.suppress(MemoryNotFoundError):
