@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -577,6 +578,26 @@ class SQLStore:
                     .where(*self._filtered(user_id, where or MemoryFilter()))
                 ).scalar_one()
             )
+
+    def matching_ids(
+        self, user_id: str, where: MemoryFilter, memory_ids: Iterable[str]
+    ) -> set[str]:
+        """Which of the user's memories with these ids the filter lets through."""
+        ids = builtins.list(memory_ids)
+        clauses = self._filtered(user_id, dataclasses.replace(where, kinds=None))
+        if where.kinds is not None:
+            # `kind || ''` keeps SQLite from reading the kind index for all the user's
+            # memories of the kind: the few ids are found by the key, then tested.
+            clauses.append(memories_table.c.kind.concat("").in_(builtins.list(where.kinds)))
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                statement = sa.select(memories_table.c.id).where(
+                    *clauses, memories_table.c.id.in_(chunk)
+                )
+                found.update(conn.execute(statement).scalars())
+        return found
 
     def filtered_ids(self, user_id: str, where: MemoryFilter) -> set[str]:
         with self._engine.connect() as conn:

@@ -98,3 +98,27 @@ def test_a_bad_filter_is_refused_with_the_fix(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         engine.list("alice", filter=where)
+
+
+def test_a_narrow_filter_finds_matches_below_many_others(fresh_engine: MemoryEngine) -> None:
+    # Sixty better keyword matches that the filter rejects: the unfiltered candidates
+    # hold no match, and the search filters inside both retrievers instead.
+    fresh_engine.add_many(
+        "alice",
+        [{"content": f"apple apple apple {n}", "metadata": {"color": "green"}} for n in range(60)],
+    )
+    fresh_engine.add_many(
+        "alice",
+        [
+            {
+                "content": "an apple in a long sentence about the orchard",
+                "metadata": {"color": "red"},
+            },
+            {"content": "one apple among many other words here", "metadata": {"color": "red"}},
+        ],
+    )
+    hits = fresh_engine.search("alice", "apple", k=5, filter={"color": "red"})
+    assert sorted(hit.memory.content for hit in hits) == [
+        "an apple in a long sentence about the orchard",
+        "one apple among many other words here",
+    ]
