@@ -79,9 +79,9 @@ class TableEmbedder:
         return np.stack([self.table[text] for text in texts])
 
 
-def ms(action: Callable[[], Any]) -> float:
+def ms(action: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     start = time.perf_counter()
-    action()
+    action(*args, **kwargs)
     return (time.perf_counter() - start) * 1000
 
 
@@ -100,7 +100,9 @@ def main() -> None:
 
     embedder = TableEmbedder(MiniLMEmbedder())
     corpus = sentences(args.items, seed=1)
-    queries = [f"what did {s} do with {o}?" for s, o in zip(_SUBJECTS * 40, _OBJECTS * 40)]
+    queries = [
+        f"what did {s} do with {o}?" for s, o in zip(_SUBJECTS * 40, _OBJECTS * 40, strict=False)
+    ]
     queries = (queries * (args.queries // len(queries) + 1))[: args.queries]
     new_items = sentences(2 * args.puts, seed=2)
     embedder.fill([*corpus, *queries, *new_items])
@@ -116,23 +118,23 @@ def main() -> None:
                     for i, text in enumerate(corpus[begin : begin + 500])
                 ]
             )
-        print(f"loaded {len(corpus)} items through the store in {time.perf_counter() - start:.1f} s")
+        print(
+            f"loaded {len(corpus)} items through the store in {time.perf_counter() - start:.1f} s"
+        )
         for query in queries[:5]:  # warm-up: indexes built, caches filled
             store.search(NAMESPACE, query=query, limit=10)
             engine.search(USER, query, k=10)
 
         searches: dict[str, list[float]] = {"store": [], "engine": []}
         for query in queries:  # in turn, so both see the same machine load
-            searches["store"].append(ms(lambda: store.search(NAMESPACE, query=query, limit=10)))
-            searches["engine"].append(ms(lambda: engine.search(USER, query, k=10)))
+            searches["store"].append(ms(store.search, NAMESPACE, query=query, limit=10))
+            searches["engine"].append(ms(engine.search, USER, query, k=10))
 
         writes: dict[str, list[float]] = {"store": [], "engine": []}
         for index in range(args.puts):
             store_text, engine_text = new_items[2 * index], new_items[2 * index + 1]
-            writes["store"].append(
-                ms(lambda: store.put(NAMESPACE, f"new{index}", {"text": store_text}))
-            )
-            writes["engine"].append(ms(lambda: engine.add(USER, engine_text)))
+            writes["store"].append(ms(store.put, NAMESPACE, f"new{index}", {"text": store_text}))
+            writes["engine"].append(ms(engine.add, USER, engine_text))
         engine.close()
 
     print(f"\nsearch at {len(corpus)} items, k=10, {len(queries)} queries (vectors from a table)")
