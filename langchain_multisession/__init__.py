@@ -1,7 +1,7 @@
 """LangChain adapters for multisession.
 
-``MultiSessionMiddleware`` needs the ``langchain`` package (``create_agent``); the rest
-needs only ``langchain-core``.
+``MultiSessionMiddleware`` needs the ``langchain`` package (``create_agent``) and
+``MultiSessionStore`` the ``langgraph`` package; the rest needs only ``langchain-core``.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from .retrievers import MultiSessionRetriever
 
 if TYPE_CHECKING:
     from .middleware import MultiSessionMiddleware
+    from .stores import MultiSessionSearchItem, MultiSessionStore
 
 __all__ = [
     "MultiSessionChatMessageHistory",
@@ -21,6 +22,8 @@ __all__ = [
     "MultiSessionMemory",
     "MultiSessionMiddleware",
     "MultiSessionRetriever",
+    "MultiSessionSearchItem",
+    "MultiSessionStore",
     "embedder_from_langchain",
     "llm_from_chat_model",
     "llm_from_langchain",
@@ -34,4 +37,15 @@ def __getattr__(name: str) -> Any:
         from .middleware import MultiSessionMiddleware
 
         return MultiSessionMiddleware
+    # The store imports `langgraph`, also optional.
+    if name in ("MultiSessionSearchItem", "MultiSessionStore"):
+        try:
+            from . import stores
+        except ModuleNotFoundError as error:
+            if error.name is None or not error.name.startswith("langgraph"):
+                raise
+            raise ImportError(
+                f"{name} needs LangGraph: pip install 'multisession[langchain-agents]'"
+            ) from error
+        return getattr(stores, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from ._ids import new_id
 from .errors import ConfigurationError, InvalidInputError
-from .records import MemoryFilter, MemoryInput
+from .records import MemoryFilter, MemoryInput, MetadataCondition
 
 _Setting = TypeVar("_Setting")
 
@@ -174,6 +174,7 @@ def memory_filter(
     conversation_id: str | None,
     since: datetime | None,
     until: datetime | None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> MemoryFilter:
     """The filter of a search, list or count, from its checked arguments."""
     if isinstance(kinds, str):
@@ -183,7 +184,77 @@ def memory_filter(
         conversation_id=check_conversation_id(conversation_id),
         since=check_time(since, "since"),
         until=check_time(until, "until"),
+        metadata=metadata_conditions(metadata),
     )
+
+
+_COMPARISONS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+_OPERATORS = frozenset({"$eq", "$ne", *_COMPARISONS})
+
+
+def metadata_conditions(
+    metadata_filter: Mapping[str, Any] | None, path: tuple[str, ...] = ()
+) -> tuple[MetadataCondition, ...]:
+    """The conditions of a ``filter`` on metadata fields, every one checked.
+
+    ``{"color": "red"}`` tests equality; ``{"size": {"$gte": 3, "$lt": 9}}`` applies
+    operators; a dict without operators matches the fields of a nested dict
+    (``{"address": {"city": "Oslo"}}``). All conditions must hold.
+    """
+    if metadata_filter is None:
+        return ()
+    where = ".".join(path) or "filter"
+    if not isinstance(metadata_filter, Mapping) or not metadata_filter:
+        raise InvalidInputError(
+            f"{where} must be a non-empty dict of metadata fields to values, "
+            f"e.g. {{'color': 'red'}}, got {metadata_filter!r}"
+        )
+    conditions: list[MetadataCondition] = []
+    for field, expected in metadata_filter.items():
+        if not isinstance(field, str) or not field or field.startswith("$") or '"' in field:
+            raise InvalidInputError(
+                f"{where}: field names are non-empty strings without '\"', not starting "
+                "with '$', "
+                f"got {field!r}; operators go inside a field: {{'size': {{'$gt': 3}}}}"
+            )
+        field_path = (*path, field)
+        if isinstance(expected, Mapping) and any(
+            isinstance(key, str) and key.startswith("$") for key in expected
+        ):
+            for operator, value in expected.items():
+                conditions.append(_condition(field_path, operator, value))
+        elif isinstance(expected, Mapping):
+            conditions.extend(metadata_conditions(expected, field_path))
+        else:
+            conditions.append(_condition(field_path, "$eq", expected))
+    return tuple(conditions)
+
+
+def _condition(path: tuple[str, ...], operator: object, value: object) -> MetadataCondition:
+    field = ".".join(path)
+    if operator not in _OPERATORS:
+        raise InvalidInputError(
+            f"filter on {field!r}: unknown operator {operator!r}; use one of "
+            f"{', '.join(sorted(_OPERATORS))}"
+        )
+    if operator in _COMPARISONS:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidInputError(
+                f"filter on {field!r}: {operator} compares numbers, got {value!r}"
+            )
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        raise InvalidInputError(
+            f"filter on {field!r}: {operator} takes a string, number, bool or None, "
+            f"got {type(value).__name__}; match a nested dict field by field instead"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"filter on {field!r}: {value!r} is not a finite number")
+    assert isinstance(operator, str)
+    return MetadataCondition(path, operator, value)
 
 
 def memory_rows(

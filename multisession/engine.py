@@ -26,7 +26,7 @@ from ._conversation_methods import ConversationMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
 from .embeddings.minilm import default_embedder
-from .errors import ConfigurationError, MemoryNotFoundError
+from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
@@ -342,15 +342,32 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         limit: int = 50,
         offset: int = 0,
         newest_first: bool = True,
+        filter: Mapping[str, Any] | None = None,
+        order_by: Literal["created_at", "updated_at"] = "created_at",
     ) -> builtins.list[Memory]:
-        """A page of the user's memories, newest first by default."""
+        """A page of the user's memories, newest first by default.
+
+        ``filter`` keeps memories whose metadata matches, tested inside the query:
+        ``{"field": value}`` for equality, ``{"field": {"$gt": 3}}`` with ``$eq``,
+        ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, and a dict without operators for
+        the fields of a nested dict. ``order_by`` picks the time the page is sorted by.
+        """
         user_id = check.check_user_id(user_id)
-        where = check.memory_filter(kinds, conversation_id, since, until)
+        where = check.memory_filter(kinds, conversation_id, since, until, filter)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
+        if order_by not in ("created_at", "updated_at"):
+            raise InvalidInputError(
+                f"order_by must be 'created_at' or 'updated_at', got {order_by!r}"
+            )
         self._writes.flush_access(user_id)
         return self._store.list(
-            user_id, where, limit=limit, offset=offset, newest_first=newest_first
+            user_id,
+            where,
+            limit=limit,
+            offset=offset,
+            newest_first=newest_first,
+            order_by=order_by,
         )
 
     def count(
@@ -361,10 +378,13 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         conversation_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> int:
-        """How many memories the user has (matching the filters)."""
+        """How many memories the user has (matching the filters, as :meth:`list`'s)."""
         user_id = check.check_user_id(user_id)
-        return self._store.count(user_id, check.memory_filter(kinds, conversation_id, since, until))
+        return self._store.count(
+            user_id, check.memory_filter(kinds, conversation_id, since, until, filter)
+        )
 
     def has_user(self, user_id: str) -> bool:
         """Whether the store holds anything of this user (memories or conversations)."""
@@ -426,6 +446,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         now: datetime | None = None,
         config: RetrievalConfig | None = None,
         query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> builtins.list[SearchHit]:
         """Hybrid search over one user's memories, best first.
 
@@ -443,12 +464,14 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             now: The time ages are measured from (default: the engine's clock).
             config: Retrieval settings for this call (default: the engine's).
             query_vector: A precomputed query embedding, skipping the embedder.
+            filter: Metadata conditions, as :meth:`list` takes them; applied inside
+                both retrievers, like the other filters.
         """
         user_id = check.check_user_id(user_id)
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
-        where = check.memory_filter(kinds, conversation_id, since, until)
+        where = check.memory_filter(kinds, conversation_id, since, until, filter)
         now = self._now(now)
         hits = self._hybrid.search(
             user_id, query, k=k, where=where, settings=settings, now=now, query_vector=query_vector

@@ -17,6 +17,7 @@ __all__ = [
     "MemoryFilter",
     "MemoryInput",
     "Message",
+    "MetadataCondition",
     "ScoreBreakdown",
     "SearchHit",
 ]
@@ -220,6 +221,21 @@ class ContextMessage:
 
 
 @dataclass(frozen=True)
+class MetadataCondition:
+    """One test on a metadata field, from a search's or list's ``filter``.
+
+    ``path`` leads from the metadata's top level to the field (``("color",)``, or
+    ``("address", "city")`` for a nested dict); ``operator`` is one of ``$eq``, ``$ne``,
+    ``$gt``, ``$gte``, ``$lt``, ``$lte``; ``value`` is a string, number, bool or None
+    (the comparisons take numbers only).
+    """
+
+    path: tuple[str, ...]
+    operator: str
+    value: str | int | float | bool | None
+
+
+@dataclass(frozen=True)
 class MemoryFilter:
     """Restrictions shared by search and list; None means no restriction."""
 
@@ -227,6 +243,7 @@ class MemoryFilter:
     conversation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    metadata: tuple[MetadataCondition, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -235,6 +252,7 @@ class MemoryFilter:
             and self.conversation_id is None
             and self.since is None
             and self.until is None
+            and not self.metadata
         )
 
 

@@ -37,6 +37,9 @@ __all__ = ["HybridSearch", "QueryVector"]
 
 logger = logging.getLogger("multisession")
 
+#: How much deeper than the candidate depth a filtered search first looks unfiltered.
+_WIDENING = 4
+
 #: A precomputed query embedding, as callers may pass one.
 QueryVector = Sequence[float] | npt.NDArray[np.floating[Any]]
 
@@ -121,8 +124,47 @@ class HybridSearch:
         version = self._store.user_version(user_id)
         if version is None:
             return []  # nothing stored for this user
-        allowed = None if where.is_empty else self._store.filtered_ids(user_id, where)
         tokens = self._tokenize(query)
+        if where.is_empty:
+            keyword, semantic, created = self._candidates(
+                user_id, version, tokens, vector, depth, where, None, settings
+            )
+            return rank(keyword, semantic, created, settings, now)[:k]
+        # A filter that lets most memories through: take unfiltered candidates a few
+        # times deeper and keep those SQL says match. The first matches of a ranking are
+        # the filtered ranking's first; enough of them give the filtered answer exactly,
+        # without reading every matching id. Too few: filter inside both retrievers.
+        wide = depth * _WIDENING
+        keyword, semantic, created = self._candidates(
+            user_id, version, tokens, vector, wide, MemoryFilter(), None, settings
+        )
+        matching = self._store.matching_ids(
+            user_id, where, {doc_id for doc_id, _ in (*keyword, *semantic)}
+        )
+        kept_keyword = [hit for hit in keyword if hit[0] in matching][:depth]
+        kept_semantic = [hit for hit in semantic if hit[0] in matching][:depth]
+        if (len(kept_keyword) == depth or len(keyword) < wide) and (
+            len(kept_semantic) == depth or len(semantic) < wide
+        ):
+            return rank(kept_keyword, kept_semantic, created, settings, now)[:k]
+        allowed = self._store.filtered_ids(user_id, where)
+        keyword, semantic, created = self._candidates(
+            user_id, version, tokens, vector, depth, where, allowed, settings
+        )
+        return rank(keyword, semantic, created, settings, now)[:k]
+
+    def _candidates(
+        self,
+        user_id: str,
+        version: int,
+        tokens: list[str],
+        vector: npt.NDArray[np.float32] | None,
+        depth: int,
+        where: MemoryFilter,
+        allowed: set[str] | None,
+        settings: RetrievalConfig,
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float]]:
+        """Keyword and vector candidates (``allowed`` ids only, if given), and their times."""
         semantic: list[tuple[str, float]] = []
         lock = self._indexes.lock_for(user_id)
         with lock:
@@ -138,6 +180,9 @@ class HybridSearch:
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
+                if where.metadata:
+                    # The vector index holds no metadata: SQL's matches decide.
+                    semantic = [hit for hit in semantic if allowed is None or hit[0] in allowed]
             except Exception:
                 self.events["vector_search_failed"] += 1
                 logger.warning(
@@ -159,7 +204,7 @@ class HybridSearch:
         # vector delete) is skipped: SQL decides what exists.
         keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
         semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
-        return rank(keyword, semantic, created, settings, now)[:k]
+        return keyword, semantic, created
 
     def _query_vector(
         self, query: str, given: QueryVector | None, settings: RetrievalConfig

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
 from ..records import IndexRow, Memory, MemoryFilter
+from .json_filter import metadata_clause
 from .schema import (
     UTCDateTime,
     audit_table,
@@ -523,6 +525,11 @@ class SQLStore:
             clauses.append(memories_table.c.created_at >= where.since)
         if where.until is not None:
             clauses.append(memories_table.c.created_at < where.until)
+        dialect = self._engine.dialect.name
+        clauses.extend(
+            metadata_clause(dialect, memories_table.c.metadata, condition)
+            for condition in where.metadata
+        )
         return clauses
 
     def get_many(self, user_id: str, memory_ids: Iterable[str]) -> dict[str, Memory]:
@@ -547,8 +554,10 @@ class SQLStore:
         limit: int | None,
         offset: int,
         newest_first: bool,
+        order_by: str = "created_at",
     ) -> builtins.list[Memory]:
-        order = memories_table.c.created_at.desc() if newest_first else memories_table.c.created_at
+        column = memories_table.c[order_by]
+        order = column.desc() if newest_first else column
         statement = (
             sa.select(*_MEMORY_COLUMNS)
             .where(*self._filtered(user_id, where))
@@ -569,6 +578,26 @@ class SQLStore:
                     .where(*self._filtered(user_id, where or MemoryFilter()))
                 ).scalar_one()
             )
+
+    def matching_ids(
+        self, user_id: str, where: MemoryFilter, memory_ids: Iterable[str]
+    ) -> set[str]:
+        """Which of the user's memories with these ids the filter lets through."""
+        ids = builtins.list(memory_ids)
+        clauses = self._filtered(user_id, dataclasses.replace(where, kinds=None))
+        if where.kinds is not None:
+            # `kind || ''` keeps SQLite from reading the kind index for all the user's
+            # memories of the kind: the few ids are found by the key, then tested.
+            clauses.append(memories_table.c.kind.concat("").in_(builtins.list(where.kinds)))
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                statement = sa.select(memories_table.c.id).where(
+                    *clauses, memories_table.c.id.in_(chunk)
+                )
+                found.update(conn.execute(statement).scalars())
+        return found
 
     def filtered_ids(self, user_id: str, where: MemoryFilter) -> set[str]:
         with self._engine.connect() as conn:

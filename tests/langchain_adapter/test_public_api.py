@@ -13,6 +13,8 @@ EXPECTED_ALL = [
     "MultiSessionMemory",
     "MultiSessionMiddleware",
     "MultiSessionRetriever",
+    "MultiSessionSearchItem",
+    "MultiSessionStore",
     "embedder_from_langchain",
     "llm_from_chat_model",
     "llm_from_langchain",
