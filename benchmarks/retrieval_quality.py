@@ -84,12 +84,18 @@ def multisession_variants() -> dict[str, Any]:
     }
 
 
+def session_of(turn: locomo.Turn) -> str | None:
+    """A turn's conversation id: its LoCoMo session ("D3" of "D3:5")."""
+    return turn.dia_id.split(":")[0]
+
+
 def evaluate_multisession(
     conversations: Sequence[locomo.Conversation],
     configs: Mapping[str, Any],
     *,
     ks: Sequence[int] = (5, 10, 20),
     embedder: Any = None,
+    conversation_of: Callable[[locomo.Turn], str | None] = session_of,
 ) -> list[Row]:
     """Ingest each conversation once, then score every config (passed per search call).
 
@@ -99,6 +105,8 @@ def evaluate_multisession(
         ks: The k of recall@k; each search asks for ``max(ks)`` hits (once per k when
             a config's ``candidate_depth`` is below ``max(ks)``).
         embedder: The engine's embedder; the project default when None.
+        conversation_of: A turn's ``conversation_id`` (which memories are neighbours);
+            by default its session.
 
     Returns:
         One :class:`Row` per config, in the order given.
@@ -119,6 +127,7 @@ def evaluate_multisession(
                     MemoryInput(
                         content=turn.content,
                         kind="episode",
+                        conversation_id=conversation_of(turn),
                         created_at=turn.created_at,
                         metadata={"dia_id": turn.dia_id},
                     )

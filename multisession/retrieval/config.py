@@ -15,10 +15,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 from ..errors import ConfigurationError
+from .fusion import NORMALISATIONS, Normalisation
 
-__all__ = ["PRESETS", "RetrievalConfig", "TemporalConfig"]
+__all__ = ["FUSIONS", "PRESETS", "Fusion", "RetrievalConfig", "TemporalConfig"]
+
+#: How the keyword and vector candidates are combined (see :mod:`.fusion`).
+Fusion = Literal["convex", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("convex", "rrf")
+
+
+#: The widest neighbour window: each window held costs one more keyword index.
+MAX_NEIGHBOUR_WINDOW = 8
 
 
 def _require(condition: bool, message: str) -> None:
@@ -45,7 +55,7 @@ class TemporalConfig:
     enabled: bool = True
     half_life_days: float = 30.0
     floor: float = 0.1
-    weight: float = 0.05
+    weight: float = 0.1
 
     def __post_init__(self) -> None:
         _require(
@@ -68,18 +78,34 @@ class RetrievalConfig:
 
     Attributes:
         candidate_depth: How many candidates each retriever (BM25, vector) contributes
-            to the fusion.
-        rrf_k: The reciprocal rank fusion constant ``k`` in ``sum w_i / (k + rank_i)``.
-        bm25_weight: Weight of the keyword ranking in the fusion; 0 skips BM25.
-        vector_weight: Weight of the vector ranking in the fusion; 0 skips the vector
+            to the fusion (widened to the number of hits asked for).
+        fusion: ``"convex"``: weighted mean of normalised BM25 scores and cosine
+            similarities, which keeps score margins; ``"rrf"``: weighted reciprocal rank
+            fusion, ``sum w_i / (k + rank_i)``.
+        normalisation: How convex fusion puts each side's scores on ``[0, 1]``:
+            ``"max"`` divides by the side's best score, ``"min-max"`` stretches the
+            side's candidates over the whole range (see :func:`.fusion.convex_fusion`).
+        rrf_k: The reciprocal rank fusion constant ``k`` (``fusion="rrf"`` only).
+        bm25_weight: Weight of the keyword side in the fusion; 0 skips BM25.
+        vector_weight: Weight of the vector side in the fusion; 0 skips the vector
             search (and the query embedding).
+        neighbour_window: How many neighbouring memories of the same conversation on
+            each side join a memory's keyword document (0: the memory alone). The memory
+            itself is what is returned; its neighbours only help it be found.
+        date_boost: What a memory dated inside a date the query names ("in May 2023",
+            "last week") has its score multiplied by; 1 turns it off. It boosts, never
+            filters.
         temporal: Temporal weighting settings.
     """
 
-    candidate_depth: int = 10
+    candidate_depth: int = 30
+    fusion: Fusion = "convex"
+    normalisation: Normalisation = "max"
     rrf_k: float = 60.0
     bm25_weight: float = 1.0
     vector_weight: float = 1.0
+    neighbour_window: int = 2
+    date_boost: float = 1.5
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
@@ -89,6 +115,28 @@ class RetrievalConfig:
             and 1 <= self.candidate_depth <= 10_000,
             "RetrievalConfig.candidate_depth must be an integer from 1 to 10000, "
             f"got {self.candidate_depth!r}",
+        )
+        _require(
+            self.fusion in FUSIONS,
+            f"RetrievalConfig.fusion must be one of {', '.join(map(repr, FUSIONS))}, "
+            f"got {self.fusion!r}",
+        )
+        _require(
+            self.normalisation in NORMALISATIONS,
+            "RetrievalConfig.normalisation must be one of "
+            f"{', '.join(map(repr, NORMALISATIONS))}, got {self.normalisation!r}",
+        )
+        _require(
+            isinstance(self.neighbour_window, int)
+            and not isinstance(self.neighbour_window, bool)
+            and 0 <= self.neighbour_window <= MAX_NEIGHBOUR_WINDOW,
+            "RetrievalConfig.neighbour_window must be an integer from 0 to "
+            f"{MAX_NEIGHBOUR_WINDOW}, got {self.neighbour_window!r}",
+        )
+        _require(
+            _finite(self.date_boost) and self.date_boost >= 1.0,
+            "RetrievalConfig.date_boost must be a number >= 1 (1 turns it off), "
+            f"got {self.date_boost!r}",
         )
         _require(
             _finite(self.rrf_k) and self.rrf_k >= 0,

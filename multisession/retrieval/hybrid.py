@@ -109,7 +109,8 @@ class HybridSearch:
             query: What to look for (checked by the caller).
             k: How many at most.
             where: Filters, applied inside both retrievers.
-            settings: Candidate depth, fusion weights, temporal weighting.
+            settings: Candidate depth, neighbour window, fusion, temporal weighting,
+                date boost.
             now: The time ages are measured from.
             query_vector: A precomputed query embedding, skipping the embedder.
 
@@ -125,16 +126,21 @@ class HybridSearch:
         tokens = self._tokenize(query)
         semantic: list[tuple[str, float]] = []
         lock = self._indexes.lock_for(user_id)
+        complete = settings.fusion == "convex"
         with lock:
             index = self._indexes.synced(user_id, version)
-            keyword = (
-                index.bm25.top_n(tokens, depth, allowed=allowed)
-                if settings.bm25_weight > 0 and tokens
-                else []
-            )
+            bm25 = index.keywords.index(settings.neighbour_window)
+            use_keywords = settings.bm25_weight > 0 and bool(tokens)
+            keyword = bm25.top_n(tokens, depth, allowed=allowed) if use_keywords else []
             exact = index.vectors
             if vector is not None and exact is not None:
                 semantic = exact.search(vector, depth, allowed)
+                if complete and keyword and semantic:
+                    # Score fusion compares scores, so each side scores every candidate
+                    # of the other too (an id the keywords miss truly scores 0 there).
+                    union = {doc_id for doc_id, _ in (*keyword, *semantic)}
+                    keyword = bm25.top_n(tokens, len(union), allowed=union)
+                    semantic = exact.search(vector, len(union), union)
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)

@@ -1,10 +1,12 @@
-"""Where a search is ranked: fusion of the two candidate lists, times bounded recency.
+"""Where a search is ranked: fusion of the two candidate lists, then bounded multipliers.
 
 Kept apart from the code that gathers candidates so that the whole ranking rule reads
 in one place and can be checked on plain lists, without a store: the keyword and the
-vector candidates are fused by weighted reciprocal rank (:mod:`.fusion`), each fused
-score is multiplied by the memory's bounded recency (:mod:`.decay`), and ties go to the
-newer memory, then to the smaller id, so that equal inputs always give the same order.
+vector candidates are fused (:mod:`.fusion`, convex or reciprocal rank), each fused
+score is multiplied by the memory's bounded recency (:mod:`.decay`) and, when the query
+names a date, by the date boost for memories dated inside it (:mod:`.dates`). Ties go
+to the newer memory, then to the smaller id, so that equal inputs always give the same
+order.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from ..records import ScoreBreakdown
 from .config import RetrievalConfig
 from .decay import recency, temporal_multiplier
-from .fusion import reciprocal_rank_fusion
+from .fusion import convex_fusion, reciprocal_rank_fusion
 
 __all__ = ["rank"]
 
@@ -26,33 +28,41 @@ def rank(
     created: Mapping[str, float],
     settings: RetrievalConfig,
     now: datetime,
+    dated: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[str, ScoreBreakdown]]:
     """Every candidate of either list, best first, with why it ranks there.
 
     Example:
         >>> from datetime import datetime, timezone
         >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> ranked = rank([("a", 2.0), ("b", 1.0)], [("b", 0.9)], {}, RetrievalConfig(), now)
+        >>> keyword = [("a", 2.0), ("b", 1.5), ("c", 0.5)]
+        >>> ranked = rank(keyword, [("b", 0.9), ("c", 0.2)], {}, RetrievalConfig(), now)
         >>> [doc_id for doc_id, _ in ranked]
-        ['b', 'a']
+        ['b', 'a', 'c']
 
     Args:
         keyword: BM25 candidates as ``(id, score)``, best first.
         semantic: Vector candidates as ``(id, cosine similarity)``, best first.
         created: Each candidate's creation time as a POSIX timestamp; a candidate
             missing here counts as written at ``now``.
-        settings: The fusion weights, ``rrf_k`` and temporal weighting.
+        settings: The fusion rule and weights, temporal weighting, date boost.
         now: The time ages are measured from.
+        dated: The periods the query names, as ``[start, end)`` POSIX timestamps; a
+            memory created inside one gets ``settings.date_boost``.
 
     Returns:
         ``(id, breakdown)`` for every id in either list, sorted by final score, then
         newer first, then by id.
     """
-    fused = reciprocal_rank_fusion(
-        [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
-        [settings.bm25_weight, settings.vector_weight],
-        settings.rrf_k,
-    )
+    weights = [settings.bm25_weight, settings.vector_weight]
+    if settings.fusion == "convex":
+        fused = convex_fusion([keyword, semantic], weights, settings.normalisation)
+    else:
+        fused = reciprocal_rank_fusion(
+            [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
+            weights,
+            settings.rrf_k,
+        )
     keyword_rank = {doc_id: (place, score) for place, (doc_id, score) in enumerate(keyword, 1)}
     vector_rank = {doc_id: (place, sim) for place, (doc_id, sim) in enumerate(semantic, 1)}
     temporal = settings.temporal
@@ -62,6 +72,9 @@ def rank(
         created_ts = created.get(doc_id, now_ts)
         curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
         multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
+        boost = (
+            settings.date_boost if any(start <= created_ts < end for start, end in dated) else 1.0
+        )
         bm25 = keyword_rank.get(doc_id)
         dense = vector_rank.get(doc_id)
         breakdown = ScoreBreakdown(
@@ -72,7 +85,8 @@ def rank(
             fused_score=fused_score,
             recency=curve,
             temporal_multiplier=multiplier,
-            final_score=fused_score * multiplier,
+            final_score=fused_score * multiplier * boost,
+            date_boost=boost,
         )
         ranked.append((breakdown.final_score, created_ts, doc_id, breakdown))
     # Best score first; between equal scores the newer memory, then the id.
