@@ -29,6 +29,7 @@ from ..storage.sql_store import SQLStore
 from ..storage.vectors import ChromaVectorIndex
 from ..storage.write_behind import Pending, WriteBehind
 from .config import RetrievalConfig
+from .dates import named_periods
 from .exact_vectors import row_dots
 from .ranking import rank
 from .user_indexes import UserIndexes
@@ -165,7 +166,12 @@ class HybridSearch:
         # vector delete) is skipped: SQL decides what exists.
         keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
         semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
-        return rank(keyword, semantic, created, settings, now)[:k]
+        dated = (
+            [(start.timestamp(), end.timestamp()) for start, end in named_periods(query, now)]
+            if settings.date_boost > 1
+            else []
+        )
+        return rank(keyword, semantic, created, settings, now, dated)[:k]
 
     def _query_vector(
         self, query: str, given: QueryVector | None, settings: RetrievalConfig
