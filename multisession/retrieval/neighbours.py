@@ -29,6 +29,9 @@ from .bm25 import BM25Index
 
 __all__ = ["NeighbourIndexes", "Passage"]
 
+# Up to this many documents are re-indexed one by one rather than in bulk.
+_FEW_DOCUMENTS = 16
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -173,8 +176,14 @@ class NeighbourIndexes:
         for window, index in self._indexes.items():
             for doc_id in removed:
                 index.remove(doc_id)
-            index.add_many(
+            documents = [
                 (doc_id, self.document(doc_id, window))
                 for doc_id, distance in touched.items()
                 if distance <= window and doc_id in self._passages
-            )
+            ]
+            if len(documents) > _FEW_DOCUMENTS:
+                index.add_many(documents)
+            else:
+                # Same result; a bulk add costs a fixed millisecond a handful does not need.
+                for doc_id, tokens in documents:
+                    index.add(doc_id, tokens)
