@@ -5,6 +5,9 @@ the user's version from SQL (the only read when nothing changed), the ids a filt
 through, BM25 candidates from the user's in-process index, vector candidates either
 from the in-process exact vectors or from the vector index plus the vectors still
 waiting to be written to it, and then :func:`~multisession.retrieval.ranking.rank`.
+For score (convex) fusion each side also scores the other side's candidates, so that a
+missing score is a true zero rather than an unknown: BM25 always, cosine when the
+user's vectors are held in process.
 SQL decides what exists: a candidate whose memory is gone is dropped before ranking.
 
 A failing embedder or vector index never fails a search: it is counted in ``events``
@@ -157,6 +160,10 @@ class HybridSearch:
                 merged.update(buffered)
                 semantic = sorted(merged.items(), key=lambda item: -item[1])[:depth]
         with lock:
+            if complete and keyword and semantic and exact is None:
+                # The vector index cannot score chosen ids; the keyword side still can.
+                union = {doc_id for doc_id, _ in (*keyword, *semantic)}
+                keyword = bm25.top_n(tokens, len(union), allowed=union)
             created = {
                 doc_id: index.created[doc_id]
                 for doc_id, _ in (*keyword, *semantic)
