@@ -105,6 +105,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]  # fmt: skip
 
 
+# Every pattern needs one of these; most queries have none and skip the patterns.
+_MAYBE_DATE = re.compile(
+    r"\d|today|tonight|yesterday|week|month|year|ago|"
+    + "|".join(name for name in _MONTHS if len(name) == 3),
+    re.IGNORECASE,
+)
+
+
 def named_periods(query: str, now: datetime) -> list[tuple[datetime, datetime]]:
     """The periods the query names, as ``[start, end)`` pairs, in order of appearance.
 
@@ -125,6 +133,8 @@ def named_periods(query: str, now: datetime) -> list[tuple[datetime, datetime]]:
     Returns:
         One period per date expression found (none when the query names no date).
     """
+    if not _MAYBE_DATE.search(query):
+        return []
     taken: list[tuple[int, int]] = []
     found: list[tuple[int, tuple[datetime, datetime]]] = []
     for kind, pattern in _PATTERNS:

@@ -178,7 +178,7 @@ class HybridSearch:
             if settings.date_boost > 1
             else []
         )
-        return rank(keyword, semantic, created, settings, now, dated)[:k]
+        return rank(keyword, semantic, created, settings, now, dated, limit=k)
 
     def _query_vector(
         self, query: str, given: QueryVector | None, settings: RetrievalConfig

@@ -29,6 +29,7 @@ def rank(
     settings: RetrievalConfig,
     now: datetime,
     dated: Sequence[tuple[float, float]] = (),
+    limit: int | None = None,
 ) -> list[tuple[str, ScoreBreakdown]]:
     """Every candidate of either list, best first, with why it ranks there.
 
@@ -49,10 +50,12 @@ def rank(
         now: The time ages are measured from.
         dated: The periods the query names, as ``[start, end)`` POSIX timestamps; a
             memory created inside one gets ``settings.date_boost``.
+        limit: Return only the first ``limit`` (all when None); the others get no
+            breakdown built.
 
     Returns:
-        ``(id, breakdown)`` for every id in either list, sorted by final score, then
-        newer first, then by id.
+        ``(id, breakdown)`` for every id in either list (up to ``limit``), sorted by
+        final score, then newer first, then by id.
     """
     weights = [settings.bm25_weight, settings.vector_weight]
     if settings.fusion == "convex":
@@ -67,14 +70,20 @@ def rank(
     vector_rank = {doc_id: (place, sim) for place, (doc_id, sim) in enumerate(semantic, 1)}
     temporal = settings.temporal
     now_ts = now.timestamp()
-    ranked: list[tuple[float, float, str, ScoreBreakdown]] = []
+    scored: list[tuple[float, float, str, float, float, float, float]] = []
     for doc_id, fused_score in fused.items():
         created_ts = created.get(doc_id, now_ts)
         curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
         multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
-        boost = (
-            settings.date_boost if any(start <= created_ts < end for start, end in dated) else 1.0
-        )
+        boost = 1.0
+        if dated and any(start <= created_ts < end for start, end in dated):
+            boost = settings.date_boost
+        final = fused_score * multiplier * boost
+        scored.append((final, created_ts, doc_id, fused_score, curve, multiplier, boost))
+    # Best score first; between equal scores the newer memory, then the id.
+    scored.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
+    ranked: list[tuple[str, ScoreBreakdown]] = []
+    for final, _, doc_id, fused_score, curve, multiplier, boost in scored[:limit]:
         bm25 = keyword_rank.get(doc_id)
         dense = vector_rank.get(doc_id)
         breakdown = ScoreBreakdown(
@@ -85,10 +94,8 @@ def rank(
             fused_score=fused_score,
             recency=curve,
             temporal_multiplier=multiplier,
-            final_score=fused_score * multiplier * boost,
+            final_score=final,
             date_boost=boost,
         )
-        ranked.append((breakdown.final_score, created_ts, doc_id, breakdown))
-    # Best score first; between equal scores the newer memory, then the id.
-    ranked.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
-    return [(doc_id, breakdown) for _, _, doc_id, breakdown in ranked]
+        ranked.append((doc_id, breakdown))
+    return ranked

@@ -338,3 +338,12 @@ def test_date_boost_multiplies_memories_inside_a_named_period_only() -> None:
 def test_bad_settings_name_the_problem(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RetrievalConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_rank_with_a_limit_is_the_head_of_the_full_ranking() -> None:
+    keyword = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
+    semantic = [("c", 0.9), ("d", 0.5)]
+    created = {"a": NOW_TS - 40 * DAY, "d": NOW_TS - DAY}
+    full = rank(keyword, semantic, created, RetrievalConfig(), NOW)
+    assert rank(keyword, semantic, created, RetrievalConfig(), NOW, limit=2) == full[:2]
+    assert len(full) == 4
