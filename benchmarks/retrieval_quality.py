@@ -66,40 +66,29 @@ class Row:
 
 
 def multisession_variants() -> dict[str, Any]:
-    """The default configuration and the ablations shown in the table."""
-    from multisession import RetrievalConfig, TemporalConfig
+    """The default configuration, the ``recall`` preset and ablations of the preset."""
+    from multisession import PRESETS, RetrievalConfig
 
-    default = RetrievalConfig()
+    recall = PRESETS["recall"]
     return {
-        "multisession default": default,
-        # The default before neighbour windows, score fusion and dates.
-        "multisession previous default": RetrievalConfig(
-            fusion="rrf",
-            candidate_depth=10,
-            neighbour_window=0,
-            date_boost=1.0,
-            temporal=TemporalConfig(weight=0.05),
-        ),
-        "multisession fusion rrf": replace(default, fusion="rrf"),
-        "multisession normalisation min-max": replace(default, normalisation="min-max"),
-        "multisession neighbour window 0": replace(default, neighbour_window=0),
-        "multisession neighbour window 1": replace(default, neighbour_window=1),
-        "multisession neighbour window 3": replace(default, neighbour_window=3),
-        "multisession candidate depth 10": replace(default, candidate_depth=10),
-        "multisession candidate depth 50": replace(default, candidate_depth=50),
-        "multisession date boost off": replace(default, date_boost=1.0),
-        "multisession BM25 alone": replace(default, vector_weight=0.0),
-        "multisession dense alone": replace(default, bm25_weight=0.0),
-        "multisession temporal off": replace(
-            default, temporal=replace(default.temporal, enabled=False)
-        ),
-        "multisession temporal weight 0.05": replace(
-            default, temporal=replace(default.temporal, weight=0.05)
+        "multisession default": RetrievalConfig(),
+        "multisession recall preset": recall,
+        "recall, fusion rrf": replace(recall, fusion="rrf"),
+        "recall, normalisation min-max": replace(recall, normalisation="min-max"),
+        "recall, neighbour window 0": replace(recall, neighbour_window=0),
+        "recall, neighbour window 1": replace(recall, neighbour_window=1),
+        "recall, neighbour window 3": replace(recall, neighbour_window=3),
+        "recall, candidate depth 10": replace(recall, candidate_depth=10),
+        "recall, candidate depth 50": replace(recall, candidate_depth=50),
+        "recall, date boost off": replace(recall, date_boost=1.0),
+        "recall, BM25 alone": replace(recall, vector_weight=0.0),
+        "recall, dense alone": replace(recall, bm25_weight=0.0),
+        "recall, temporal off": replace(recall, temporal=replace(recall.temporal, enabled=False)),
+        "recall, temporal weight 0.05": replace(
+            recall, temporal=replace(recall.temporal, weight=0.05)
         ),
         # The decay curve multiplied in whole: what the bounded weighting avoids.
-        "multisession temporal weight 1": replace(
-            default, temporal=replace(default.temporal, weight=1.0)
-        ),
+        "recall, temporal weight 1": replace(recall, temporal=replace(recall.temporal, weight=1.0)),
     }
 
 

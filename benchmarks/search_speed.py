@@ -58,10 +58,10 @@ except ImportError:  # run as a script
         chroma_client,
     )
 
-SYSTEMS = ("multisession", "ms-rrf-w0", "langchain", "llamaindex")
+SYSTEMS = ("multisession", "ms-recall", "langchain", "llamaindex")
 LABELS = {
     "multisession": "multisession",
-    "ms-rrf-w0": "ms RRF w0",
+    "ms-recall": "ms recall",
     "langchain": "LangChain",
     "llamaindex": "LlamaIndex",
 }
@@ -212,24 +212,18 @@ class _Multisession:
         self.engine.close()
 
 
-class _PreviousDefault(_Multisession):
-    """A second engine, searched with the previous default: RRF, depth 10, window 0.
+class _RecallPreset(_Multisession):
+    """A second engine, searched with the ``recall`` preset (convex fusion, window 2).
 
     Its own engine, so that each holds only the keyword index its configuration uses, as
     an application would; searches take turns with the default's, on the same load.
     """
 
     def __init__(self, directory: str, table: VectorTable, k: int) -> None:
-        from multisession import RetrievalConfig, TemporalConfig
+        from multisession import PRESETS
 
         super().__init__(directory, table, k)
-        self.config = RetrievalConfig(
-            fusion="rrf",
-            candidate_depth=10,
-            neighbour_window=0,
-            date_boost=1.0,
-            temporal=TemporalConfig(weight=0.05),
-        )
+        self.config = PRESETS["recall"]
 
     def search(self, query: str, vector: np.ndarray | None = None) -> list[Any]:
         return self.engine.search(
@@ -341,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems: dict[str, Any] = {}
         if "multisession" in selected:
             systems["multisession"] = _Multisession(f"{directory}/multisession", table, args.k)
-        if "ms-rrf-w0" in selected:
-            systems["ms-rrf-w0"] = _PreviousDefault(f"{directory}/previous", table, args.k)
+        if "ms-recall" in selected:
+            systems["ms-recall"] = _RecallPreset(f"{directory}/recall", table, args.k)
         if "langchain" in selected:
             systems["langchain"] = LangChainEnsemble(
                 chroma_client(f"{directory}/langchain"), "langchain-speed", table
@@ -398,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if size == CHAT_SIZE:
                 # Query vectors stay in the table: the cycles exclude embedding on both sides.
                 for name, system in systems.items():
-                    own = name in ("multisession", "ms-rrf-w0")
+                    own = name in ("multisession", "ms-recall")
                     cycles = args.cycles if own else args.peer_cycles
                     chat[name] = _chat_cycles(
                         name,
@@ -421,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.forget(queries)
 
         for name, system in systems.items():
-            if name in ("multisession", "ms-rrf-w0"):
+            if name in ("multisession", "ms-recall"):
                 system.close()
         systems.clear()
         gc.collect()
@@ -476,7 +470,7 @@ def _save_vector_cache(path: str | None, table: VectorTable, corpus: Sequence[st
 def _searcher(
     name: str, system: Any, query: str, vector: np.ndarray | None, k: int
 ) -> Callable[[], Any]:
-    if name in ("multisession", "ms-rrf-w0"):
+    if name in ("multisession", "ms-recall"):
         return lambda: system.search(query, vector)
     if name == "llamaindex":
         return lambda: system.search(query, k, query_vector=vector)
@@ -562,9 +556,9 @@ def report(
         "peer/ms p50: peer's p50 (vector given) / multisession's, same run. bulk load/s: "
         "memories per second growing the store to that size with precomputed vectors "
         "(multisession add_many in batches of 1000; peers: vector-store add + one BM25 build). "
-        "ms RRF w0: multisession with the previous default (reciprocal rank fusion, "
-        "candidate depth 10, no neighbour window, temporal weight 0.05), its own engine on "
-        f"the same memories; memories come in conversations of {CONVERSATION_LENGTH}."
+        "ms recall: multisession with PRESETS['recall'] (convex fusion, candidate depth 30, "
+        "neighbour window 2, date boost), its own engine on the same memories; memories "
+        f"come in conversations of {CONVERSATION_LENGTH}."
     )
     if chat:
         lines += [

@@ -37,7 +37,8 @@ def rank(
         >>> from datetime import datetime, timezone
         >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
         >>> keyword = [("a", 2.0), ("b", 1.5), ("c", 0.5)]
-        >>> ranked = rank(keyword, [("b", 0.9), ("c", 0.2)], {}, RetrievalConfig(), now)
+        >>> convex = RetrievalConfig(fusion="convex")
+        >>> ranked = rank(keyword, [("b", 0.9), ("c", 0.2)], {}, convex, now)
         >>> [doc_id for doc_id, _ in ranked]
         ['b', 'a', 'c']
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from multisession import InvalidInputError, ManualClock, RetrievalConfig
+from multisession import PRESETS, InvalidInputError, ManualClock, RetrievalConfig
 from multisession._ids import new_id
 from multisession.records import IndexRow, MemoryFilter
 from multisession.retrieval import hybrid as hybrid_module
@@ -39,6 +39,8 @@ NOTES = [
 ]
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 KEYWORD = RetrievalConfig(vector_weight=0)
+WINDOWED = replace(KEYWORD, neighbour_window=2)
+RECALL = PRESETS["recall"]
 EVERYTHING = MemoryFilter()
 
 
@@ -191,24 +193,24 @@ def test_a_memory_is_found_by_the_words_of_its_neighbours_in_its_conversation(st
     }
     assert window == {0: {chat[0]}, 1: set(chat[:2]), 2: set(chat[:3])}
     # Only memories of the same conversation are neighbours; none without a conversation.
-    assert set(memories.ids("alice", "chewed", settings=KEYWORD)) == {*chat[:4], *loose}
-    assert other[0] not in memories.ids("alice", "puppy slippers", settings=KEYWORD)
+    assert set(memories.ids("alice", "chewed", settings=WINDOWED)) == {*chat[:4], *loose}
+    assert other[0] not in memories.ids("alice", "puppy slippers", settings=WINDOWED)
     # Deleting a memory updates its neighbours' documents: the weather turn moves to
     # within two turns of the puppy.
     memories.delete("alice", chat[1])
-    assert set(memories.ids("alice", "puppy", settings=KEYWORD)) == {chat[0], *chat[2:]}
-    assert set(memories.ids("alice", "sofa", settings=KEYWORD)) == set()
+    assert set(memories.ids("alice", "puppy", settings=WINDOWED)) == {chat[0], *chat[2:]}
+    assert set(memories.ids("alice", "sofa", settings=WINDOWED)) == set()
 
 
 def test_windowed_scores_are_reproducible_from_sql(stack, minilm):
     """An index kept in step by writes scores like rank_bm25 over documents built from SQL."""
     memories = stack()
     first = memories.add("alice", CHAT, conversation_id="c1")
+    memories.find("alice", "puppy", settings=RECALL)  # from here on window 2 is kept in step
     memories.add("alice", NOTES)
     memories.add("alice", ["We walked the puppy", "My slippers are gone"], conversation_id="c1")
     memories.delete("alice", first[2])
     query = Tokenizer()("puppy slippers weather")
-    memories.find("alice", "puppy")  # holds and keeps in step the window-2 index
     rows = memories.sql.index_rows("alice")
     tokens = {row.id: Tokenizer()(row.content) for row in rows}
     thread = sorted((row.created_at, row.id) for row in rows if row.conversation_id == "c1")
@@ -240,7 +242,7 @@ def test_convex_fusion_scores_every_candidate_on_both_sides(stack, minilm):
     # The words point at the peanuts, the vector at the family in Scandinavia.
     vector = minilm.embed(["My sister Ingrid lives in Oslo"])[0]
     options = {"k": 2, "query_vector": vector}
-    narrow = replace(RetrievalConfig(), candidate_depth=1)
+    narrow = replace(RECALL, candidate_depth=1)
     convex = dict(memories.find("alice", "peanuts", settings=narrow, **options))
     reciprocal = dict(
         memories.find("alice", "peanuts", settings=replace(narrow, fusion="rrf"), **options)
@@ -256,7 +258,7 @@ def test_a_date_the_query_names_boosts_memories_written_then(stack):
     memories.clock.advance(days=3)
     inside = memories.add("alice", ["I baked a cake"])
     memories.clock.advance(days=1)
-    hits = dict(memories.find("alice", "what did I bake yesterday?"))
+    hits = dict(memories.find("alice", "what did I bake yesterday?", settings=RECALL))
     assert hits[inside[0]].date_boost == 1.5 and hits[before[0]].date_boost == 1.0
     assert hits[inside[0]].final_score == pytest.approx(
         hits[inside[0]].fused_score * hits[inside[0]].temporal_multiplier * 1.5

@@ -28,6 +28,7 @@ DAY = 86_400.0
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 NOW_TS = NOW.timestamp()
 RRF = RetrievalConfig(fusion="rrf")
+CONVEX = PRESETS["recall"]
 
 
 def test_rrf_follows_the_documented_formula() -> None:
@@ -81,6 +82,8 @@ def test_presets_are_frozen_and_cannot_be_changed() -> None:
     assert PRESETS["default"].candidate_depth != 3 and changed.candidate_depth == 3
     assert PRESETS["keyword"].vector_weight == 0 and PRESETS["semantic"].bm25_weight == 0
     assert PRESETS["timeless"].temporal.enabled is False
+    assert (PRESETS["default"].fusion, PRESETS["default"].neighbour_window) == ("rrf", 0)
+    assert (PRESETS["recall"].fusion, PRESETS["recall"].neighbour_window) == ("convex", 2)
 
 
 def test_rank_breaks_down_every_candidate_of_either_list() -> None:
@@ -88,8 +91,8 @@ def test_rank_breaks_down_every_candidate_of_either_list() -> None:
     created = {"a": NOW_TS - 30 * DAY, "b": NOW_TS, "c": NOW_TS - 400 * DAY}
     ranked = rank([("a", 7.5), ("b", 3.0)], [("c", 0.9), ("a", 0.8)], created, settings, NOW)
 
-    half = temporal_multiplier(0.5, 0.1)  # a: one half-life old
-    floor = temporal_multiplier(0.1, 0.1)  # c: decayed to the floor
+    half = temporal_multiplier(0.5, 0.05)  # a: one half-life old
+    floor = temporal_multiplier(0.1, 0.05)  # c: decayed to the floor
     assert ranked == [
         (
             "a",
@@ -163,7 +166,7 @@ def test_rrf_rank_lets_recency_decide_only_near_ties() -> None:
 
 
 def test_rank_counts_a_candidate_without_a_time_as_new() -> None:
-    ranked = rank([("a", 1.0)], [], {}, RetrievalConfig(), NOW)
+    ranked = rank([("a", 1.0)], [], {}, CONVEX, NOW)
     assert ranked[0][1].fused_score == 1.0  # the only candidate is its list's best
     assert ranked[0][1].recency == 1.0 and ranked[0][1].temporal_multiplier == 1.0
 
@@ -262,7 +265,7 @@ def test_convex_fusion_rejects_bad_arguments() -> None:
 
 
 def test_convex_rank_keeps_margins_that_rrf_throws_away() -> None:
-    timeless = RetrievalConfig(temporal=TemporalConfig(enabled=False))
+    timeless = replace(CONVEX, temporal=TemporalConfig(enabled=False))
     # "a" is far ahead on keywords, "b" a marginal second that the vectors put first.
     keyword = [("a", 12.0), ("b", 2.2), ("c", 2.0)]
     semantic = [("b", 0.61), ("d", 0.605), ("a", 0.60), ("e", 0.2)]
@@ -272,8 +275,8 @@ def test_convex_rank_keeps_margins_that_rrf_throws_away() -> None:
     assert [doc_id for doc_id, _ in reciprocal][:2] == ["b", "a"]
 
 
-def test_rank_lets_recency_decide_only_near_ties() -> None:
-    """The two temporal guarantees, on the default (convex) score scale.
+def test_convex_rank_lets_recency_decide_only_near_ties() -> None:
+    """The two temporal guarantees, on the convex score scale of the recall preset.
 
     The multiplier lies in ``[1 - weight * (1 - floor), 1]`` (0.91 to 1 by default), so
     (1) of two memories whose fused scores differ by less than that ratio the newer one
@@ -281,7 +284,7 @@ def test_rank_lets_recency_decide_only_near_ties() -> None:
     near-equal), and (2) a memory whose fused score is more than ``1 / 0.91`` (9.9 %) above
     another's stays above it, however old it is.
     """
-    settings = RetrievalConfig()
+    settings = CONVEX
     times = {"old": NOW_TS - 90 * DAY, "new": NOW_TS}
     # Near-equal keyword scores (1.0 and 0.95 after normalisation): the newer one wins.
     near = rank([("old", 9.0), ("new", 8.55), ("x", 1.0)], [], times, settings, NOW)
@@ -304,7 +307,9 @@ def test_a_clearly_better_memory_is_never_buried_by_age(
     temporal = TemporalConfig(weight=weight)
     bound = 1 - weight * (1 - temporal.floor)  # the smallest multiplier
     worse = better * bound * ratio * (1 - 1e-9)
-    settings = RetrievalConfig(bm25_weight=1.0, vector_weight=1e-9, temporal=temporal)
+    settings = RetrievalConfig(
+        fusion="convex", bm25_weight=1.0, vector_weight=1e-9, temporal=temporal
+    )
     keyword = [("better", better), ("worse", worse), ("zero", 0.0)]
     created = {"better": NOW_TS - old_days * DAY, "worse": NOW_TS - new_days * DAY}
     ranked = [doc_id for doc_id, _ in rank(keyword, [], created, settings, NOW)]
@@ -312,7 +317,7 @@ def test_a_clearly_better_memory_is_never_buried_by_age(
 
 
 def test_date_boost_multiplies_memories_inside_a_named_period_only() -> None:
-    settings = RetrievalConfig(date_boost=1.5, temporal=TemporalConfig(enabled=False))
+    settings = replace(CONVEX, temporal=TemporalConfig(enabled=False))
     created = {"inside": NOW_TS - 10 * DAY, "outside": NOW_TS - 40 * DAY}
     period = [(NOW_TS - 14 * DAY, NOW_TS - 7 * DAY)]
     keyword = [("outside", 5.0), ("inside", 4.0), ("zero", 0.0)]
@@ -344,6 +349,6 @@ def test_rank_with_a_limit_is_the_head_of_the_full_ranking() -> None:
     keyword = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
     semantic = [("c", 0.9), ("d", 0.5)]
     created = {"a": NOW_TS - 40 * DAY, "d": NOW_TS - DAY}
-    full = rank(keyword, semantic, created, RetrievalConfig(), NOW)
-    assert rank(keyword, semantic, created, RetrievalConfig(), NOW, limit=2) == full[:2]
+    full = rank(keyword, semantic, created, CONVEX, NOW)
+    assert rank(keyword, semantic, created, CONVEX, NOW, limit=2) == full[:2]
     assert len(full) == 4
