@@ -67,22 +67,35 @@ class Row:
 
 
 def multisession_variants() -> dict[str, Any]:
-    """The default configuration and the ablations shown in the table."""
-    from multisession import RetrievalConfig
+    """The default configuration, the ``recall`` preset and ablations of the preset."""
+    from multisession import PRESETS, RetrievalConfig
 
-    default = RetrievalConfig()
+    recall = PRESETS["recall"]
     return {
-        "multisession default": default,
-        "multisession BM25 alone": replace(default, vector_weight=0.0),
-        "multisession dense alone": replace(default, bm25_weight=0.0),
-        "multisession temporal off": replace(
-            default, temporal=replace(default.temporal, enabled=False)
+        "multisession default": RetrievalConfig(),
+        "multisession recall preset": recall,
+        "recall, fusion rrf": replace(recall, fusion="rrf"),
+        "recall, normalisation min-max": replace(recall, normalisation="min-max"),
+        "recall, neighbour window 0": replace(recall, neighbour_window=0),
+        "recall, neighbour window 1": replace(recall, neighbour_window=1),
+        "recall, neighbour window 3": replace(recall, neighbour_window=3),
+        "recall, candidate depth 10": replace(recall, candidate_depth=10),
+        "recall, candidate depth 50": replace(recall, candidate_depth=50),
+        "recall, date boost off": replace(recall, date_boost=1.0),
+        "recall, BM25 alone": replace(recall, vector_weight=0.0),
+        "recall, dense alone": replace(recall, bm25_weight=0.0),
+        "recall, temporal off": replace(recall, temporal=replace(recall.temporal, enabled=False)),
+        "recall, temporal weight 0.05": replace(
+            recall, temporal=replace(recall.temporal, weight=0.05)
         ),
         # The decay curve multiplied in whole: what the bounded weighting avoids.
-        "multisession temporal weight 1": replace(
-            default, temporal=replace(default.temporal, weight=1.0)
-        ),
+        "recall, temporal weight 1": replace(recall, temporal=replace(recall.temporal, weight=1.0)),
     }
+
+
+def session_of(turn: locomo.Turn) -> str | None:
+    """A turn's conversation id: its LoCoMo session ("D3" of "D3:5")."""
+    return turn.dia_id.split(":")[0]
 
 
 def evaluate_multisession(
@@ -91,6 +104,7 @@ def evaluate_multisession(
     *,
     ks: Sequence[int] = (5, 10, 20),
     embedder: Any = None,
+    conversation_of: Callable[[locomo.Turn], str | None] = session_of,
 ) -> list[Row]:
     """Ingest each conversation once, then score every config (passed per search call).
 
@@ -100,6 +114,8 @@ def evaluate_multisession(
         ks: The k of recall@k; each search asks for ``max(ks)`` hits (once per k when
             a config's ``candidate_depth`` is below ``max(ks)``).
         embedder: The engine's embedder; the project default when None.
+        conversation_of: A turn's ``conversation_id`` (which memories are neighbours);
+            by default its session.
 
     Returns:
         One :class:`Row` per config, in the order given.
@@ -120,6 +136,7 @@ def evaluate_multisession(
                     MemoryInput(
                         content=turn.content,
                         kind="episode",
+                        conversation_id=conversation_of(turn),
                         created_at=turn.created_at,
                         metadata={"dia_id": turn.dia_id},
                     )

@@ -58,8 +58,15 @@ except ImportError:  # run as a script
         chroma_client,
     )
 
-SYSTEMS = ("multisession", "langchain", "llamaindex")
-LABELS = {"multisession": "multisession", "langchain": "LangChain", "llamaindex": "LlamaIndex"}
+SYSTEMS = ("multisession", "ms-recall", "langchain", "llamaindex")
+LABELS = {
+    "multisession": "multisession",
+    "ms-recall": "ms recall",
+    "langchain": "LangChain",
+    "llamaindex": "LlamaIndex",
+}
+#: Memories per conversation in the corpus (neighbour windows stay inside one).
+CONVERSATION_LENGTH = 20
 USER = "speed-user"
 CHAT_SIZE = 10_000
 WARMUP_QUERIES = 5
@@ -173,6 +180,7 @@ class _Multisession:
         self.engine = MemoryEngine(directory, embedder=as_embedder(table, name=table.embedder.name))
         self.clock = datetime(2024, 1, 1, tzinfo=timezone.utc)
         self.now = self.clock
+        self.added = 0
 
     def add(self, texts: Sequence[str], ids: Sequence[str] = (), *, rebuild: bool = True) -> None:
         """Add texts in ``add_many`` batches of 1000 (``ids``, ``rebuild``: peer signature)."""
@@ -184,7 +192,16 @@ class _Multisession:
             items = []
             for text in texts[start : start + batch]:
                 self.clock += timedelta(minutes=5)
-                items.append(MemoryInput(content=text, kind="episode", created_at=self.clock))
+                conversation = f"c{self.added // CONVERSATION_LENGTH}"
+                self.added += 1
+                items.append(
+                    MemoryInput(
+                        content=text,
+                        kind="episode",
+                        conversation_id=conversation,
+                        created_at=self.clock,
+                    )
+                )
             self.engine.add_many(USER, items, now=self.clock)
         self.now = self.clock + timedelta(hours=1)
 
@@ -193,6 +210,25 @@ class _Multisession:
 
     def close(self) -> None:
         self.engine.close()
+
+
+class _RecallPreset(_Multisession):
+    """A second engine, searched with the ``recall`` preset (convex fusion, window 2).
+
+    Its own engine, so that each holds only the keyword index its configuration uses, as
+    an application would; searches take turns with the default's, on the same load.
+    """
+
+    def __init__(self, directory: str, table: VectorTable, k: int) -> None:
+        from multisession import PRESETS
+
+        super().__init__(directory, table, k)
+        self.config = PRESETS["recall"]
+
+    def search(self, query: str, vector: np.ndarray | None = None) -> list[Any]:
+        return self.engine.search(
+            USER, query, k=self.k, now=self.now, query_vector=vector, config=self.config
+        )
 
 
 def measure_ingestion(
@@ -299,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems: dict[str, Any] = {}
         if "multisession" in selected:
             systems["multisession"] = _Multisession(f"{directory}/multisession", table, args.k)
+        if "ms-recall" in selected:
+            systems["ms-recall"] = _RecallPreset(f"{directory}/recall", table, args.k)
         if "langchain" in selected:
             systems["langchain"] = LangChainEnsemble(
                 chroma_client(f"{directory}/langchain"), "langchain-speed", table
@@ -354,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if size == CHAT_SIZE:
                 # Query vectors stay in the table: the cycles exclude embedding on both sides.
                 for name, system in systems.items():
-                    cycles = args.cycles if name == "multisession" else args.peer_cycles
+                    own = name in ("multisession", "ms-recall")
+                    cycles = args.cycles if own else args.peer_cycles
                     chat[name] = _chat_cycles(
                         name,
                         system,
@@ -376,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.forget(queries)
 
         for name, system in systems.items():
-            if name == "multisession":
+            if name in ("multisession", "ms-recall"):
                 system.close()
         systems.clear()
         gc.collect()
@@ -431,7 +470,7 @@ def _save_vector_cache(path: str | None, table: VectorTable, corpus: Sequence[st
 def _searcher(
     name: str, system: Any, query: str, vector: np.ndarray | None, k: int
 ) -> Callable[[], Any]:
-    if name == "multisession":
+    if name in ("multisession", "ms-recall"):
         return lambda: system.search(query, vector)
     if name == "llamaindex":
         return lambda: system.search(query, k, query_vector=vector)
@@ -507,15 +546,19 @@ def report(
                 if name == "multisession" or base is None
                 else _ratio(result.with_vector.p50, base.with_vector.p50)
             )
+            load = f"{result.bulk_load_per_second:,.0f}"
             lines.append(
                 f"{size:>8,}  {LABELS[name]:<13} {result.with_embedding.p50:>10.2f} "
                 f"{result.with_embedding.p95:>10.2f} {result.with_vector.p50:>10.2f} "
-                f"{result.with_vector.p95:>10.2f} {ratio:>11} {result.bulk_load_per_second:>11,.0f}"
+                f"{result.with_vector.p95:>10.2f} {ratio:>11} {load:>11}"
             )
     lines.append(
         "peer/ms p50: peer's p50 (vector given) / multisession's, same run. bulk load/s: "
         "memories per second growing the store to that size with precomputed vectors "
-        "(multisession add_many in batches of 1000; peers: vector-store add + one BM25 build)."
+        "(multisession add_many in batches of 1000; peers: vector-store add + one BM25 build). "
+        "ms recall: multisession with PRESETS['recall'] (convex fusion, candidate depth 30, "
+        "neighbour window 2, date boost), its own engine on the same memories; memories "
+        f"come in conversations of {CONVERSATION_LENGTH}."
     )
     if chat:
         lines += [

@@ -82,11 +82,16 @@ class ScoreBreakdown:
         bm25_score: Okapi BM25 score, or None.
         vector_rank: 1-based rank in the vector candidates, or None.
         vector_similarity: cosine similarity to the query, or None.
-        fused_score: weighted reciprocal rank fusion, ``sum w_i / (k + rank_i)``.
+        fused_score: the two retrievers combined: with ``fusion="convex"`` the weighted
+            mean of min-max normalised BM25 score and cosine, in ``[0, 1]``; with
+            ``fusion="rrf"`` weighted reciprocal rank fusion, ``sum w_i / (k + rank_i)``.
         recency: the decay curve's value for the memory's age, in ``[floor, 1]``.
         temporal_multiplier: what recency multiplied the fused score by,
             ``1 - weight + weight * recency`` (1.0 when temporal weighting is off).
-        final_score: ``fused_score * temporal_multiplier``; hits are sorted by it.
+        final_score: ``fused_score * temporal_multiplier * date_boost``; hits are
+            sorted by it.
+        date_boost: what the score was multiplied by because the memory is dated inside
+            a date the query names (1.0 when it names none, or the memory lies outside).
     """
 
     bm25_rank: int | None
@@ -97,6 +102,7 @@ class ScoreBreakdown:
     recency: float
     temporal_multiplier: float
     final_score: float
+    date_boost: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -109,6 +115,7 @@ class ScoreBreakdown:
             "recency": self.recency,
             "temporal_multiplier": self.temporal_multiplier,
             "final_score": self.final_score,
+            "date_boost": self.date_boost,
         }
 
 

@@ -15,10 +15,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 from ..errors import ConfigurationError
+from .fusion import NORMALISATIONS, Normalisation
 
-__all__ = ["PRESETS", "RetrievalConfig", "TemporalConfig"]
+__all__ = ["FUSIONS", "PRESETS", "Fusion", "RetrievalConfig", "TemporalConfig"]
+
+#: How the keyword and vector candidates are combined (see :mod:`.fusion`).
+Fusion = Literal["convex", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("convex", "rrf")
+
+
+#: The widest neighbour window: each window held costs one more keyword index.
+MAX_NEIGHBOUR_WINDOW = 8
 
 
 def _require(condition: bool, message: str) -> None:
@@ -68,18 +78,35 @@ class RetrievalConfig:
 
     Attributes:
         candidate_depth: How many candidates each retriever (BM25, vector) contributes
-            to the fusion.
-        rrf_k: The reciprocal rank fusion constant ``k`` in ``sum w_i / (k + rank_i)``.
-        bm25_weight: Weight of the keyword ranking in the fusion; 0 skips BM25.
-        vector_weight: Weight of the vector ranking in the fusion; 0 skips the vector
+            to the fusion (widened to the number of hits asked for).
+        fusion: ``"rrf"`` (default): weighted reciprocal rank fusion,
+            ``sum w_i / (k + rank_i)``; ``"convex"``: weighted mean of normalised BM25
+            scores and cosine similarities, which keeps score margins.
+        normalisation: How convex fusion puts each side's scores on ``[0, 1]``:
+            ``"max"`` divides by the side's best score, ``"min-max"`` stretches the
+            side's candidates over the whole range (see :func:`.fusion.convex_fusion`).
+        rrf_k: The reciprocal rank fusion constant ``k`` (``fusion="rrf"`` only).
+        bm25_weight: Weight of the keyword side in the fusion; 0 skips BM25.
+        vector_weight: Weight of the vector side in the fusion; 0 skips the vector
             search (and the query embedding).
+        neighbour_window: How many neighbouring memories of the same conversation on
+            each side join a memory's keyword document (0: the memory alone). The memory
+            itself is what is returned; its neighbours only help it be found. Each
+            window in use holds a keyword index of its own.
+        date_boost: What a memory dated inside a date the query names ("in May 2023",
+            "last week") has its score multiplied by; 1 turns it off. It boosts, never
+            filters.
         temporal: Temporal weighting settings.
     """
 
     candidate_depth: int = 10
+    fusion: Fusion = "rrf"
+    normalisation: Normalisation = "max"
     rrf_k: float = 60.0
     bm25_weight: float = 1.0
     vector_weight: float = 1.0
+    neighbour_window: int = 0
+    date_boost: float = 1.0
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
@@ -89,6 +116,28 @@ class RetrievalConfig:
             and 1 <= self.candidate_depth <= 10_000,
             "RetrievalConfig.candidate_depth must be an integer from 1 to 10000, "
             f"got {self.candidate_depth!r}",
+        )
+        _require(
+            self.fusion in FUSIONS,
+            f"RetrievalConfig.fusion must be one of {', '.join(map(repr, FUSIONS))}, "
+            f"got {self.fusion!r}",
+        )
+        _require(
+            self.normalisation in NORMALISATIONS,
+            "RetrievalConfig.normalisation must be one of "
+            f"{', '.join(map(repr, NORMALISATIONS))}, got {self.normalisation!r}",
+        )
+        _require(
+            isinstance(self.neighbour_window, int)
+            and not isinstance(self.neighbour_window, bool)
+            and 0 <= self.neighbour_window <= MAX_NEIGHBOUR_WINDOW,
+            "RetrievalConfig.neighbour_window must be an integer from 0 to "
+            f"{MAX_NEIGHBOUR_WINDOW}, got {self.neighbour_window!r}",
+        )
+        _require(
+            _finite(self.date_boost) and self.date_boost >= 1.0,
+            "RetrievalConfig.date_boost must be a number >= 1 (1 turns it off), "
+            f"got {self.date_boost!r}",
         )
         _require(
             _finite(self.rrf_k) and self.rrf_k >= 0,
@@ -111,10 +160,21 @@ class RetrievalConfig:
         )
 
 
-#: Named presets. ``default`` is the measured best on LoCoMo (see benchmarks/README.md).
+#: Named presets. ``default`` keeps reciprocal rank fusion and the memory alone as its
+#: keyword document; ``recall`` is the measured best on LoCoMo (convex fusion, neighbour
+#: window 2, date boost 1.5, candidate depth 30, temporal weight 0.1), which finds far
+#: more but lets a newer contradicting preference win only when the two score within
+#: 10 % of each other (see README "How search ranks" and benchmarks/README.md).
 PRESETS: Mapping[str, RetrievalConfig] = MappingProxyType(
     {
         "default": RetrievalConfig(),
+        "recall": RetrievalConfig(
+            candidate_depth=30,
+            fusion="convex",
+            neighbour_window=2,
+            date_boost=1.5,
+            temporal=TemporalConfig(weight=0.1),
+        ),
         "keyword": RetrievalConfig(vector_weight=0.0),
         "semantic": RetrievalConfig(bm25_weight=0.0),
         "timeless": RetrievalConfig(temporal=TemporalConfig(enabled=False)),

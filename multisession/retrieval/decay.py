@@ -12,14 +12,18 @@ curve enters *bounded*:
 
 which lies in ``[1 - weight * (1 - floor), 1]``. With a small ``weight`` the multiplier
 reorders near-ties, such as two memories about the same thing where the newer one should
-win. It does not make scores of different sizes trade places: at the default settings
-a memory both retrievers return stays above one only a single retriever returns. Within
-one retriever's ranking neighbouring fused scores differ by less than the penalty
-(1/61 against 1/62), so there an old memory can move down a few places.
+win, and cannot bury a clearly relevant old memory: a memory whose fused score is more
+than ``1 / (1 - weight * (1 - floor))`` times another's stays above it, whatever their
+ages; of two memories closer than that, the newer can win.
 
-The default ``weight = 0.05`` (at most a 4.5 % penalty) was chosen on LoCoMo: against
-temporal weighting off it changes Recall@10 by +0.4 points and Recall@5 by -1.3, while
-0.1 costs 3.4 points of Recall@5 and 0.2 costs 6 (benchmarks/README.md).
+Under reciprocal rank fusion (the default) neighbouring ranks are always near-ties (1/61
+against 1/62), so the default ``weight = 0.05`` (at most a 4.5 % penalty) lets the newer
+of two adjacent memories win, and an old memory can move down a few places; against
+temporal weighting off it changes Recall@10 on LoCoMo by +0.4 points and Recall@5 by
+-1.3. Under convex fusion (the ``recall`` preset) fused scores keep their margins, so
+"near-equal" means scores within that ratio; the preset uses ``weight = 0.1`` (at most
+9 %), which costs 0.2-1.1 points of recall on LoCoMo against weighting off
+(benchmarks/README.md).
 """
 
 from __future__ import annotations

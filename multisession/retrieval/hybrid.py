@@ -5,6 +5,9 @@ the user's version from SQL (the only read when nothing changed), the ids a filt
 through, BM25 candidates from the user's in-process index, vector candidates either
 from the in-process exact vectors or from the vector index plus the vectors still
 waiting to be written to it, and then :func:`~multisession.retrieval.ranking.rank`.
+For score (convex) fusion each side also scores the other side's candidates, so that a
+missing score is a true zero rather than an unknown: BM25 always, cosine when the
+user's vectors are held in process.
 SQL decides what exists: a candidate whose memory is gone is dropped before ranking.
 
 A failing embedder or vector index never fails a search: it is counted in ``events``
@@ -29,6 +32,7 @@ from ..storage.sql_store import SQLStore
 from ..storage.vectors import ChromaVectorIndex
 from ..storage.write_behind import Pending, WriteBehind
 from .config import RetrievalConfig
+from .dates import named_periods
 from .exact_vectors import row_dots
 from .ranking import rank
 from .user_indexes import UserIndexes
@@ -112,7 +116,8 @@ class HybridSearch:
             query: What to look for (checked by the caller).
             k: How many at most.
             where: Filters, applied inside both retrievers.
-            settings: Candidate depth, fusion weights, temporal weighting.
+            settings: Candidate depth, neighbour window, fusion, temporal weighting,
+                date boost.
             now: The time ages are measured from.
             query_vector: A precomputed query embedding, skipping the embedder.
 
@@ -125,11 +130,16 @@ class HybridSearch:
         if version is None:
             return []  # nothing stored for this user
         tokens = self._tokenize(query)
+        dated = (
+            [(start.timestamp(), end.timestamp()) for start, end in named_periods(query, now)]
+            if settings.date_boost > 1
+            else []
+        )
         if where.is_empty:
             keyword, semantic, created = self._candidates(
                 user_id, version, tokens, vector, depth, where, None, settings
             )
-            return rank(keyword, semantic, created, settings, now)[:k]
+            return rank(keyword, semantic, created, settings, now, dated, limit=k)
         # A filter that lets most memories through: take unfiltered candidates a few
         # times deeper and keep those SQL says match. The first matches of a ranking are
         # the filtered ranking's first; enough of them give the filtered answer exactly,
@@ -146,12 +156,12 @@ class HybridSearch:
         if (len(kept_keyword) == depth or len(keyword) < wide) and (
             len(kept_semantic) == depth or len(semantic) < wide
         ):
-            return rank(kept_keyword, kept_semantic, created, settings, now)[:k]
+            return rank(kept_keyword, kept_semantic, created, settings, now, dated, limit=k)
         allowed = self._store.filtered_ids(user_id, where)
         keyword, semantic, created = self._candidates(
             user_id, version, tokens, vector, depth, where, allowed, settings
         )
-        return rank(keyword, semantic, created, settings, now)[:k]
+        return rank(keyword, semantic, created, settings, now, dated, limit=k)
 
     def _candidates(
         self,
@@ -167,16 +177,21 @@ class HybridSearch:
         """Keyword and vector candidates (``allowed`` ids only, if given), and their times."""
         semantic: list[tuple[str, float]] = []
         lock = self._indexes.lock_for(user_id)
+        complete = settings.fusion == "convex"
         with lock:
             index = self._indexes.synced(user_id, version)
-            keyword = (
-                index.bm25.top_n(tokens, depth, allowed=allowed)
-                if settings.bm25_weight > 0 and tokens
-                else []
-            )
+            bm25 = index.keywords.index(settings.neighbour_window)
+            use_keywords = settings.bm25_weight > 0 and bool(tokens)
+            keyword = bm25.top_n(tokens, depth, allowed=allowed) if use_keywords else []
             exact = index.vectors
             if vector is not None and exact is not None:
                 semantic = exact.search(vector, depth, allowed)
+                if complete and keyword and semantic:
+                    # Score fusion compares scores, so each side scores every candidate
+                    # of the other too (an id the keywords miss truly scores 0 there).
+                    union = {doc_id for doc_id, _ in (*keyword, *semantic)}
+                    keyword = bm25.top_n(tokens, len(union), allowed=union)
+                    semantic = exact.search(vector, len(union), union)
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
@@ -195,6 +210,10 @@ class HybridSearch:
                 merged.update(buffered)
                 semantic = sorted(merged.items(), key=lambda item: -item[1])[:depth]
         with lock:
+            if complete and keyword and semantic and exact is None:
+                # The vector index cannot score chosen ids; the keyword side still can.
+                union = {doc_id for doc_id, _ in (*keyword, *semantic)}
+                keyword = bm25.top_n(tokens, len(union), allowed=union)
             created = {
                 doc_id: index.created[doc_id]
                 for doc_id, _ in (*keyword, *semantic)

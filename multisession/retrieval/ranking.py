@@ -1,10 +1,12 @@
-"""Where a search is ranked: fusion of the two candidate lists, times bounded recency.
+"""Where a search is ranked: fusion of the two candidate lists, then bounded multipliers.
 
 Kept apart from the code that gathers candidates so that the whole ranking rule reads
 in one place and can be checked on plain lists, without a store: the keyword and the
-vector candidates are fused by weighted reciprocal rank (:mod:`.fusion`), each fused
-score is multiplied by the memory's bounded recency (:mod:`.decay`), and ties go to the
-newer memory, then to the smaller id, so that equal inputs always give the same order.
+vector candidates are fused (:mod:`.fusion`, convex or reciprocal rank), each fused
+score is multiplied by the memory's bounded recency (:mod:`.decay`) and, when the query
+names a date, by the date boost for memories dated inside it (:mod:`.dates`). Ties go
+to the newer memory, then to the smaller id, so that equal inputs always give the same
+order.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from ..records import ScoreBreakdown
 from .config import RetrievalConfig
 from .decay import recency, temporal_multiplier
-from .fusion import reciprocal_rank_fusion
+from .fusion import convex_fusion, reciprocal_rank_fusion
 
 __all__ = ["rank"]
 
@@ -26,42 +28,63 @@ def rank(
     created: Mapping[str, float],
     settings: RetrievalConfig,
     now: datetime,
+    dated: Sequence[tuple[float, float]] = (),
+    limit: int | None = None,
 ) -> list[tuple[str, ScoreBreakdown]]:
     """Every candidate of either list, best first, with why it ranks there.
 
     Example:
         >>> from datetime import datetime, timezone
         >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> ranked = rank([("a", 2.0), ("b", 1.0)], [("b", 0.9)], {}, RetrievalConfig(), now)
+        >>> keyword = [("a", 2.0), ("b", 1.5), ("c", 0.5)]
+        >>> convex = RetrievalConfig(fusion="convex")
+        >>> ranked = rank(keyword, [("b", 0.9), ("c", 0.2)], {}, convex, now)
         >>> [doc_id for doc_id, _ in ranked]
-        ['b', 'a']
+        ['b', 'a', 'c']
 
     Args:
         keyword: BM25 candidates as ``(id, score)``, best first.
         semantic: Vector candidates as ``(id, cosine similarity)``, best first.
         created: Each candidate's creation time as a POSIX timestamp; a candidate
             missing here counts as written at ``now``.
-        settings: The fusion weights, ``rrf_k`` and temporal weighting.
+        settings: The fusion rule and weights, temporal weighting, date boost.
         now: The time ages are measured from.
+        dated: The periods the query names, as ``[start, end)`` POSIX timestamps; a
+            memory created inside one gets ``settings.date_boost``.
+        limit: Return only the first ``limit`` (all when None); the others get no
+            breakdown built.
 
     Returns:
-        ``(id, breakdown)`` for every id in either list, sorted by final score, then
-        newer first, then by id.
+        ``(id, breakdown)`` for every id in either list (up to ``limit``), sorted by
+        final score, then newer first, then by id.
     """
-    fused = reciprocal_rank_fusion(
-        [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
-        [settings.bm25_weight, settings.vector_weight],
-        settings.rrf_k,
-    )
+    weights = [settings.bm25_weight, settings.vector_weight]
+    if settings.fusion == "convex":
+        fused = convex_fusion([keyword, semantic], weights, settings.normalisation)
+    else:
+        fused = reciprocal_rank_fusion(
+            [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],
+            weights,
+            settings.rrf_k,
+        )
     keyword_rank = {doc_id: (place, score) for place, (doc_id, score) in enumerate(keyword, 1)}
     vector_rank = {doc_id: (place, sim) for place, (doc_id, sim) in enumerate(semantic, 1)}
     temporal = settings.temporal
     now_ts = now.timestamp()
-    ranked: list[tuple[float, float, str, ScoreBreakdown]] = []
+    scored: list[tuple[float, float, str, float, float, float, float]] = []
     for doc_id, fused_score in fused.items():
         created_ts = created.get(doc_id, now_ts)
         curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
         multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
+        boost = 1.0
+        if dated and any(start <= created_ts < end for start, end in dated):
+            boost = settings.date_boost
+        final = fused_score * multiplier * boost
+        scored.append((final, created_ts, doc_id, fused_score, curve, multiplier, boost))
+    # Best score first; between equal scores the newer memory, then the id.
+    scored.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
+    ranked: list[tuple[str, ScoreBreakdown]] = []
+    for final, _, doc_id, fused_score, curve, multiplier, boost in scored[:limit]:
         bm25 = keyword_rank.get(doc_id)
         dense = vector_rank.get(doc_id)
         breakdown = ScoreBreakdown(
@@ -72,9 +95,8 @@ def rank(
             fused_score=fused_score,
             recency=curve,
             temporal_multiplier=multiplier,
-            final_score=fused_score * multiplier,
+            final_score=final,
+            date_boost=boost,
         )
-        ranked.append((breakdown.final_score, created_ts, doc_id, breakdown))
-    # Best score first; between equal scores the newer memory, then the id.
-    ranked.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
-    return [(doc_id, breakdown) for _, _, doc_id, breakdown in ranked]
+        ranked.append((doc_id, breakdown))
+    return ranked

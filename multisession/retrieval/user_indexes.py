@@ -25,6 +25,7 @@ from ..storage.schema import from_bytes
 from ..storage.sql_store import SQLStore
 from .bm25 import BM25Index
 from .exact_vectors import ExactVectors
+from .neighbours import NeighbourIndexes, Passage
 
 __all__ = ["UserIndex", "UserIndexes"]
 
@@ -34,7 +35,8 @@ class UserIndex:
     """One user's in-process indexes and what they need to stay in step with SQL.
 
     Attributes:
-        bm25: The keyword index over the user's memories.
+        keywords: The keyword indexes over the user's memories, one per neighbour
+            window in use (see :mod:`.neighbours`).
         version: The user's SQL version these indexes reflect (None before the
             first load).
         revisions: Each memory's revision as indexed.
@@ -44,11 +46,16 @@ class UserIndex:
             limit, or keyword-only search).
     """
 
-    bm25: BM25Index
+    keywords: NeighbourIndexes = field(default_factory=NeighbourIndexes)
     version: int | None = None
     revisions: dict[str, int] = field(default_factory=dict)
     created: dict[str, float] = field(default_factory=dict)
     vectors: ExactVectors | None = None
+
+    @property
+    def bm25(self) -> BM25Index:
+        """The keyword index over the memories alone (neighbour window 0)."""
+        return self.keywords.index(0)
 
 
 class UserIndexes:
@@ -118,7 +125,7 @@ class UserIndexes:
             # Rows read after the version: a write in between is loaded now and
             # applied again at the next search, which sees a newer version.
             exact = self._exact_search_fits(self._store.count(user_id))
-            index = UserIndex(BM25Index())
+            index = UserIndex()
             if exact and self._dimension is not None:
                 index.vectors = ExactVectors(self._dimension)
             self._index_rows(index, self._store.index_rows(user_id, with_embeddings=exact))
@@ -194,7 +201,12 @@ class UserIndexes:
             return len(index.vectors)
 
     def _index_rows(self, index: UserIndex, rows: Sequence[IndexRow]) -> None:
-        index.bm25.add_many((row.id, self._tokenize(row.content)) for row in rows)
+        index.keywords.upsert(
+            Passage(
+                row.id, self._tokenize(row.content), row.conversation_id, row.created_at.timestamp()
+            )
+            for row in rows
+        )
         for row in rows:
             index.revisions[row.id] = row.revision
             index.created[row.id] = row.created_at.timestamp()
@@ -223,7 +235,7 @@ class UserIndexes:
 
 
 def _remove(index: UserIndex, doc_id: str) -> None:
-    index.bm25.remove(doc_id)
+    index.keywords.remove([doc_id])
     index.revisions.pop(doc_id, None)
     index.created.pop(doc_id, None)
     if index.vectors is not None:

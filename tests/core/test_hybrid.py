@@ -10,15 +10,16 @@ from __future__ import annotations
 import doctest
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from rank_bm25 import BM25Okapi
 
-from multisession import InvalidInputError, ManualClock, RetrievalConfig
+from multisession import PRESETS, InvalidInputError, ManualClock, RetrievalConfig
 from multisession._ids import new_id
 from multisession.records import IndexRow, MemoryFilter
 from multisession.retrieval import hybrid as hybrid_module
@@ -38,6 +39,8 @@ NOTES = [
 ]
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 KEYWORD = RetrievalConfig(vector_weight=0)
+WINDOWED = replace(KEYWORD, neighbour_window=2)
+RECALL = PRESETS["recall"]
 EVERYTHING = MemoryFilter()
 
 
@@ -54,14 +57,20 @@ class Stack:
     embedder: Any
     clock: ManualClock
 
-    def add(self, user_id: str, texts: list[str], kind: str = "fact") -> list[str]:
+    def add(
+        self,
+        user_id: str,
+        texts: list[str],
+        kind: str = "fact",
+        conversation_id: str | None = None,
+    ) -> list[str]:
         vectors = self.writes.embed(texts)
         rows = [
             {
                 "id": new_id(),
                 "content": text,
                 "kind": kind,
-                "conversation_id": None,
+                "conversation_id": conversation_id,
                 "metadata": {},
                 "created_at": self.clock.now,
                 "embedding": None if vectors is None else to_bytes(vectors[position]),
@@ -72,13 +81,25 @@ class Stack:
         assert version is not None
         index_rows = [
             IndexRow(
-                row["id"], row["content"], kind, None, self.clock.now, version, row["embedding"]
+                row["id"],
+                row["content"],
+                kind,
+                conversation_id,
+                self.clock.now,
+                version,
+                row["embedding"],
             )
             for row in inserted
         ]
         self.indexes.apply(user_id, version, upserted=index_rows)
         self.writes.write(user_id, index_rows, vectors)
         return [row.id for row in index_rows]
+
+    def delete(self, user_id: str, memory_id: str) -> None:
+        version = self.sql.delete(user_id, memory_id, self.clock.now)
+        assert version is not None
+        self.indexes.apply(user_id, version, removed=[memory_id])
+        self.writes.delete(user_id, memory_id)
 
     def ids(self, user_id: str, query: str, k: int = 10, **options: Any) -> list[str]:
         return [doc_id for doc_id, _ in self.find(user_id, query, k, **options)]
@@ -151,6 +172,101 @@ def test_both_retrievers_feed_the_ranking(stack, exact_limit):
     keyword_only = memories.find("alice", "coffee", settings=KEYWORD)
     assert [doc_id for doc_id, _ in keyword_only] == [ids[3]]
     assert keyword_only[0][1].vector_rank is None
+
+
+CHAT = [
+    "We adopted a puppy last weekend",
+    "Look at him sleeping on the sofa",
+    "He already chewed one of my slippers",
+    "The weather was lovely all week",
+]
+
+
+def test_a_memory_is_found_by_the_words_of_its_neighbours_in_its_conversation(stack):
+    memories = stack()
+    chat = memories.add("alice", CHAT, conversation_id="c1")
+    other = memories.add("alice", ["Look at him go, said the coach"], conversation_id="c2")
+    loose = memories.add("alice", ["He chewed gum all day"])
+    window = {
+        size: set(memories.ids("alice", "puppy", settings=replace(KEYWORD, neighbour_window=size)))
+        for size in (0, 1, 2)
+    }
+    assert window == {0: {chat[0]}, 1: set(chat[:2]), 2: set(chat[:3])}
+    # Only memories of the same conversation are neighbours; none without a conversation.
+    assert set(memories.ids("alice", "chewed", settings=WINDOWED)) == {*chat[:4], *loose}
+    assert other[0] not in memories.ids("alice", "puppy slippers", settings=WINDOWED)
+    # Deleting a memory updates its neighbours' documents: the weather turn moves to
+    # within two turns of the puppy.
+    memories.delete("alice", chat[1])
+    assert set(memories.ids("alice", "puppy", settings=WINDOWED)) == {chat[0], *chat[2:]}
+    assert set(memories.ids("alice", "sofa", settings=WINDOWED)) == set()
+
+
+def test_windowed_scores_are_reproducible_from_sql(stack, minilm):
+    """An index kept in step by writes scores like rank_bm25 over documents built from SQL."""
+    memories = stack()
+    first = memories.add("alice", CHAT, conversation_id="c1")
+    memories.find("alice", "puppy", settings=RECALL)  # from here on window 2 is kept in step
+    memories.add("alice", NOTES)
+    memories.add("alice", ["We walked the puppy", "My slippers are gone"], conversation_id="c1")
+    memories.delete("alice", first[2])
+    query = Tokenizer()("puppy slippers weather")
+    rows = memories.sql.index_rows("alice")
+    tokens = {row.id: Tokenizer()(row.content) for row in rows}
+    thread = sorted((row.created_at, row.id) for row in rows if row.conversation_id == "c1")
+    order = [doc_id for _, doc_id in thread]
+
+    def document(doc_id: str) -> list[str]:
+        if doc_id not in order:
+            return tokens[doc_id]
+        place = order.index(doc_id)
+        return [t for neighbour in order[max(0, place - 2) : place + 3] for t in tokens[neighbour]]
+
+    reloaded = UserIndexes(
+        memories.sql, Tokenizer(), dimension=None, exact_limit=0, max_users=8, max_vectors=0
+    )
+    version = memories.sql.user_version("alice")
+    assert version is not None
+    for indexes in (memories.indexes, reloaded):
+        with indexes.lock_for("alice"):
+            index = indexes.synced("alice", version).keywords.index(2)
+            ids = index.doc_ids()
+            expected = BM25Okapi([document(doc_id) for doc_id in ids]).get_scores(query)
+            assert index.get_scores(query).tolist() == expected.tolist()
+
+
+def test_convex_fusion_scores_every_candidate_on_both_sides(stack, minilm):
+    memories = stack()
+    family = ["My brother lives in Bergen", "My parents live in Stockholm"]
+    ids = memories.add("alice", NOTES + family)
+    # The words point at the peanuts, the vector at the family in Scandinavia.
+    vector = minilm.embed(["My sister Ingrid lives in Oslo"])[0]
+    options = {"k": 2, "query_vector": vector}
+    narrow = replace(RECALL, candidate_depth=1)
+    convex = dict(memories.find("alice", "peanuts", settings=narrow, **options))
+    reciprocal = dict(
+        memories.find("alice", "peanuts", settings=replace(narrow, fusion="rrf"), **options)
+    )
+    assert reciprocal[ids[0]].vector_similarity is None  # outside the vector candidates
+    assert convex[ids[0]].vector_similarity is not None  # scored for the fusion anyway
+    assert convex[ids[0]].bm25_rank == 1 and convex[ids[1]].bm25_score is None
+
+
+def test_a_date_the_query_names_boosts_memories_written_then(stack):
+    memories = stack()
+    before = memories.add("alice", ["I baked bread"])
+    memories.clock.advance(days=3)
+    inside = memories.add("alice", ["I baked a cake"])
+    memories.clock.advance(days=1)
+    hits = dict(memories.find("alice", "what did I bake yesterday?", settings=RECALL))
+    assert hits[inside[0]].date_boost == 1.5 and hits[before[0]].date_boost == 1.0
+    assert hits[inside[0]].final_score == pytest.approx(
+        hits[inside[0]].fused_score * hits[inside[0]].temporal_multiplier * 1.5
+    )
+    unboosted = dict(
+        memories.find("alice", "what did I bake yesterday?", settings=RetrievalConfig(date_boost=1))
+    )
+    assert {breakdown.date_boost for breakdown in unboosted.values()} == {1.0}
 
 
 def test_an_unknown_user_has_no_hits(stack):

@@ -31,5 +31,6 @@ def test_search_hit_metadata_is_flat_and_json_ready() -> None:
         "recency": 0.9,
         "temporal_multiplier": 0.995,
         "final_score": 0.0159,
+        "date_boost": 1.0,
     }
     assert json.loads(json.dumps(metadata)) == metadata

@@ -1,0 +1,189 @@
+"""Keyword documents that include a memory's neighbours in its conversation.
+
+A question often shares no word with the turn that answers it, but does with the turns
+around it ("What did she adopt?" -> "Look at him!" after "We got a puppy"). So a
+memory's BM25 document may be its own terms plus those of the ``window`` memories before
+and after it in the same conversation; the memory itself is still what is returned. On
+LoCoMo 27 % of evidence turns share no content word with their question, 12 % with a
+window of 2.
+
+The neighbours of a memory are the memories of the same user with the same
+``conversation_id``, ordered by ``created_at``, then id (ids sort in creation order, so
+memories written together keep the order they were given in). A memory without a
+conversation has none. The document of a memory is the concatenation of the terms of
+the memories at positions ``i - window .. i + window`` of its conversation, in that
+order, so it can be rebuilt from SQL alone, and :class:`NeighbourIndexes` scores exactly
+like ``rank_bm25`` over those documents.
+
+Writes stay incremental: adding, changing or deleting a memory re-indexes only the
+documents whose window it falls in (at most ``2 * window + 1`` of them).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .bm25 import BM25Index
+
+__all__ = ["NeighbourIndexes", "Passage"]
+
+# Up to this many documents are re-indexed one by one rather than in bulk.
+_FEW_DOCUMENTS = 16
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One memory as the keyword side needs it.
+
+    Attributes:
+        id: The memory's id.
+        tokens: Its own BM25 terms.
+        conversation_id: Its conversation, or None.
+        created_at: Its creation time as a POSIX timestamp (orders the conversation).
+    """
+
+    id: str
+    tokens: Sequence[str]
+    conversation_id: str | None
+    created_at: float
+
+
+class NeighbourIndexes:
+    """One user's BM25 indexes, one per neighbour window in use, kept in step on writes.
+
+    An index for a window is built the first time a search asks for it, from the terms
+    held here, and is kept in step from then on.
+
+    Example::
+
+        from multisession.retrieval.neighbours import NeighbourIndexes, Passage
+
+        indexes = NeighbourIndexes()
+        indexes.upsert([
+            Passage("m1", ["we", "got", "puppi"], "c1", 1.0),
+            Passage("m2", ["look", "at", "him"], "c1", 2.0),
+        ])
+        indexes.document("m2", window=1)  # ['we', 'got', 'puppi', 'look', 'at', 'him']
+        indexes.index(1).top_n(["puppi"], 2)  # both memories match
+
+    Not thread-safe: the caller serializes writes and keeps reads out of them.
+    """
+
+    def __init__(self) -> None:
+        self._passages: dict[str, Passage] = {}
+        # conversation id -> its memories' (created_at, id), sorted.
+        self._threads: dict[str, list[tuple[float, str]]] = {}
+        self._indexes: dict[int, BM25Index] = {}
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._passages
+
+    def windows(self) -> list[int]:
+        """The windows whose indexes are held."""
+        return sorted(self._indexes)
+
+    def index(self, window: int) -> BM25Index:
+        """The BM25 index whose documents include ``window`` neighbours on each side."""
+        index = self._indexes.get(window)
+        if index is None:
+            index = BM25Index()
+            index.add_many((doc_id, self.document(doc_id, window)) for doc_id in self._passages)
+            self._indexes[window] = index
+        return index
+
+    def document(self, doc_id: str, window: int) -> list[str]:
+        """The terms of ``doc_id``'s keyword document for ``window``.
+
+        Raises:
+            KeyError: No such memory.
+        """
+        passage = self._passages[doc_id]
+        if window == 0 or passage.conversation_id is None:
+            return list(passage.tokens)
+        thread = self._threads[passage.conversation_id]
+        place = bisect.bisect_left(thread, (passage.created_at, doc_id))
+        tokens: list[str] = []
+        for _, neighbour in thread[max(0, place - window) : place + window + 1]:
+            tokens.extend(self._passages[neighbour].tokens)
+        return tokens
+
+    def upsert(self, passages: Iterable[Passage]) -> None:
+        """Add memories, or replace those with the same id, and re-index what they touch."""
+        touched: dict[str, int] = {}  # id -> the distance at which a change came near it
+        for passage in passages:
+            old = self._passages.get(passage.id)
+            if old is not None:
+                self._leave_thread(old, touched)
+            self._passages[passage.id] = passage
+            touched[passage.id] = 0
+            if passage.conversation_id is not None:
+                thread = self._threads.setdefault(passage.conversation_id, [])
+                key = (passage.created_at, passage.id)
+                place = bisect.bisect_left(thread, key)
+                thread.insert(place, key)
+                self._note_neighbours(thread, place, place + 1, touched)
+        self._reindex(touched, removed=())
+
+    def remove(self, doc_ids: Iterable[str]) -> None:
+        """Remove memories (unknown ids are ignored) and re-index their neighbours."""
+        touched: dict[str, int] = {}
+        removed: list[str] = []
+        for doc_id in doc_ids:
+            passage = self._passages.pop(doc_id, None)
+            if passage is None:
+                continue
+            removed.append(doc_id)
+            touched.pop(doc_id, None)
+            self._leave_thread(passage, touched)
+        self._reindex(touched, removed)
+
+    def _leave_thread(self, passage: Passage, touched: dict[str, int]) -> None:
+        if passage.conversation_id is None:
+            return
+        thread = self._threads[passage.conversation_id]
+        place = bisect.bisect_left(thread, (passage.created_at, passage.id))
+        del thread[place]
+        if thread:
+            # The memories that had it in their window: distance d on either side.
+            self._note_neighbours(thread, place, place, touched)
+        else:
+            del self._threads[passage.conversation_id]
+
+    def _note_neighbours(
+        self, thread: list[tuple[float, str]], start: int, stop: int, touched: dict[str, int]
+    ) -> None:
+        """Note the memories within the widest held window of ``thread[start:stop]``.
+
+        For a removal ``start == stop``: the gap it left, whose left neighbour is at
+        distance 1 as is its right one.
+        """
+        reach = max(self._indexes, default=0)
+        if reach == 0:
+            return
+        for distance in range(1, reach + 1):
+            for place in (start - distance, stop + distance - 1):
+                if 0 <= place < len(thread):
+                    neighbour = thread[place][1]
+                    if touched.get(neighbour, reach + 1) > distance:
+                        touched[neighbour] = distance
+
+    def _reindex(self, touched: dict[str, int], removed: Sequence[str]) -> None:
+        for window, index in self._indexes.items():
+            for doc_id in removed:
+                index.remove(doc_id)
+            documents = [
+                (doc_id, self.document(doc_id, window))
+                for doc_id, distance in touched.items()
+                if distance <= window and doc_id in self._passages
+            ]
+            if len(documents) > _FEW_DOCUMENTS:
+                index.add_many(documents)
+            else:
+                # Same result; a bulk add costs a fixed millisecond a handful does not need.
+                for doc_id, tokens in documents:
+                    index.add(doc_id, tokens)
