@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -125,6 +126,14 @@ _INDEX_COLUMNS = (
 )
 
 
+def _lost_creation_race(error: sa.exc.DBAPIError) -> bool:
+    """Whether a schema statement failed because another process made the object first."""
+    text = str(error.orig).lower()
+    return isinstance(error, sa.exc.IntegrityError) or any(
+        marker in text for marker in ("already exists", "duplicate column", "database is locked")
+    )
+
+
 def _make_engine(url: str) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
@@ -168,17 +177,33 @@ class SQLStore:
                 f"(parameter style {paramstyle}): use SQLite or PostgreSQL with psycopg"
             )
         self._marker = "?" if paramstyle == "qmark" else "%s"
-        try:
-            metadata.create_all(self._engine)
-            self._add_embedding_column()
-            # create_all makes the indexes of new tables only: a store made by an
-            # earlier version gains the ones added since.
-            for index in memories_table.indexes:
-                index.create(self._engine, checkfirst=True)
-        except sa.exc.OperationalError as error:
-            raise BackendUnavailableError(
-                f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
-            ) from error
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create what is missing of the schema; safe while other processes do the same.
+
+        Each step checks first and then creates, so two processes opening a new store at
+        once may both try to create a table: the loser's statement fails (SQLite: "already
+        exists"; PostgreSQL: a unique violation in its catalogue), and it simply checks
+        again, finding the table made. Only an error that persists is reported.
+        """
+        attempts = 8
+        for attempt in range(attempts):
+            try:
+                metadata.create_all(self._engine)
+                self._add_embedding_column()
+                # create_all makes the indexes of new tables only: a store made by an
+                # earlier version gains the ones added since.
+                for index in memories_table.indexes:
+                    index.create(self._engine, checkfirst=True)
+                return
+            except sa.exc.DBAPIError as error:
+                if attempt + 1 < attempts and _lost_creation_race(error):
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise BackendUnavailableError(
+                    f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
+                ) from error
 
     def recorded_embedder(self) -> str | None:
         """The embedder the store's vectors come from, as recorded on first use."""

@@ -1,0 +1,82 @@
+"""Fault injection: simultaneous processes, transactions cut short.
+
+Each test makes a fault happen for real (several processes racing to create one store,
+a write failing halfway) and checks what the store holds afterwards.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+# Each worker opens every store at the same moment as the others (one store every half
+# second): the schema is created by whichever gets there first while the others find it
+# half made. A worker prints the last line of each error.
+_OPEN_AT_ONCE = """
+import sys, time, traceback
+from multisession.storage.sql_store import SQLStore
+start = float(sys.argv[1])
+for position, url in enumerate(sys.argv[2:]):
+    while time.time() < start + 0.5 * position:
+        time.sleep(0.001)
+    try:
+        SQLStore(url).close()
+    except Exception:
+        print(traceback.format_exc().strip().splitlines()[-1])
+"""
+
+
+def _open_at_once(urls: list[str], workers: int) -> list[str]:
+    """Open each store from ``workers`` processes at the same moment; their errors."""
+    start = time.time() + 5.0  # past every worker's import
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT_ONCE, repr(start), *urls],
+            cwd=REPOSITORY,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    failures = []
+    for process in processes:
+        output, _ = process.communicate(timeout=120)
+        failures += output.strip().splitlines()
+        if process.returncode != 0:
+            failures.append(f"worker exited with {process.returncode}")
+    return failures
+
+
+def test_processes_creating_one_sqlite_store_at_once_all_open_it(tmp_path: Path) -> None:
+    urls = [f"sqlite:///{tmp_path / f'store{round_}' / 'memory.db'}" for round_ in range(5)]
+    for url in urls:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir()
+
+    assert _open_at_once(urls, workers=6) == []
+
+
+@pytest.mark.server
+def test_processes_creating_one_postgresql_store_at_once_all_open_it(
+    postgres_server: str,
+) -> None:
+    import psycopg
+
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    names = [f"t_open_{uuid.uuid4().hex[:12]}" for _ in range(5)]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        assert _open_at_once([f"{postgres_server}/{name}" for name in names], workers=6) == []
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
