@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy.engine import Connection
 
 from . import _validation as check
 from ._async_twins import AsyncTwins
@@ -272,6 +273,17 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         now = self._now(now)
         rows = check.memory_rows(items, now, self.max_content_chars)
         return self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
+
+    def _add_with(
+        self,
+        user_id: str,
+        now: datetime,
+        items: Iterable[MemoryInput],
+        also: Callable[[Connection], None],
+    ) -> builtins.list[Memory]:
+        """Add memories of a checked user; ``also`` writes in the same SQL transaction."""
+        rows = check.memory_rows(items, now, self.max_content_chars)
+        return self._indexer.add(user_id, rows, now, also=also)
 
     def update(
         self,

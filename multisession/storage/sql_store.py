@@ -16,7 +16,7 @@ import builtins
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -338,12 +338,14 @@ class SQLStore:
         now: datetime,
         *,
         skip_existing: bool = False,
+        also: Callable[[Connection], None] | None = None,
     ) -> tuple[int | None, builtins.list[Mapping[str, Any]]]:
         """Insert memories for one user in one transaction.
 
         Returns the new version (None when nothing was written) and the rows inserted.
         An id the user already has raises InvalidInputError, or with ``skip_existing``
-        leaves that row out.
+        leaves that row out. ``also`` writes more in the same transaction (the messages
+        the memories come from): both commit, or neither.
         """
         try:
             with self._engine.begin() as conn:
@@ -353,6 +355,8 @@ class SQLStore:
                         f"user {user_id!r} already has memories with ids {sorted(taken)[:3]}: "
                         "give new ids, or pass skip_existing=True to leave those as they are"
                     )
+                if also is not None:
+                    also(conn)
                 fresh = [row for row in rows if row["id"] not in taken]
                 if not fresh:
                     return None, []

@@ -80,3 +80,33 @@ def test_processes_creating_one_postgresql_store_at_once_all_open_it(
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_failed_record_exchange_stores_nothing_so_a_retry_stores_the_turn_once(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from multisession import MemoryEngine
+
+    said = "Please remember that I am allergic to peanuts."
+    with MemoryEngine(tmp_path / "store", embedder=None) as engine:
+        # The disk refuses memories (a real SQLite failure, raised inside the write).
+        with sqlite3.connect(tmp_path / "store" / "memory.db") as database:
+            database.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON ms_memories "
+                "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        with pytest.raises(Exception):  # noqa: B017 - whichever error the failure gives
+            engine.record_exchange("alice", "c1", said, "Noted.")
+        with sqlite3.connect(tmp_path / "store" / "memory.db") as database:
+            database.execute("DROP TRIGGER refuse")
+
+        assert engine.get_messages("alice", "c1") == []
+        engine.record_exchange("alice", "c1", said, "Noted.")
+
+        assert [(m.role, m.content) for m in engine.get_messages("alice", "c1")] == [
+            ("user", said),
+            ("assistant", "Noted."),
+        ]
+        assert [memory.content for memory in engine.list("alice")] == ["I am allergic to peanuts"]
