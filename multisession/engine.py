@@ -107,6 +107,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         max_cached_vectors: How many vectors the in-process exact search may hold over
             all cached users (4 bytes per dimension each: 200k MiniLM vectors ≈ 300 MB);
             the least recently searched users are let go first.
+        vector_timeout: Seconds each call to a Chroma server may take. A server that
+            does not answer (frozen, down) costs a call at most this long; then searches
+            use keywords only and writes wait in SQL for the vector index, for a short
+            cool-down before the server is tried again. The engine opens while the
+            server is down.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -139,6 +144,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         vector_flush_seconds: float = 1.0,
         exact_vector_limit: int = 50_000,
         max_cached_vectors: int = 200_000,
+        vector_timeout: float = 5.0,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -162,6 +168,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         )
         flush_size = check.check_setting_int(vector_flush_size, "vector_flush_size", 1, 100_000)
         flush_seconds = check.check_setting_seconds(vector_flush_seconds, "vector_flush_seconds")
+        vector_timeout = check.check_setting_seconds(vector_timeout, "vector_timeout")
         if llm is not None and not callable(llm):
             raise ConfigurationError(
                 "llm must be a callable prompt -> text; wrap a framework model with the "
@@ -173,7 +180,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         self.events: Counter[str] = Counter()
 
         self.embedder, self._store, self._vectors = open_stores(
-            directory, sql_url, vector_url, functools.partial(_resolve, embedder)
+            directory,
+            sql_url,
+            vector_url,
+            functools.partial(_resolve, embedder),
+            vector_timeout,
         )
         self.conversations = ConversationStore(self._store.engine)
         self.indexes = UserIndexes(

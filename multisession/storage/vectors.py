@@ -4,21 +4,29 @@ The vector index is derived data: SQL holds every memory, and anything missing h
 re-indexed by :meth:`MemoryEngine.repair`. Each user gets a collection of their own,
 named after a hash of the user id (a user id never becomes a name verbatim), so one
 user's query cannot reach another user's vectors.
+
+A Chroma server may freeze or die; chromadb's HTTP client would then wait forever. Every
+call to a server therefore has a timeout, a connection refused is retried once, and after
+a failure the server is left alone for a short cool-down, during which calls fail at
+once: searches fall back to keywords and writes wait in SQL for a later flush or repair.
+The client itself is made on first use, so an engine opens while the server is down.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigurationError
+from ..errors import BackendUnavailableError, ConfigurationError
 from ..records import MemoryFilter
 from .schema import user_hash
 
@@ -27,6 +35,18 @@ __all__ = ["ChromaVectorIndex", "collection_name"]
 logger = logging.getLogger("multisession")
 
 _COLLECTION_PREFIX = "ms-"
+#: Seconds a Chroma server call may take, unless the engine says otherwise.
+DEFAULT_TIMEOUT = 5.0
+_Result = TypeVar("_Result")
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Whether an error means the server did not answer (rather than refused the call)."""
+    import httpx
+
+    if isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(error, ValueError) and "could not connect" in str(error).lower()
 
 
 def collection_name(user_id: str) -> str:
@@ -60,19 +80,43 @@ class ChromaVectorIndex:
     default embedding function never runs.
     """
 
-    def __init__(self, client: Any, *, embedder_name: str, dimension: int) -> None:
+    def __init__(
+        self,
+        client: Any | None,
+        *,
+        embedder_name: str,
+        dimension: int,
+        connect: Callable[[], Any] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        where: str = "the vector index",
+    ) -> None:
         self._client = client
+        self._connect = connect
+        self._timeout = timeout
+        self._where = where
+        # After a server failed to answer, calls fail at once until then.
+        self._cool_down = max(5.0, 2 * timeout)
+        self._unavailable_until = 0.0
+        self._connecting = threading.Lock()
         self._embedder_name = embedder_name
         self._dimension = dimension
         self._collections: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, location: str, *, embedder_name: str, dimension: int) -> ChromaVectorIndex:
+    def open(
+        cls,
+        location: str,
+        *,
+        embedder_name: str,
+        dimension: int,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ChromaVectorIndex:
         """Open a directory (embedded Chroma) or a Chroma server.
 
         A server is ``http(s)://host:port``, optionally with ``?tenant=...&database=...``
-        to use a tenant or database other than Chroma's defaults (they must exist).
+        to use a tenant or database other than Chroma's defaults (they must exist). It
+        is first contacted on first use; each call to it may take ``timeout`` seconds.
         """
         import chromadb
         from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
@@ -89,22 +133,100 @@ class ChromaVectorIndex:
                     f"unknown option(s) {sorted(unknown)} in Chroma URL {location!r}: "
                     "only tenant and database are understood"
                 )
-            client = chromadb.HttpClient(
-                host=parsed.hostname,
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=settings,
-                tenant=options.get("tenant", DEFAULT_TENANT),
-                database=options.get("database", DEFAULT_DATABASE),
+            host, secure = parsed.hostname, parsed.scheme == "https"
+            port = parsed.port or (443 if secure else 8000)
+
+            def connect() -> Any:
+                client = chromadb.HttpClient(
+                    host=host,
+                    port=port,
+                    ssl=secure,
+                    settings=settings,
+                    tenant=options.get("tenant", DEFAULT_TENANT),
+                    database=options.get("database", DEFAULT_DATABASE),
+                )
+                _limit_wait(client, timeout)
+                return client
+
+            return cls(
+                None,
+                embedder_name=embedder_name,
+                dimension=dimension,
+                connect=connect,
+                timeout=timeout,
+                where=f"the Chroma server at {host}:{port}",
             )
-        elif parsed.scheme in ("", "file"):
+        if parsed.scheme in ("", "file"):
             client = chromadb.PersistentClient(path=parsed.path or location, settings=settings)
-        else:
-            raise ConfigurationError(
-                f"unsupported vector store location {location!r}: give a directory or "
-                "http://host:port of a Chroma server"
+            return cls(client, embedder_name=embedder_name, dimension=dimension)
+        raise ConfigurationError(
+            f"unsupported vector store location {location!r}: give a directory or "
+            "http://host:port of a Chroma server"
+        )
+
+    def _guarded(self, call: Callable[[], _Result]) -> _Result:
+        """Run one call to Chroma: bounded in time, retried once if refused.
+
+        Raises:
+            BackendUnavailableError: The server did not answer (now or just before).
+        """
+        if time.monotonic() < self._unavailable_until:
+            raise BackendUnavailableError(
+                f"{self._where} did not answer a moment ago; vector search resumes once "
+                "it does (keyword search meanwhile)"
             )
-        return cls(client, embedder_name=embedder_name, dimension=dimension)
+        attempts = 2
+        for attempt in range(attempts):
+            try:
+                return call()
+            except Exception as error:
+                if not _is_outage(error):
+                    raise
+                import httpx
+
+                # A timeout is not retried: one frozen server costs a call one timeout.
+                if attempt + 1 == attempts or isinstance(error, httpx.TimeoutException):
+                    self._unavailable_until = time.monotonic() + self._cool_down
+                    raise BackendUnavailableError(
+                        f"{self._where} did not answer within {self._timeout:g} s "
+                        f"({type(error).__name__}): check that it runs; searches use "
+                        "keywords meanwhile and repair() indexes what it missed"
+                    ) from error
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    @property
+    def _chroma(self) -> Any:
+        """The Chroma client, made on first use for a server (it may be down at open)."""
+        client = self._client
+        if client is not None:
+            return client
+        assert self._connect is not None
+        with self._connecting:
+            if self._client is None:
+                self._client = self._guarded(self._connect_in_time)
+            return self._client
+
+    def _connect_in_time(self) -> Any:
+        """Make the client; chromadb's first requests have no timeout, so bound the wait."""
+        assert self._connect is not None
+        made: list[Any] = []
+        failed: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                made.append(self._connect())  # type: ignore[misc]
+            except BaseException as error:
+                failed.append(error)
+
+        worker = threading.Thread(target=connect, name="multisession-chroma-connect", daemon=True)
+        worker.start()
+        worker.join(self._timeout)
+        if failed:
+            raise failed[0]
+        if not made:
+            raise TimeoutError(f"no answer within {self._timeout:g} s")
+        return made[0]
 
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
         name = collection_name(user_id)
@@ -114,15 +236,21 @@ class ChromaVectorIndex:
                 self._collections.move_to_end(name)
                 return cached
         if create:
-            collection = self._client.get_or_create_collection(
-                name,
-                metadata={"embedder": self._embedder_name, "dimension": self._dimension},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
+            client = self._chroma
+            collection = self._guarded(
+                lambda: client.get_or_create_collection(
+                    name,
+                    metadata={"embedder": self._embedder_name, "dimension": self._dimension},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
             )
         else:
             try:
-                collection = self._client.get_collection(name, embedding_function=None)
+                client = self._chroma
+                collection = self._guarded(
+                    lambda: client.get_collection(name, embedding_function=None)
+                )
             except Exception as error:  # chromadb raises NotFoundError / ValueError by version
                 if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
                     return None
@@ -149,7 +277,7 @@ class ChromaVectorIndex:
         collection = self._collection(user_id, create=False)
         if collection is None:
             return set()
-        return set(collection.get(include=[])["ids"])
+        return set(self._guarded(lambda: collection.get(include=[]))["ids"])
 
     def upsert(
         self,
@@ -162,10 +290,12 @@ class ChromaVectorIndex:
             return
         collection = self._collection(user_id, create=True)
         assert collection is not None
-        collection.upsert(
-            ids=list(ids),
-            embeddings=np.asarray(vectors, dtype=np.float32),
-            metadatas=[dict(m) for m in metadatas],
+        self._guarded(
+            lambda: collection.upsert(
+                ids=list(ids),
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                metadatas=[dict(m) for m in metadatas],
+            )
         )
 
     def query(
@@ -174,11 +304,13 @@ class ChromaVectorIndex:
         collection = self._collection(user_id, create=False)
         if collection is None:
             return []
-        result = collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=n,
-            where=_where(where),
-            include=["distances"],
+        result = self._guarded(
+            lambda: collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=n,
+                where=_where(where),
+                include=["distances"],
+            )
         )
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
@@ -191,14 +323,15 @@ class ChromaVectorIndex:
             return
         collection = self._collection(user_id, create=False)
         if collection is not None:
-            collection.delete(ids=list(ids))
+            self._guarded(lambda: collection.delete(ids=list(ids)))
 
     def drop_user(self, user_id: str) -> None:
         name = collection_name(user_id)
         with self._lock:
             self._collections.pop(name, None)
+        client = self._chroma
         try:
-            self._client.delete_collection(name)
+            self._guarded(lambda: client.delete_collection(name))
         except Exception as error:
             if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
                 return
@@ -211,31 +344,53 @@ class ChromaVectorIndex:
         left empty is dropped.
         """
         removed = 0
-        for listed in self._client.list_collections():
+        client = self._chroma
+        for listed in self._guarded(client.list_collections):
             name = listed if isinstance(listed, str) else listed.name
             if not name.startswith(_COLLECTION_PREFIX):
                 continue
-            collection = self._client.get_collection(name, embedding_function=None)
-            ids = list(collection.get(include=[])["ids"])
+            collection = self._guarded(
+                functools.partial(client.get_collection, name, embedding_function=None)
+            )
+            ids = list(self._guarded(functools.partial(collection.get, include=[]))["ids"])
             orphans = sorted(set(ids) - existing(ids))
             if orphans:
-                collection.delete(ids=orphans)
+                self._guarded(functools.partial(collection.delete, ids=orphans))
                 removed += len(orphans)
             if len(orphans) == len(ids):
                 with self._lock:
                     self._collections.pop(name, None)
-                self._client.delete_collection(name)
+                self._guarded(functools.partial(client.delete_collection, name))
         return removed
 
     def close(self) -> None:
         with self._lock:
             self._collections.clear()
-        closer = getattr(self._client, "close", None)
+        client, self._client = self._client, None
+        if client is None:
+            return
+        closer = getattr(client, "close", None)
         if callable(closer):
             closer()
         # chromadb's HTTP client (and the admin client inside it) leave their
         # connection pools open after close().
-        for owner in (self._client, getattr(self._client, "_admin_client", None)):
-            session = getattr(getattr(owner, "_server", None), "_session", None)
-            if session is not None and hasattr(session, "close"):
-                session.close()
+        for session in _sessions(client):
+            session.close()
+
+
+def _sessions(client: Any) -> list[Any]:
+    """The HTTP sessions of a chromadb client and of the admin client inside it."""
+    sessions = []
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if session is not None and hasattr(session, "close"):
+            sessions.append(session)
+    return sessions
+
+
+def _limit_wait(client: Any, timeout: float) -> None:
+    """Give every request of a chromadb HTTP client a timeout (it has none)."""
+    import httpx
+
+    for session in _sessions(client):
+        session.timeout = httpx.Timeout(timeout)

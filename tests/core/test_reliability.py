@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,78 @@ def test_a_failed_record_exchange_stores_nothing_so_a_retry_stores_the_turn_once
             ("assistant", "Noted."),
         ]
         assert [memory.content for memory in engine.list("alice")] == ["I am allergic to peanuts"]
+
+
+# -- the vector server frozen or down ----------------------------------------------------
+
+VECTOR_TIMEOUT = 2.0
+# A call may take its timeout and some slack on a busy machine; what is guarded against
+# is a hang for as long as the server stays frozen.
+HANG = VECTOR_TIMEOUT + 5.0
+
+
+@pytest.mark.server
+def test_a_frozen_vector_server_costs_calls_their_timeout_and_search_falls_back_to_keywords(
+    tmp_path: Path, own_chroma_server: Any, minilm: Any
+) -> None:
+    import os
+    import signal
+
+    from multisession import MemoryEngine
+
+    engine = MemoryEngine(
+        tmp_path / "store",
+        vector_url=own_chroma_server.url,
+        embedder=minilm,
+        exact_vector_limit=0,
+        vector_flush_size=1,
+        vector_timeout=VECTOR_TIMEOUT,
+    )
+    kept = engine.add("alice", "I am allergic to peanuts")
+    os.kill(own_chroma_server.process.pid, signal.SIGSTOP)
+    try:
+        timings = {}
+        started = time.monotonic()
+        hits = engine.search("alice", "peanuts")
+        timings["search"] = time.monotonic() - started
+        started = time.monotonic()
+        added = engine.add("alice", "My sister lives in Lisbon")
+        timings["add"] = time.monotonic() - started
+        started = time.monotonic()
+        engine.add_many("alice", [f"note {number}" for number in range(3)])
+        timings["add_many"] = time.monotonic() - started
+        started = time.monotonic()
+        engine.delete("alice", kept.id)
+        timings["delete"] = time.monotonic() - started
+        started = time.monotonic()
+        engine.close()
+        timings["close"] = time.monotonic() - started
+    finally:
+        os.kill(own_chroma_server.process.pid, signal.SIGCONT)
+
+    assert {name: took < HANG for name, took in timings.items()} == dict.fromkeys(timings, True)
+    assert [hit.memory.id for hit in hits] == [kept.id]
+    # The writes were acknowledged from SQL; the vector index gets them on repair.
+    with MemoryEngine(
+        tmp_path / "store", vector_url=own_chroma_server.url, embedder=minilm, exact_vector_limit=0
+    ) as reopened:
+        assert added.id in {memory.id for memory in reopened.list("alice")}
+        reopened.repair()
+        assert reopened.search("alice", "Lisbon")[0].memory.id == added.id
+
+
+@pytest.mark.server
+def test_an_engine_opens_while_the_vector_server_is_down_and_serves_keyword_search(
+    tmp_path: Path, own_chroma_server: Any, minilm: Any
+) -> None:
+    from multisession import MemoryEngine
+
+    url = own_chroma_server.url
+    own_chroma_server.stop()
+
+    with MemoryEngine(
+        tmp_path / "store", vector_url=url, embedder=minilm, vector_timeout=VECTOR_TIMEOUT
+    ) as engine:
+        stored = engine.add("alice", "I am allergic to peanuts")
+        assert [hit.memory.id for hit in engine.search("alice", "peanuts")] == [stored.id]
+
