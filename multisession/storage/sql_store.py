@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
+import hmac
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -35,7 +38,6 @@ from .schema import (
     new_user,
     settings_table,
     upsert,
-    user_hash,
     users_table,
 )
 
@@ -178,6 +180,7 @@ class SQLStore:
             )
         self._marker = "?" if paramstyle == "qmark" else "%s"
         self._create_schema()
+        self._audit_salt: str | None = None
 
     def _create_schema(self) -> None:
         """Create what is missing of the schema; safe while other processes do the same.
@@ -534,11 +537,29 @@ class SQLStore:
         detail: Mapping[str, Any],
         now: datetime,
     ) -> None:
+        # Keyed with the store's secret: an unsalted hash would let anyone holding the
+        # log confirm a guessed user id, e.g. an email address, of a deleted user.
+        keyed = hmac.new(self._salt(conn).encode(), user_id.encode("utf-8"), hashlib.sha256)
         conn.execute(
             audit_table.insert().values(
-                at=now, action=action, user_hash=user_hash(user_id), detail=dict(detail)
+                at=now, action=action, user_hash=keyed.hexdigest(), detail=dict(detail)
             )
         )
+
+    def _salt(self, conn: Connection) -> str:
+        """The store's secret for audit hashes, made by the first process that needs it."""
+        if self._audit_salt is None:
+            conn.execute(
+                upsert(conn, settings_table)
+                .values(key="audit_salt", value=secrets.token_hex(32))
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            self._audit_salt = str(
+                conn.execute(
+                    sa.select(settings_table.c.value).where(settings_table.c.key == "audit_salt")
+                ).scalar_one()
+            )
+        return self._audit_salt
 
     # -- reads --------------------------------------------------------------------
 

@@ -186,3 +186,27 @@ def test_an_engine_opens_while_the_vector_server_is_down_and_serves_keyword_sear
         stored = engine.add("alice", "I am allergic to peanuts")
         assert [hit.memory.id for hit in engine.search("alice", "peanuts")] == [stored.id]
 
+
+# -- the audit log ------------------------------------------------------------------------
+
+
+def test_the_audit_log_hashes_user_ids_with_a_secret_of_the_store(tmp_path: Path) -> None:
+    import hashlib
+
+    from multisession import MemoryEngine
+
+    hashes = []
+    for name in ("one", "two"):
+        with MemoryEngine(tmp_path / name, embedder=None) as engine:
+            engine.add("alice@example.com", "I like tea")
+            engine.delete_user("alice@example.com")
+            hashes.append(engine._store.audit_log()[-1]["user_hash"])
+        with MemoryEngine(tmp_path / name, embedder=None) as engine:
+            engine.add("alice@example.com", "I like tea")
+            engine.delete_user("alice@example.com")
+            # The same store names the same user the same way after reopening.
+            assert engine._store.audit_log()[-1]["user_hash"] == hashes[-1]
+
+    guessed = hashlib.sha256(b"alice@example.com").hexdigest()
+    assert guessed not in hashes
+    assert hashes[0] != hashes[1]
