@@ -428,6 +428,7 @@ class SQLStore:
                 return None
             version = self._bump_version(conn, user_id, now)
             self._audit(conn, "delete_memory", user_id, {"memory_id": memory_id}, now)
+        self.erase_journal()
         return version
 
     def delete_user(self, user_id: str, now: datetime) -> int | None:
@@ -444,7 +445,23 @@ class SQLStore:
             for table in (messages_table, conversations_table, users_table):
                 conn.execute(table.delete().where(table.c.user_id == user_id))
             self._audit(conn, "delete_user", user_id, {"memories": count}, now)
+        self.erase_journal()
         return int(count)
+
+    def erase_journal(self) -> bool:
+        """Empty SQLite's write-ahead log, which still holds deleted rows; True if it did.
+
+        Deleted rows are overwritten in the database file (``secure_delete``), but the
+        log keeps the pages as they were until a checkpoint copies them back and it is
+        truncated. Other processes may hold the store open; the log can only be emptied
+        while none of them is in the middle of a read, so this waits for that briefly
+        (the busy timeout). PostgreSQL manages its own files: nothing to do.
+        """
+        if self._engine.dialect.name != "sqlite":
+            return True
+        with self._engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        return not busy
 
     def store_embeddings(
         self, user_id: str, embeddings: Mapping[str, tuple[int, bytes]], now: datetime

@@ -102,6 +102,8 @@ class ChromaVectorIndex:
         self._dimension = dimension
         self._collections: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
+        # Embedded Chroma's directory, whose SQLite file compact() rewrites.
+        self._directory: str | None = None
 
     @classmethod
     def open(
@@ -157,8 +159,11 @@ class ChromaVectorIndex:
                 where=f"the Chroma server at {host}:{port}",
             )
         if parsed.scheme in ("", "file"):
-            client = chromadb.PersistentClient(path=parsed.path or location, settings=settings)
-            return cls(client, embedder_name=embedder_name, dimension=dimension)
+            path = parsed.path or location
+            client = chromadb.PersistentClient(path=path, settings=settings)
+            index = cls(client, embedder_name=embedder_name, dimension=dimension)
+            index._directory = path
+            return index
         raise ConfigurationError(
             f"unsupported vector store location {location!r}: give a directory or "
             "http://host:port of a Chroma server"
@@ -336,6 +341,27 @@ class ChromaVectorIndex:
             if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
                 return
             raise
+
+    def compact(self) -> None:
+        """Rewrite embedded Chroma's SQLite file so deleted vectors leave no bytes in it.
+
+        Chroma deletes a collection's rows but leaves their pages free, unerased, in
+        ``chroma.sqlite3`` (ids, metadata and vectors stay readable there); ``VACUUM``
+        rebuilds the file from the live rows only. A Chroma server keeps its own files.
+        """
+        if self._directory is None:
+            return
+        import sqlite3
+
+        database = sqlite3.connect(
+            f"{self._directory}/chroma.sqlite3", timeout=30, isolation_level=None
+        )
+        try:
+            database.execute("VACUUM")
+            if database.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            database.close()
 
     def remove_orphans(self, existing: Callable[[list[str]], set[str]]) -> int:
         """Delete vectors whose memory no longer exists; returns how many.

@@ -354,6 +354,7 @@ class WriteBehind:
             if self._vectors is not None:
                 try:
                     self._vectors.drop_user(user_id)
+                    self._vectors.compact()
                 except Exception:
                     self.events["vector_delete_failed"] += 1
                     logger.warning(

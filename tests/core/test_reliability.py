@@ -210,3 +210,61 @@ def test_the_audit_log_hashes_user_ids_with_a_secret_of_the_store(tmp_path: Path
     guessed = hashlib.sha256(b"alice@example.com").hexdigest()
     assert guessed not in hashes
     assert hashes[0] != hashes[1]
+
+
+# -- what a deleted user leaves behind ----------------------------------------------------
+
+# Another process keeps the store open (and its connection pool warm) meanwhile.
+_HOLD_OPEN = """
+import sys
+from multisession import MemoryEngine
+engine = MemoryEngine(sys.argv[1], embedder=None)
+engine.search("someone-else", "tea")
+print("open", flush=True)
+sys.stdin.read()
+engine.close()
+"""
+
+
+def test_delete_user_leaves_no_byte_of_the_user_in_any_file_of_the_store(
+    tmp_path: Path, minilm: Any
+) -> None:
+    from multisession import MemoryEngine
+
+    store = tmp_path / "store"
+    secrets = [b"SECRETCONTENT", b"SECRETCONV", b"secretkind", b"SECRETMESSAGE", b"victim-7c1"]
+    engine = MemoryEngine(store, embedder=minilm, exact_vector_limit=0)
+    engine.add("someone-else", "I like tea")
+    other = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_OPEN, str(store)],
+        cwd=REPOSITORY,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+        memory = engine.add(
+            "victim-7c1",
+            "SECRETCONTENT about peanuts",
+            conversation_id="SECRETCONV",
+            kind="secretkind",
+        )
+        engine.add_messages("victim-7c1", "SECRETCONV", [("user", "SECRETMESSAGE text")])
+        engine.flush_vectors()
+        vector = engine._store.index_rows("victim-7c1", with_embeddings=True)[0].embedding
+        assert vector is not None
+        engine.delete_user("victim-7c1")
+        engine.close()
+
+        left = {
+            (str(path.relative_to(store)), needle.decode(errors="replace"))
+            for path in store.rglob("*")
+            if path.is_file()
+            for needle in [*secrets, memory.id.encode(), vector[:64]]
+            if needle in path.read_bytes()
+        }
+    finally:
+        other.communicate("", timeout=60)
+
+    assert left == set()
