@@ -26,7 +26,7 @@ from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
 from .context.builder import ContextConfig
 from .embeddings.minilm import Embedder, as_embedder, default_embedder
-from .errors import ConfigurationError, MemoryNotFoundError
+from .errors import BackendUnavailableError, ConfigurationError, MemoryNotFoundError
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
@@ -215,7 +215,12 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             self.events,
         )
         if repair_on_open and self._vectors is not None:
-            self._writes.reindex_pending()
+            try:
+                self._writes.reindex_pending()
+                self._writes.check_index()
+            except BackendUnavailableError:
+                # The vector server is down: open for keyword search; repair() catches up.
+                self.events["repair_on_open_failed"] += 1
 
     # -- lifecycle ---------------------------------------------------------------------
 

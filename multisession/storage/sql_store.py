@@ -563,6 +563,27 @@ class SQLStore:
             )
         )
 
+    def setting(self, key: str) -> str | None:
+        """A store-wide setting (see ``settings_table``), or None if never set."""
+        with self._engine.connect() as conn:
+            return conn.execute(
+                sa.select(settings_table.c.value).where(settings_table.c.key == key)
+            ).scalar_one_or_none()
+
+    def setting_once(self, key: str, value: str) -> str:
+        """Set a store-wide setting unless another process did first; returns the one kept."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                upsert(conn, settings_table)
+                .values(key=key, value=value)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            return str(
+                conn.execute(
+                    sa.select(settings_table.c.value).where(settings_table.c.key == key)
+                ).scalar_one()
+            )
+
     def _salt(self, conn: Connection) -> str:
         """The store's secret for audit hashes, made by the first process that needs it."""
         if self._audit_salt is None:

@@ -35,6 +35,9 @@ __all__ = ["ChromaVectorIndex", "collection_name"]
 logger = logging.getLogger("multisession")
 
 _COLLECTION_PREFIX = "ms-"
+# An empty collection whose metadata names the SQL store the index belongs to: when it
+# is missing or names another store, the index was lost or replaced.
+_MARKER = "multisession-store"
 #: Seconds a Chroma server call may take, unless the engine says otherwise.
 DEFAULT_TIMEOUT = 5.0
 _Result = TypeVar("_Result")
@@ -341,6 +344,31 @@ class ChromaVectorIndex:
             if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
                 return
             raise
+
+    def marker(self) -> str | None:
+        """The mark this index was given by :meth:`set_marker`, or None (lost or new)."""
+        client = self._chroma
+        try:
+            collection = self._guarded(
+                lambda: client.get_collection(_MARKER, embedding_function=None)
+            )
+        except BackendUnavailableError:
+            raise
+        except Exception as error:
+            if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
+                return None
+            raise
+        value = (collection.metadata or {}).get("store")
+        return None if value is None else str(value)
+
+    def set_marker(self, value: str) -> None:
+        """Mark this index as the one holding the vectors of the SQL store ``value`` names."""
+        client = self._chroma
+        self._guarded(
+            lambda: client.get_or_create_collection(
+                _MARKER, metadata={"store": value}, embedding_function=None
+            )
+        )
 
     def compact(self) -> None:
         """Rewrite embedded Chroma's SQLite file so deleted vectors leave no bytes in it.

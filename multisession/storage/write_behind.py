@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -449,6 +450,25 @@ class WriteBehind:
         if count:
             logger.info("re-indexed %d memories missing from the vector index", count)
         return count
+
+    def check_index(self) -> int:
+        """Rebuild a vector index that was lost or replaced; returns the vectors restored.
+
+        Cheap when all is well: one read of the index's marker, compared with the one
+        SQL keeps. A missing or different marker (a deleted directory, a new Chroma
+        database, another store's index) makes every user's vectors be compared with SQL
+        and the missing ones written, as :meth:`repair` does.
+        """
+        if self._vectors is None or self._embedder is None:
+            return 0
+        expected = self._store.setting("vector_index")
+        if expected is not None and self._vectors.marker() == expected:
+            return 0
+        restored = self._restore_missing()
+        self._vectors.set_marker(
+            expected or self._store.setting_once("vector_index", uuid.uuid4().hex)
+        )
+        return restored
 
     def _restore_missing(self) -> int:
         """Index what SQL holds and the vector index lacks, though SQL thinks it is there."""

@@ -268,3 +268,21 @@ def test_delete_user_leaves_no_byte_of_the_user_in_any_file_of_the_store(
         other.communicate("", timeout=60)
 
     assert left == set()
+
+
+# -- a lost vector index ------------------------------------------------------------------
+
+
+def test_opening_the_store_rebuilds_a_lost_vector_index(tmp_path: Path, minilm: Any) -> None:
+    import shutil
+
+    from multisession import MemoryEngine
+
+    store = tmp_path / "store"
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        kept = {engine.add("alice", text).id for text in ("I like tea", "I live in Lisbon")}
+    shutil.rmtree(store / "chroma")
+
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        assert engine._vectors is not None
+        assert engine._vectors.ids("alice") == kept
