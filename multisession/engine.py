@@ -331,6 +331,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         memory_id = check.check_memory_id(memory_id)
         if not self._indexer.delete(user_id, memory_id, self._now(now)):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
+        self._store.erase_journal()
 
     def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
         """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
@@ -344,6 +345,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         self.indexes.forget(user_id)
         self.conversations.forget_user(user_id)
         self._writes.drop_user(user_id)
+        self._store.erase_journal()
         return count
 
     # -- reads -------------------------------------------------------------------------
@@ -495,7 +497,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         """Bring the vector index in line with SQL.
 
         Indexes every memory SQL holds that the vector index lacks, and removes vectors
-        whose memory no longer exists. SQL marks the memories a killed writer or a
+        of memories SQL recorded deleting. A vector whose memory SQL neither holds nor
+        recorded deleting (SQL restored from a backup, or a damaged log lost it) is kept
+        and counted in ``orphans_kept``. SQL marks the memories a killed writer or a
         vector store that was down left out; beyond those, each user's vector ids are
         compared with SQL's, which also rebuilds a vector index that was lost or
         replaced. Vectors come from SQL, where each memory keeps its own; only memories

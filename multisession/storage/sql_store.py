@@ -32,6 +32,7 @@ from .schema import (
     UTCDateTime,
     audit_table,
     conversations_table,
+    deletions_table,
     memories_table,
     messages_table,
     metadata,
@@ -40,6 +41,7 @@ from .schema import (
     upsert,
     users_table,
 )
+from .vectors import collection_name
 
 __all__ = ["SQLStore"]
 
@@ -428,7 +430,11 @@ class SQLStore:
                 return None
             version = self._bump_version(conn, user_id, now)
             self._audit(conn, "delete_memory", user_id, {"memory_id": memory_id}, now)
-        self.erase_journal()
+            conn.execute(
+                deletions_table.insert().values(
+                    key=self._deletion_key(conn, user_id), memory_id=memory_id
+                )
+            )
         return version
 
     def delete_user(self, user_id: str, now: datetime) -> int | None:
@@ -445,8 +451,46 @@ class SQLStore:
             for table in (messages_table, conversations_table, users_table):
                 conn.execute(table.delete().where(table.c.user_id == user_id))
             self._audit(conn, "delete_user", user_id, {"memories": count}, now)
-        self.erase_journal()
+            conn.execute(
+                deletions_table.insert().values(
+                    key=self._deletion_key(conn, user_id), memory_id=None
+                )
+            )
         return int(count)
+
+    def _deletion_key(self, conn: Connection, user_id: str) -> str:
+        return self.collection_key(collection_name(user_id), conn)
+
+    def collection_key(self, collection: str, conn: Connection | None = None) -> str:
+        """How pending deletions name a user's vector collection (keyed, not reversible)."""
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self._engine.begin())
+            salt = self._salt(conn)
+        return hmac.new(salt.encode(), collection.encode(), hashlib.sha256).hexdigest()
+
+    def proven_deleted(self, collection: str, memory_ids: Iterable[str]) -> set[str]:
+        """Which of these ids of a user's collection SQL recorded as deleted."""
+        ids = set(memory_ids)
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(deletions_table.c.memory_id).where(
+                    deletions_table.c.key == self.collection_key(collection)
+                )
+            ).scalars()
+            named = set(rows)
+        if None in named:
+            return ids
+        return ids & {memory_id for memory_id in named if memory_id is not None}
+
+    def forget_deletions(self, collection: str, memory_ids: Sequence[str] | None) -> None:
+        """The vector index removed these (None: the whole collection): drop their proof."""
+        key = self.collection_key(collection)
+        statement = deletions_table.delete().where(deletions_table.c.key == key)
+        if memory_ids is not None:
+            statement = statement.where(deletions_table.c.memory_id.in_(list(memory_ids)))
+        with self._engine.begin() as conn:
+            conn.execute(statement)
 
     def erase_journal(self) -> bool:
         """Empty SQLite's write-ahead log, which still holds deleted rows; True if it did.

@@ -391,13 +391,20 @@ class ChromaVectorIndex:
         finally:
             database.close()
 
-    def remove_orphans(self, existing: Callable[[list[str]], set[str]]) -> int:
-        """Delete vectors whose memory no longer exists; returns how many.
+    def remove_orphans(
+        self,
+        existing: Callable[[list[str]], set[str]],
+        proven: Callable[[str, list[str]], set[str]],
+        removed_from: Callable[[str, list[str] | None], None],
+    ) -> tuple[int, int]:
+        """Delete vectors of deleted memories; returns how many, and how many were kept.
 
-        ``existing`` tells which of a list of memory ids SQL still holds. A collection
-        left empty is dropped.
+        ``existing`` tells which of a list of memory ids SQL still holds. A vector
+        without a memory is deleted only if ``proven(collection, ids)`` says SQL
+        recorded its deletion: a memory SQL lost (a damaged log) keeps its vector.
+        ``removed_from(collection, ids)`` is told what went (None: the collection).
         """
-        removed = 0
+        removed = kept = 0
         client = self._chroma
         for listed in self._guarded(client.list_collections):
             name = listed if isinstance(listed, str) else listed.name
@@ -408,14 +415,18 @@ class ChromaVectorIndex:
             )
             ids = list(self._guarded(functools.partial(collection.get, include=[]))["ids"])
             orphans = sorted(set(ids) - existing(ids))
-            if orphans:
-                self._guarded(functools.partial(collection.delete, ids=orphans))
-                removed += len(orphans)
-            if len(orphans) == len(ids):
+            deleted = sorted(proven(name, orphans)) if orphans else []
+            kept += len(orphans) - len(deleted)
+            if deleted:
+                self._guarded(functools.partial(collection.delete, ids=deleted))
+                removed += len(deleted)
+                removed_from(name, deleted)
+            if len(deleted) == len(ids):
                 with self._lock:
                     self._collections.pop(name, None)
                 self._guarded(functools.partial(client.delete_collection, name))
-        return removed
+                removed_from(name, None)
+        return removed, kept
 
     def close(self) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ from ..embeddings.minilm import Embedder
 from ..records import IndexRow, Memory
 from .schema import from_bytes, to_bytes
 from .sql_store import SQLStore
-from .vectors import ChromaVectorIndex
+from .vectors import ChromaVectorIndex, collection_name
 
 __all__ = ["AccessLog", "Pending", "RepairReport", "VectorBuffer", "WriteBehind"]
 
@@ -55,6 +55,9 @@ class RepairReport:
 
     reindexed: int
     orphans_removed: int
+    #: Vectors without a memory in SQL and without a recorded deletion: kept, since
+    #: SQL may have lost their memory (a damaged file) rather than deleted it.
+    orphans_kept: int = 0
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,7 @@ class WriteBehind:
             if self._vectors is not None:
                 try:
                     self._vectors.delete(user_id, [memory_id])
+                    self._store.forget_deletions(collection_name(user_id), [memory_id])
                 except Exception:
                     self.events["vector_delete_failed"] += 1
                     logger.warning(
@@ -355,6 +359,7 @@ class WriteBehind:
             if self._vectors is not None:
                 try:
                     self._vectors.drop_user(user_id)
+                    self._store.forget_deletions(collection_name(user_id), None)
                     self._vectors.compact()
                 except Exception:
                     self.events["vector_delete_failed"] += 1
@@ -435,10 +440,19 @@ class WriteBehind:
         reindexed = self.reindex_pending()
         self.flush_vectors()
         reindexed += self._restore_missing()
-        orphans = 0
+        orphans = kept = 0
         if self._vectors is not None:
-            orphans = self._vectors.remove_orphans(self._store.existing_ids)
-        return RepairReport(reindexed=reindexed, orphans_removed=orphans)
+            orphans, kept = self._vectors.remove_orphans(
+                self._store.existing_ids, self._store.proven_deleted, self._store.forget_deletions
+            )
+            if kept:
+                logger.warning(
+                    "repair kept %d vectors whose memories SQL neither holds nor recorded as "
+                    "deleted: if the SQL store was restored or damaged, they may be all that "
+                    "is left of those memories",
+                    kept,
+                )
+        return RepairReport(reindexed=reindexed, orphans_removed=orphans, orphans_kept=kept)
 
     def reindex_pending(self) -> int:
         """Index what SQL marks as missing from the vector index; returns how many."""

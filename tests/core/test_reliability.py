@@ -286,3 +286,30 @@ def test_opening_the_store_rebuilds_a_lost_vector_index(tmp_path: Path, minilm: 
     with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
         assert engine._vectors is not None
         assert engine._vectors.ids("alice") == kept
+
+
+def test_repair_keeps_the_vectors_of_memories_sql_lost_without_deleting_them(
+    tmp_path: Path, minilm: Any
+) -> None:
+    import shutil
+
+    from multisession import MemoryEngine
+
+    store = tmp_path / "store"
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        engine.add("alice", "I like tea")
+    shutil.copy(store / "memory.db", tmp_path / "backup.db")
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        lost = {engine.add("alice", text).id for text in ("I live in Lisbon", "I have a cat")}
+        gone = engine.add("alice", "I used to smoke").id
+        engine.delete("alice", gone)
+    # SQL loses the last writes (an older file comes back, as a damaged log leaves it).
+    for leftover in store.glob("memory.db*"):
+        leftover.unlink()
+    shutil.copy(tmp_path / "backup.db", store / "memory.db")
+
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        report = engine.repair()
+        assert engine._vectors is not None
+        assert lost <= engine._vectors.ids("alice")
+    assert (report.orphans_removed, report.orphans_kept) == (0, 2)
