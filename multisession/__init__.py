@@ -23,6 +23,7 @@ from .errors import (
     InvalidInputError,
     MemoryNotFoundError,
     MultisessionError,
+    StoreDamagedError,
 )
 from .records import (
     ContextMessage,
@@ -64,6 +65,7 @@ __all__ = [
     "RetrievalConfig",
     "ScoreBreakdown",
     "SearchHit",
+    "StoreDamagedError",
     "TemporalConfig",
     "TokenCounter",
     "TokenizerConfig",

@@ -26,7 +26,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
+from ..errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    InvalidInputError,
+    StoreDamagedError,
+)
 from ..records import IndexRow, Memory, MemoryFilter
 from .schema import (
     UTCDateTime,
@@ -138,6 +143,21 @@ def _lost_creation_race(error: sa.exc.DBAPIError) -> bool:
     )
 
 
+_DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
+
+
+def _damage_error(error: BaseException, path: str) -> StoreDamagedError | None:
+    """The documented error for SQLite reporting a damaged file, or None for others."""
+    text = str(error)
+    if not any(sign in text.lower() for sign in _DAMAGE_SIGNS):
+        return None
+    return StoreDamagedError(
+        f"the SQL store {path} is damaged ({text}): restore it from a backup (or save what "
+        f"SQLite can still read with `sqlite3 {path} .recover`), then run "
+        "`multisession repair` to bring the vector index in line"
+    )
+
+
 def _make_engine(url: str) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
@@ -148,6 +168,13 @@ def _make_engine(url: str) -> Engine:
         ) from error
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": 30})
+        where = parsed.database or ":memory:"
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _damaged(context: Any) -> None:
+            damaged = _damage_error(context.original_exception, where)
+            if damaged is not None:
+                raise damaged from context.original_exception
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -293,6 +320,11 @@ class SQLStore:
             try:
                 cursor.execute(sql, tuple(parameters))
                 return builtins.list(cursor.fetchall())
+            except Exception as error:
+                damaged = _damage_error(error, self._engine.url.database or "")
+                if damaged is not None and self._engine.dialect.name == "sqlite":
+                    raise damaged from error
+                raise
             finally:
                 cursor.close()
         finally:

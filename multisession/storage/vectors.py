@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import BackendUnavailableError, ConfigurationError
+from ..errors import BackendUnavailableError, ConfigurationError, StoreDamagedError
 from ..records import MemoryFilter
 from .schema import user_hash
 
@@ -163,9 +163,13 @@ class ChromaVectorIndex:
             )
         if parsed.scheme in ("", "file"):
             path = parsed.path or location
-            client = chromadb.PersistentClient(path=path, settings=settings)
-            index = cls(client, embedder_name=embedder_name, dimension=dimension)
+            index = cls(None, embedder_name=embedder_name, dimension=dimension)
             index._directory = path
+            try:
+                index._client = chromadb.PersistentClient(path=path, settings=settings)
+            except Exception as error:
+                index._raise_if_damaged(error)
+                raise
             return index
         raise ConfigurationError(
             f"unsupported vector store location {location!r}: give a directory or "
@@ -188,6 +192,7 @@ class ChromaVectorIndex:
             try:
                 return call()
             except Exception as error:
+                self._raise_if_damaged(error)
                 if not _is_outage(error):
                     raise
                 import httpx
@@ -202,6 +207,19 @@ class ChromaVectorIndex:
                     ) from error
                 time.sleep(0.1)
         raise AssertionError("unreachable")
+
+    def _raise_if_damaged(self, error: BaseException) -> None:
+        """Raise StoreDamagedError if embedded Chroma reports its files damaged."""
+        text = str(error)
+        if self._directory is None or not any(
+            sign in text.lower() for sign in ("malformed", "not a database")
+        ):
+            return
+        raise StoreDamagedError(
+            f"the vector index {self._directory}/chroma.sqlite3 is damaged ({text}): it is derived "
+            f"from SQL, so delete the directory {self._directory} and open the store "
+            "again to rebuild it (or restore it from a backup)"
+        ) from error
 
     @property
     def _chroma(self) -> Any:

@@ -313,3 +313,35 @@ def test_repair_keeps_the_vectors_of_memories_sql_lost_without_deleting_them(
         assert engine._vectors is not None
         assert lost <= engine._vectors.ids("alice")
     assert (report.orphans_removed, report.orphans_kept) == (0, 2)
+
+
+# -- damaged files -------------------------------------------------------------------------
+
+
+def _garble(path: Path) -> None:
+    """Overwrite the file after its first page: its pages no longer make sense."""
+    data = bytearray(path.read_bytes())
+    data[4096:] = bytes(range(256)) * ((len(data) - 4096) // 256) + bytes(len(data) % 256)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damaged", ["memory.db", "chroma/chroma.sqlite3"])
+def test_a_damaged_file_raises_an_error_naming_it_and_the_fix(
+    tmp_path: Path, minilm: Any, damaged: str
+) -> None:
+    from multisession import MemoryEngine
+    from multisession.errors import StoreDamagedError
+
+    store = tmp_path / "store"
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        engine.add_many("alice", [f"fact number {number}" for number in range(200)])
+    _garble(store / damaged)
+
+    with (
+        pytest.raises(StoreDamagedError) as raised,
+        MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine,
+    ):
+        engine.list("alice")
+        engine.search("alice", "fact")
+    assert str(store / damaged) in str(raised.value)
+    assert "backup" in str(raised.value) or "rebuild" in str(raised.value)
