@@ -24,6 +24,7 @@ from .errors import (
     InvalidInputError,
     MemoryNotFoundError,
     MultisessionError,
+    StoreDamagedError,
 )
 from .records import (
     ContextMessage,
@@ -65,6 +66,7 @@ __all__ = [
     "RetrievalConfig",
     "ScoreBreakdown",
     "SearchHit",
+    "StoreDamagedError",
     "TemporalConfig",
     "TokenCounter",
     "TokenizerConfig",

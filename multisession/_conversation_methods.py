@@ -46,6 +46,8 @@ class _Engine(Protocol):
     @property
     def add_many(self) -> Callable[..., builtins.list[Memory]]: ...
     @property
+    def _add_with(self) -> Callable[..., builtins.list[Memory]]: ...
+    @property
     def list(self) -> Callable[..., builtins.list[Memory]]: ...
     @property
     def search(self) -> Callable[..., builtins.list[SearchHit]]: ...
@@ -176,7 +178,7 @@ class ConversationMethods:
         now = self._now(now)
         return record_exchange(
             self.conversations,
-            functools.partial(self.add_many, user_id, now=now),
+            functools.partial(self._add_with, user_id, now),
             user_id,
             check.check_conversation_required(conversation_id),
             user_message,

@@ -29,6 +29,8 @@ ROLES = ("user", "assistant", "system", "tool")
 
 MAX_ID_LENGTH = 255
 MAX_METADATA_BYTES = 64_000
+#: Deepest nesting of lists and dicts accepted in metadata.
+MAX_METADATA_DEPTH = 32
 
 
 def check_string(value: object, name: str) -> str:
@@ -51,7 +53,16 @@ def check_role(role: object) -> str:
 
 
 def _check_text(text: str, name: str) -> str:
-    """Refuse text that cannot be stored as UTF-8 (a lone surrogate, e.g. from bad decoding)."""
+    """Refuse text that cannot be stored as UTF-8 (a lone surrogate, e.g. from bad decoding).
+
+    NUL is refused too: PostgreSQL cannot store it in text, and a store must accept the
+    same text whichever database it runs on.
+    """
+    if "\x00" in text:
+        raise InvalidInputError(
+            f"{name} holds a NUL character (\\x00) at position {text.index(chr(0))}: "
+            "remove it, or encode binary data as text (e.g. base64)"
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
@@ -126,9 +137,10 @@ def check_metadata(metadata: object) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
         raise InvalidInputError("metadata must be a dict with string keys")
+    _check_depth(metadata)
     try:
         encoded = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInputError(f"metadata must be JSON-serialisable: {error}") from error
     size = len(_check_text(encoded, "metadata").encode("utf-8"))
     if size > MAX_METADATA_BYTES:
@@ -136,6 +148,23 @@ def check_metadata(metadata: object) -> dict[str, Any]:
             f"metadata is {size} bytes as JSON, over the limit of {MAX_METADATA_BYTES}"
         )
     return dict(json.loads(encoded))
+
+
+def _check_depth(metadata: Mapping[str, Any]) -> None:
+    """Refuse metadata nested deeper than MAX_METADATA_DEPTH (walked without recursion)."""
+    level: list[Any] = [metadata]
+    for _depth in range(MAX_METADATA_DEPTH):
+        level = [
+            child
+            for value in level
+            for child in (value.values() if isinstance(value, Mapping) else value)
+            if isinstance(child, (Mapping, list, tuple))
+        ]
+        if not level:
+            return
+    raise InvalidInputError(
+        f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep: flatten it"
+    )
 
 
 def check_time(value: object, name: str) -> datetime | None:
@@ -147,7 +176,22 @@ def check_time(value: object, name: str) -> datetime | None:
         raise InvalidInputError(
             f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc), got {value!r}"
         )
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidInputError(
+            f"{name} {value.isoformat()} is outside the years 1-9999 in UTC: give a time "
+            "within them"
+        ) from None
     return value
+
+
+def check_sequence(value: object, name: str, example: str) -> None:
+    """Refuse a value that is not a list-like collection (a string counts as one text)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidInputError(
+            f"{name} must be a list of {name}, e.g. {example}, not a {type(value).__name__}"
+        )
 
 
 def check_positive_int(value: object, name: str, maximum: int) -> int:
@@ -177,8 +221,8 @@ def memory_filter(
     metadata: Mapping[str, Any] | None = None,
 ) -> MemoryFilter:
     """The filter of a search, list or count, from its checked arguments."""
-    if isinstance(kinds, str):
-        raise InvalidInputError("kinds must be a list of kinds, e.g. ['fact'], not a string")
+    if kinds is not None:
+        check_sequence(kinds, "kinds", "['fact']")
     return MemoryFilter(
         kinds=tuple(check_kind(kind) for kind in kinds) if kinds is not None else None,
         conversation_id=check_conversation_id(conversation_id),
@@ -265,6 +309,7 @@ def memory_rows(
     Raises InvalidInputError for the first bad item, naming its position, and for an id
     given twice.
     """
+    check_sequence(items, "items", "['I like tea'] or [MemoryInput(...)]")
     rows = [
         _memory_row(_memory_input(item, position), now, max_chars)
         for position, item in enumerate(items)
@@ -327,6 +372,7 @@ def message_rows(
 
     Roles and contents are checked where they are stored.
     """
+    check_sequence(messages, "messages", "[('user', 'hello')]")
     rows: list[tuple[str, str, Mapping[str, Any] | None]] = []
     for position, message in enumerate(messages):
         if isinstance(message, Mapping):

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy.engine import Connection
 
 from . import _validation as check
 from ._async_twins import AsyncTwins
@@ -26,7 +27,12 @@ from ._conversation_methods import ConversationMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
 from .embeddings.minilm import default_embedder
-from .errors import ConfigurationError, InvalidInputError, MemoryNotFoundError
+from .errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    InvalidInputError,
+    MemoryNotFoundError,
+)
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
@@ -107,6 +113,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         max_cached_vectors: How many vectors the in-process exact search may hold over
             all cached users (4 bytes per dimension each: 200k MiniLM vectors ≈ 300 MB);
             the least recently searched users are let go first.
+        vector_timeout: Seconds each call to a Chroma server may take. A server that
+            does not answer (frozen, down) costs a call at most this long; then searches
+            use keywords only and writes wait in SQL for the vector index, for a short
+            cool-down before the server is tried again. The engine opens while the
+            server is down.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -139,6 +150,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         vector_flush_seconds: float = 1.0,
         exact_vector_limit: int = 50_000,
         max_cached_vectors: int = 200_000,
+        vector_timeout: float = 5.0,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -162,6 +174,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         )
         flush_size = check.check_setting_int(vector_flush_size, "vector_flush_size", 1, 100_000)
         flush_seconds = check.check_setting_seconds(vector_flush_seconds, "vector_flush_seconds")
+        vector_timeout = check.check_setting_seconds(vector_timeout, "vector_timeout")
         if llm is not None and not callable(llm):
             raise ConfigurationError(
                 "llm must be a callable prompt -> text; wrap a framework model with the "
@@ -173,7 +186,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         self.events: Counter[str] = Counter()
 
         self.embedder, self._store, self._vectors = open_stores(
-            directory, sql_url, vector_url, functools.partial(_resolve, embedder)
+            directory,
+            sql_url,
+            vector_url,
+            functools.partial(_resolve, embedder),
+            vector_timeout,
         )
         self.conversations = ConversationStore(self._store.engine)
         self.indexes = UserIndexes(
@@ -204,7 +221,12 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             self.events,
         )
         if repair_on_open and self._vectors is not None:
-            self._writes.reindex_pending()
+            try:
+                self._writes.reindex_pending()
+                self._writes.check_index()
+            except BackendUnavailableError:
+                # The vector server is down: open for keyword search; repair() catches up.
+                self.events["repair_on_open_failed"] += 1
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -274,6 +296,17 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         rows = check.memory_rows(items, now, self.max_content_chars)
         return self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
 
+    def _add_with(
+        self,
+        user_id: str,
+        now: datetime,
+        items: Iterable[MemoryInput],
+        also: Callable[[Connection], None],
+    ) -> builtins.list[Memory]:
+        """Add memories of a checked user; ``also`` writes in the same SQL transaction."""
+        rows = check.memory_rows(items, now, self.max_content_chars)
+        return self._indexer.add(user_id, rows, now, also=also)
+
     def update(
         self,
         user_id: str,
@@ -304,6 +337,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         memory_id = check.check_memory_id(memory_id)
         if not self._indexer.delete(user_id, memory_id, self._now(now)):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
+        self._store.erase_journal()
 
     def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
         """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
@@ -317,6 +351,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         self.indexes.forget(user_id)
         self.conversations.forget_user(user_id)
         self._writes.drop_user(user_id)
+        self._store.erase_journal()
         return count
 
     # -- reads -------------------------------------------------------------------------
@@ -491,7 +526,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         """Bring the vector index in line with SQL.
 
         Indexes every memory SQL holds that the vector index lacks, and removes vectors
-        whose memory no longer exists. SQL marks the memories a killed writer or a
+        of memories SQL recorded deleting. A vector whose memory SQL neither holds nor
+        recorded deleting (SQL restored from a backup, or a damaged log lost it) is kept
+        and counted in ``orphans_kept``. SQL marks the memories a killed writer or a
         vector store that was down left out; beyond those, each user's vector ids are
         compared with SQL's, which also rebuilds a vector index that was lost or
         replaced. Vectors come from SQL, where each memory keeps its own; only memories

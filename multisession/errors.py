@@ -13,6 +13,7 @@ __all__ = [
     "InvalidInputError",
     "MemoryNotFoundError",
     "MultisessionError",
+    "StoreDamagedError",
 ]
 
 
@@ -40,3 +41,12 @@ class MemoryNotFoundError(MultisessionError, KeyError):
 
 class BackendUnavailableError(MultisessionError):
     """A storage backend (SQL database, Chroma server) could not be reached."""
+
+
+class StoreDamagedError(MultisessionError):
+    """A file of the store is damaged; the message names the file and how to recover.
+
+    Retrying does not help (unlike :class:`BackendUnavailableError`): the SQL store
+    comes back from a backup; the vector index, derived from SQL, is rebuilt by deleting
+    its directory and opening the store again.
+    """

@@ -37,6 +37,7 @@ def test_core_all_is_pinned() -> None:
         "RetrievalConfig",
         "ScoreBreakdown",
         "SearchHit",
+        "StoreDamagedError",
         "TemporalConfig",
         "TokenCounter",
         "TokenizerConfig",

@@ -98,7 +98,12 @@ def parse_time(value: object, name: str) -> datetime:
         raise InvalidInputError(
             f"{name} {value!r} has no timezone: add one, e.g. {stem}Z for UTC or {stem}+02:00"
         )
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidInputError(
+            f"{name} {value!r} is outside the years 1-9999 in UTC: give a time within them"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -368,6 +373,10 @@ class JsonLinesImport:
             raise InvalidInputError(
                 f"malformed JSON ({error.msg} at column {error.colno}): each line must be "
                 "one JSON object"
+            ) from None
+        except RecursionError:
+            raise InvalidInputError(
+                "the JSON is nested too deeply to read: flatten the line's metadata"
             ) from None
         if not isinstance(record, dict):
             raise InvalidInputError(

@@ -7,9 +7,12 @@ the importer of the command line and the framework adapters share one procedure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy.engine import Connection
 
 from ..records import Memory, MemoryInput, Message
 from ..storage.conversations import ConversationStore
@@ -30,7 +33,7 @@ __all__ = [
 
 def record_exchange(
     conversations: ConversationStore,
-    add: Callable[[list[MemoryInput]], list[Memory]],
+    add: Callable[[list[MemoryInput], Callable[[Connection], None]], list[Memory]],
     user_id: str,
     conversation_id: str,
     user_message: str,
@@ -45,14 +48,15 @@ def record_exchange(
 
     Returns the memories added. With an ``llm``, it extracts short standalone facts;
     otherwise the deterministic memory-worthiness filter decides. ``add`` stores the
-    user's memories (dated ``now``); ``max_chars`` is the longest memory it accepts.
+    user's memories (dated ``now``) and runs its second argument in the same SQL
+    transaction: the turn's messages and its memories commit together or not at all,
+    so a caller may retry a failed call without storing the turn twice. ``max_chars``
+    is the longest memory it accepts.
     """
     turn = [("user", user_message, None)]
     if assistant_message is not None:
         turn.append(("assistant", assistant_message, None))
-    stored = conversations.add_messages(user_id, conversation_id, turn, now)
-    track_decisions_and_actions(conversations, user_id, conversation_id, stored)
-
+    stored = conversations.prepare_messages(conversation_id, turn, now)
     items = exchange_memories(
         llm,
         user_message,
@@ -61,7 +65,22 @@ def record_exchange(
         created_at=now,
         max_chars=max_chars,
     )
-    added = add(items) if items else []
+    if items:
+        added = add(
+            items,
+            functools.partial(
+                conversations.write_messages,
+                user_id=user_id,
+                conversation_id=conversation_id,
+                stored=stored,
+                now=now,
+            ),
+        )
+        conversations.forget_cached(user_id, conversation_id)
+    else:
+        added = []
+        stored = conversations.add_messages(user_id, conversation_id, turn, now)
+    track_decisions_and_actions(conversations, user_id, conversation_id, stored)
     refresh_summary(conversations, llm, user_id, conversation_id, summary_every)
     return added
 

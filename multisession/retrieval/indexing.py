@@ -12,9 +12,11 @@ This is the write side of :mod:`.hybrid`, and the one place that knows the order
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from ..records import IndexRow, Memory
 from ..storage.schema import from_bytes, to_bytes
@@ -62,11 +64,13 @@ class Indexer:
         now: datetime,
         *,
         skip_existing: bool = False,
+        also: Callable[[Connection], None] | None = None,
     ) -> list[Memory]:
         """Store checked memory rows (see ``_validation.memory_rows``); returns the new memories.
 
         With ``skip_existing``, rows whose id the user already has are left out, before
-        anything is embedded; otherwise such an id rejects the write.
+        anything is embedded; otherwise such an id rejects the write. ``also`` writes
+        more in the same SQL transaction (see :meth:`SQLStore.insert`); it needs rows.
         """
         fresh = [dict(row) for row in rows]
         if fresh and skip_existing:
@@ -78,7 +82,9 @@ class Indexer:
         vectors = self._writes.embed([row["content"] for row in fresh])
         for position, row in enumerate(fresh):
             row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
-        version, inserted = self._store.insert(user_id, fresh, now, skip_existing=skip_existing)
+        version, inserted = self._store.insert(
+            user_id, fresh, now, skip_existing=skip_existing, also=also
+        )
         if version is None:
             return []
         if len(inserted) != len(fresh):

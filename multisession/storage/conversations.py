@@ -79,7 +79,22 @@ class ConversationStore:
         now: datetime,
     ) -> builtins.list[Message]:
         """Append ``(role, content, metadata)`` messages; creates the conversation."""
-        stored = [
+        stored = self.prepare_messages(conversation_id, messages, now)
+        if not stored:
+            return []
+        with self._engine.begin() as conn:
+            self.write_messages(conn, user_id, conversation_id, stored, now)
+        self.forget_cached(user_id, conversation_id)
+        return stored
+
+    def prepare_messages(
+        self,
+        conversation_id: str,
+        messages: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        now: datetime,
+    ) -> builtins.list[Message]:
+        """Check ``(role, content, metadata)`` messages and give them ids; writes nothing."""
+        return [
             Message(
                 role=check.check_role(role),
                 content=check.check_message_content(content),
@@ -90,28 +105,40 @@ class ConversationStore:
             )
             for role, content, metadata in messages
         ]
-        if not stored:
-            return []
-        with self._engine.begin() as conn:
-            ensure_user(conn, user_id, now)
-            self._upsert_conversation(conn, user_id, conversation_id, now, len(stored))
-            conn.execute(
-                messages_table.insert(),
-                [
-                    {
-                        "user_id": user_id,
-                        "conversation_id": conversation_id,
-                        "id": message.id,
-                        "role": message.role,
-                        "content": message.content,
-                        "created_at": message.created_at,
-                        "metadata": message.metadata,
-                    }
-                    for message in stored
-                ],
-            )
+
+    def write_messages(
+        self,
+        conn: Connection,
+        user_id: str,
+        conversation_id: str,
+        stored: Sequence[Message],
+        now: datetime,
+    ) -> None:
+        """Write prepared messages in the caller's transaction.
+
+        Call :meth:`forget_cached` once it commits.
+        """
+        ensure_user(conn, user_id, now)
+        self._upsert_conversation(conn, user_id, conversation_id, now, len(stored))
+        conn.execute(
+            messages_table.insert(),
+            [
+                {
+                    "user_id": user_id,
+                    "conversation_id": conversation_id,
+                    "id": message.id,
+                    "role": message.role,
+                    "content": message.content,
+                    "created_at": message.created_at,
+                    "metadata": message.metadata,
+                }
+                for message in stored
+            ],
+        )
+
+    def forget_cached(self, user_id: str, conversation_id: str) -> None:
+        """Drop the cached window of a conversation that was written to."""
         self._cache.discard((user_id, conversation_id))
-        return stored
 
     def _upsert_conversation(
         self, conn: Connection, user_id: str, conversation_id: str, now: datetime, added: int

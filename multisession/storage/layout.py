@@ -16,7 +16,7 @@ from pathlib import Path
 from ..embeddings.base import Embedder
 from ..errors import ConfigurationError
 from .sql_store import SQLStore
-from .vectors import ChromaVectorIndex
+from .vectors import DEFAULT_TIMEOUT, ChromaVectorIndex
 
 __all__ = ["open_stores"]
 
@@ -26,6 +26,7 @@ def open_stores(
     sql_url: str | None,
     vector_url: str | None,
     resolve_embedder: Callable[[], Embedder | None],
+    vector_timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[Embedder | None, SQLStore, ChromaVectorIndex | None]:
     """The embedder, the SQL store and the vector index (None without an embedder).
 
@@ -42,6 +43,7 @@ def open_stores(
         resolve_embedder: Returns the embedder, or None for keyword-only search; called
             once the SQL store's location is known (so a missing location is reported
             before a model loads).
+        vector_timeout: Seconds each call to a Chroma server may take.
 
     Raises:
         ConfigurationError: A store has no location, a location is malformed, or the
@@ -69,7 +71,10 @@ def open_stores(
             base.mkdir(parents=True, exist_ok=True)
             vector_url = str(base / "chroma")
         vectors = ChromaVectorIndex.open(
-            vector_url, embedder_name=embedder.name, dimension=embedder.dimension
+            vector_url,
+            embedder_name=embedder.name,
+            dimension=embedder.dimension,
+            timeout=vector_timeout,
         )
 
     store = SQLStore(sql_url)

@@ -1,4 +1,4 @@
-"""The SQL schema every store shares: six tables, portable types, and small helpers.
+"""The SQL schema every store shares: seven tables, portable types, and small helpers.
 
 SQLite and PostgreSQL run the same schema. Memories keep their vector beside their
 text (float32, little-endian) so every in-process index can be derived from SQL.
@@ -23,6 +23,7 @@ __all__ = [
     "UTCDateTime",
     "audit_table",
     "conversations_table",
+    "deletions_table",
     "ensure_user",
     "from_bytes",
     "memories_table",
@@ -137,6 +138,20 @@ audit_table = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("user_hash", sa.String(64), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# Deletions the vector index has not caught up with yet: proof for repair() that a
+# vector without a memory belongs to a deleted one (and not to a memory SQL lost, e.g.
+# with a damaged log). ``key`` is the user's collection, keyed with the store's secret;
+# ``memory_id`` is NULL when the whole user was deleted. Cleared once the vector index
+# has removed what a row names.
+deletions_table = sa.Table(
+    "ms_pending_deletions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("memory_id", sa.String(32), nullable=True),
+    sa.Index("ix_ms_pending_deletions_key", "key"),
 )
 
 # Facts about the whole store, e.g. which embedder made the vectors it holds.

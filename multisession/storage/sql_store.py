@@ -15,30 +15,40 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import BackendUnavailableError, ConfigurationError, InvalidInputError
+from ..errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    InvalidInputError,
+    StoreDamagedError,
+)
 from ..records import IndexRow, Memory, MemoryFilter
 from .json_filter import metadata_clause
 from .schema import (
     UTCDateTime,
     audit_table,
     conversations_table,
+    deletions_table,
     memories_table,
     messages_table,
     metadata,
     new_user,
     settings_table,
     upsert,
-    user_hash,
     users_table,
 )
+from .vectors import collection_name
 
 __all__ = ["SQLStore"]
 
@@ -127,6 +137,29 @@ _INDEX_COLUMNS = (
 )
 
 
+def _lost_creation_race(error: sa.exc.DBAPIError) -> bool:
+    """Whether a schema statement failed because another process made the object first."""
+    text = str(error.orig).lower()
+    return isinstance(error, sa.exc.IntegrityError) or any(
+        marker in text for marker in ("already exists", "duplicate column", "database is locked")
+    )
+
+
+_DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
+
+
+def _damage_error(error: BaseException, path: str) -> StoreDamagedError | None:
+    """The documented error for SQLite reporting a damaged file, or None for others."""
+    text = str(error)
+    if not any(sign in text.lower() for sign in _DAMAGE_SIGNS):
+        return None
+    return StoreDamagedError(
+        f"the SQL store {path} is damaged ({text}): restore it from a backup (or save what "
+        f"SQLite can still read with `sqlite3 {path} .recover`), then run "
+        "`multisession repair` to bring the vector index in line"
+    )
+
+
 def _make_engine(url: str) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
@@ -137,6 +170,13 @@ def _make_engine(url: str) -> Engine:
         ) from error
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": 30})
+        where = parsed.database or ":memory:"
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _damaged(context: Any) -> None:
+            damaged = _damage_error(context.original_exception, where)
+            if damaged is not None:
+                raise damaged from context.original_exception
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -170,17 +210,34 @@ class SQLStore:
                 f"(parameter style {paramstyle}): use SQLite or PostgreSQL with psycopg"
             )
         self._marker = "?" if paramstyle == "qmark" else "%s"
-        try:
-            metadata.create_all(self._engine)
-            self._add_embedding_column()
-            # create_all makes the indexes of new tables only: a store made by an
-            # earlier version gains the ones added since.
-            for index in memories_table.indexes:
-                index.create(self._engine, checkfirst=True)
-        except sa.exc.OperationalError as error:
-            raise BackendUnavailableError(
-                f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
-            ) from error
+        self._create_schema()
+        self._audit_salt: str | None = None
+
+    def _create_schema(self) -> None:
+        """Create what is missing of the schema; safe while other processes do the same.
+
+        Each step checks first and then creates, so two processes opening a new store at
+        once may both try to create a table: the loser's statement fails (SQLite: "already
+        exists"; PostgreSQL: a unique violation in its catalogue), and it simply checks
+        again, finding the table made. Only an error that persists is reported.
+        """
+        attempts = 8
+        for attempt in range(attempts):
+            try:
+                metadata.create_all(self._engine)
+                self._add_embedding_column()
+                # create_all makes the indexes of new tables only: a store made by an
+                # earlier version gains the ones added since.
+                for index in memories_table.indexes:
+                    index.create(self._engine, checkfirst=True)
+                return
+            except sa.exc.DBAPIError as error:
+                if attempt + 1 < attempts and _lost_creation_race(error):
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise BackendUnavailableError(
+                    f"cannot open the SQL store at {self._engine.url!r}: {error.orig}"
+                ) from error
 
     def recorded_embedder(self) -> str | None:
         """The embedder the store's vectors come from, as recorded on first use."""
@@ -265,6 +322,11 @@ class SQLStore:
             try:
                 cursor.execute(sql, tuple(parameters))
                 return builtins.list(cursor.fetchall())
+            except Exception as error:
+                damaged = _damage_error(error, self._engine.url.database or "")
+                if damaged is not None and self._engine.dialect.name == "sqlite":
+                    raise damaged from error
+                raise
             finally:
                 cursor.close()
         finally:
@@ -315,12 +377,14 @@ class SQLStore:
         now: datetime,
         *,
         skip_existing: bool = False,
+        also: Callable[[Connection], None] | None = None,
     ) -> tuple[int | None, builtins.list[Mapping[str, Any]]]:
         """Insert memories for one user in one transaction.
 
         Returns the new version (None when nothing was written) and the rows inserted.
         An id the user already has raises InvalidInputError, or with ``skip_existing``
-        leaves that row out.
+        leaves that row out. ``also`` writes more in the same transaction (the messages
+        the memories come from): both commit, or neither.
         """
         try:
             with self._engine.begin() as conn:
@@ -330,6 +394,8 @@ class SQLStore:
                         f"user {user_id!r} already has memories with ids {sorted(taken)[:3]}: "
                         "give new ids, or pass skip_existing=True to leave those as they are"
                     )
+                if also is not None:
+                    also(conn)
                 fresh = [row for row in rows if row["id"] not in taken]
                 if not fresh:
                     return None, []
@@ -398,6 +464,11 @@ class SQLStore:
                 return None
             version = self._bump_version(conn, user_id, now)
             self._audit(conn, "delete_memory", user_id, {"memory_id": memory_id}, now)
+            conn.execute(
+                deletions_table.insert().values(
+                    key=self._deletion_key(conn, user_id), memory_id=memory_id
+                )
+            )
         return version
 
     def delete_user(self, user_id: str, now: datetime) -> int | None:
@@ -414,7 +485,61 @@ class SQLStore:
             for table in (messages_table, conversations_table, users_table):
                 conn.execute(table.delete().where(table.c.user_id == user_id))
             self._audit(conn, "delete_user", user_id, {"memories": count}, now)
+            conn.execute(
+                deletions_table.insert().values(
+                    key=self._deletion_key(conn, user_id), memory_id=None
+                )
+            )
         return int(count)
+
+    def _deletion_key(self, conn: Connection, user_id: str) -> str:
+        return self.collection_key(collection_name(user_id), conn)
+
+    def collection_key(self, collection: str, conn: Connection | None = None) -> str:
+        """How pending deletions name a user's vector collection (keyed, not reversible)."""
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self._engine.begin())
+            salt = self._salt(conn)
+        return hmac.new(salt.encode(), collection.encode(), hashlib.sha256).hexdigest()
+
+    def proven_deleted(self, collection: str, memory_ids: Iterable[str]) -> set[str]:
+        """Which of these ids of a user's collection SQL recorded as deleted."""
+        ids = set(memory_ids)
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(deletions_table.c.memory_id).where(
+                    deletions_table.c.key == self.collection_key(collection)
+                )
+            ).scalars()
+            named = set(rows)
+        if None in named:
+            return ids
+        return ids & {memory_id for memory_id in named if memory_id is not None}
+
+    def forget_deletions(self, collection: str, memory_ids: Sequence[str] | None) -> None:
+        """The vector index removed these (None: the whole collection): drop their proof."""
+        key = self.collection_key(collection)
+        statement = deletions_table.delete().where(deletions_table.c.key == key)
+        if memory_ids is not None:
+            statement = statement.where(deletions_table.c.memory_id.in_(list(memory_ids)))
+        with self._engine.begin() as conn:
+            conn.execute(statement)
+
+    def erase_journal(self) -> bool:
+        """Empty SQLite's write-ahead log, which still holds deleted rows; True if it did.
+
+        Deleted rows are overwritten in the database file (``secure_delete``), but the
+        log keeps the pages as they were until a checkpoint copies them back and it is
+        truncated. Other processes may hold the store open; the log can only be emptied
+        while none of them is in the middle of a read, so this waits for that briefly
+        (the busy timeout). PostgreSQL manages its own files: nothing to do.
+        """
+        if self._engine.dialect.name != "sqlite":
+            return True
+        with self._engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        return not busy
 
     def store_embeddings(
         self, user_id: str, embeddings: Mapping[str, tuple[int, bytes]], now: datetime
@@ -507,11 +632,50 @@ class SQLStore:
         detail: Mapping[str, Any],
         now: datetime,
     ) -> None:
+        # Keyed with the store's secret: an unsalted hash would let anyone holding the
+        # log confirm a guessed user id, e.g. an email address, of a deleted user.
+        keyed = hmac.new(self._salt(conn).encode(), user_id.encode("utf-8"), hashlib.sha256)
         conn.execute(
             audit_table.insert().values(
-                at=now, action=action, user_hash=user_hash(user_id), detail=dict(detail)
+                at=now, action=action, user_hash=keyed.hexdigest(), detail=dict(detail)
             )
         )
+
+    def setting(self, key: str) -> str | None:
+        """A store-wide setting (see ``settings_table``), or None if never set."""
+        with self._engine.connect() as conn:
+            return conn.execute(
+                sa.select(settings_table.c.value).where(settings_table.c.key == key)
+            ).scalar_one_or_none()
+
+    def setting_once(self, key: str, value: str) -> str:
+        """Set a store-wide setting unless another process did first; returns the one kept."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                upsert(conn, settings_table)
+                .values(key=key, value=value)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            return str(
+                conn.execute(
+                    sa.select(settings_table.c.value).where(settings_table.c.key == key)
+                ).scalar_one()
+            )
+
+    def _salt(self, conn: Connection) -> str:
+        """The store's secret for audit hashes, made by the first process that needs it."""
+        if self._audit_salt is None:
+            conn.execute(
+                upsert(conn, settings_table)
+                .values(key="audit_salt", value=secrets.token_hex(32))
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            self._audit_salt = str(
+                conn.execute(
+                    sa.select(settings_table.c.value).where(settings_table.c.key == "audit_salt")
+                ).scalar_one()
+            )
+        return self._audit_salt
 
     # -- reads --------------------------------------------------------------------
 

@@ -4,6 +4,14 @@ The vector index is derived data: SQL holds every memory, and anything missing h
 re-indexed by :meth:`MemoryEngine.repair`. Each user gets a collection of their own,
 named after a hash of the user id (a user id never becomes a name verbatim), so one
 user's query cannot reach another user's vectors.
+
+A Chroma server may freeze or die; chromadb's HTTP client would then wait forever. Every
+call to a server therefore has a timeout, a connection refused is retried once, and after
+a failure the server is left alone for a short cool-down, during which calls fail at
+once: searches fall back to keywords and writes wait in SQL for a later flush or repair.
+The client itself is made on first use, so an engine opens while the server is down;
+embedded Chroma too is opened on first use (importing chromadb costs half a second, and
+users searched exactly from SQL never need it).
 """
 
 from __future__ import annotations
@@ -11,15 +19,18 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import numpy.typing as npt
 
+from .._files import write_atomically
 from .._lru import LRUCache
-from ..errors import ConfigurationError
+from ..errors import BackendUnavailableError, ConfigurationError, StoreDamagedError
 from ..records import MemoryFilter
 from .schema import user_hash
 
@@ -28,6 +39,22 @@ __all__ = ["ChromaVectorIndex", "collection_name"]
 logger = logging.getLogger("multisession")
 
 _COLLECTION_PREFIX = "ms-"
+# Names the SQL store the index belongs to: when it is missing or names another store,
+# the index was lost or replaced. A server keeps it as an empty collection's metadata;
+# embedded Chroma as a file in its directory, read without opening Chroma.
+_MARKER = "multisession-store"
+#: Seconds a Chroma server call may take, unless the engine says otherwise.
+DEFAULT_TIMEOUT = 5.0
+_Result = TypeVar("_Result")
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Whether an error means the server did not answer (rather than refused the call)."""
+    import httpx
+
+    if isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(error, ValueError) and "could not connect" in str(error).lower()
 
 
 def collection_name(user_id: str) -> str:
@@ -63,50 +90,58 @@ class ChromaVectorIndex:
 
     def __init__(
         self,
-        client: Any,
+        client: Any | None,
         *,
         embedder_name: str,
         dimension: int,
         connect: Callable[[], Any] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        where: str = "the vector index",
     ) -> None:
-        # An embedded index opens on first use (``connect``): importing chromadb costs
-        # half a second, and users searched exactly from SQL never need it.
-        self._connected = client
+        self._client = client
         self._connect = connect
-        self._connect_lock = threading.Lock()
+        self._timeout = timeout
+        self._where = where
+        # After a server failed to answer, calls fail at once until then.
+        self._cool_down = max(5.0, 2 * timeout)
+        self._unavailable_until = 0.0
+        self._connecting = threading.Lock()
         self._embedder_name = embedder_name
         self._dimension = dimension
         self._collections: LRUCache[str, Any] = LRUCache(256)
-
-    @property
-    def _client(self) -> Any:
-        if self._connected is None:
-            with self._connect_lock:
-                if self._connected is None:
-                    assert self._connect is not None
-                    self._connected = self._connect()
-        return self._connected
+        # Embedded Chroma's directory, whose SQLite file compact() rewrites.
+        self._directory: str | None = None
 
     @classmethod
-    def open(cls, location: str, *, embedder_name: str, dimension: int) -> ChromaVectorIndex:
+    def open(
+        cls,
+        location: str,
+        *,
+        embedder_name: str,
+        dimension: int,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ChromaVectorIndex:
         """Open a directory (embedded Chroma, on first use) or a Chroma server.
 
         A server is ``http(s)://host:port``, optionally with ``?tenant=...&database=...``
-        to use a tenant or database other than Chroma's defaults (they must exist).
+        to use a tenant or database other than Chroma's defaults (they must exist). It
+        is first contacted on first use; each call to it may take ``timeout`` seconds.
         """
         parsed = urlparse(location)
         if parsed.scheme in ("", "file"):
-            return cls(
+            path = parsed.path or location
+            index = cls(
                 None,
                 embedder_name=embedder_name,
                 dimension=dimension,
-                connect=functools.partial(cls._open_embedded, parsed.path or location),
+                connect=functools.partial(cls._open_embedded, path),
             )
+            index._directory = path
+            return index
         import chromadb
         from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
-        parsed = urlparse(location)
         if parsed.scheme in ("http", "https"):
             if not parsed.hostname:
                 raise ConfigurationError(f"Chroma URL has no host: {location!r}")
@@ -117,20 +152,33 @@ class ChromaVectorIndex:
                     f"unknown option(s) {sorted(unknown)} in Chroma URL {location!r}: "
                     "only tenant and database are understood"
                 )
-            client = chromadb.HttpClient(
-                host=parsed.hostname,
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=settings,
-                tenant=options.get("tenant", DEFAULT_TENANT),
-                database=options.get("database", DEFAULT_DATABASE),
+            host, secure = parsed.hostname, parsed.scheme == "https"
+            port = parsed.port or (443 if secure else 8000)
+
+            def connect() -> Any:
+                client = chromadb.HttpClient(
+                    host=host,
+                    port=port,
+                    ssl=secure,
+                    settings=settings,
+                    tenant=options.get("tenant", DEFAULT_TENANT),
+                    database=options.get("database", DEFAULT_DATABASE),
+                )
+                _limit_wait(client, timeout)
+                return client
+
+            return cls(
+                None,
+                embedder_name=embedder_name,
+                dimension=dimension,
+                connect=connect,
+                timeout=timeout,
+                where=f"the Chroma server at {host}:{port}",
             )
-        else:
-            raise ConfigurationError(
-                f"unsupported vector store location {location!r}: give a directory or "
-                "http://host:port of a Chroma server"
-            )
-        return cls(client, embedder_name=embedder_name, dimension=dimension)
+        raise ConfigurationError(
+            f"unsupported vector store location {location!r}: give a directory or "
+            "http://host:port of a Chroma server"
+        )
 
     @staticmethod
     def _open_embedded(path: str) -> Any:
@@ -140,21 +188,112 @@ class ChromaVectorIndex:
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
         return chromadb.PersistentClient(path=path, settings=settings)
 
+    def _guarded(self, call: Callable[[], _Result]) -> _Result:
+        """Run one call to Chroma: bounded in time, retried once if refused.
+
+        Raises:
+            BackendUnavailableError: The server did not answer (now or just before).
+        """
+        if time.monotonic() < self._unavailable_until:
+            raise BackendUnavailableError(
+                f"{self._where} did not answer a moment ago; vector search resumes once "
+                "it does (keyword search meanwhile)"
+            )
+        attempts = 2
+        for attempt in range(attempts):
+            try:
+                return call()
+            except Exception as error:
+                self._raise_if_damaged(error)
+                if not _is_outage(error):
+                    raise
+                import httpx
+
+                # A timeout is not retried: one frozen server costs a call one timeout.
+                if attempt + 1 == attempts or isinstance(error, httpx.TimeoutException):
+                    self._unavailable_until = time.monotonic() + self._cool_down
+                    raise BackendUnavailableError(
+                        f"{self._where} did not answer within {self._timeout:g} s "
+                        f"({type(error).__name__}): check that it runs; searches use "
+                        "keywords meanwhile and repair() indexes what it missed"
+                    ) from error
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    def _raise_if_damaged(self, error: BaseException) -> None:
+        """Raise StoreDamagedError if embedded Chroma reports its files damaged."""
+        text = str(error)
+        if self._directory is None or not any(
+            sign in text.lower() for sign in ("malformed", "not a database")
+        ):
+            return
+        raise StoreDamagedError(
+            f"the vector index {self._directory}/chroma.sqlite3 is damaged ({text}): it is derived "
+            f"from SQL, so delete the directory {self._directory} and open the store "
+            "again to rebuild it (or restore it from a backup)"
+        ) from error
+
+    @property
+    def _chroma(self) -> Any:
+        """The Chroma client, made on first use (a server may be down at open)."""
+        client = self._client
+        if client is not None:
+            return client
+        assert self._connect is not None
+        with self._connecting:
+            if self._client is None:
+                if self._directory is None:
+                    self._client = self._guarded(self._connect_in_time)
+                else:
+                    try:
+                        self._client = self._connect()
+                    except Exception as error:
+                        self._raise_if_damaged(error)
+                        raise
+            return self._client
+
+    def _connect_in_time(self) -> Any:
+        """Make the client; chromadb's first requests have no timeout, so bound the wait."""
+        assert self._connect is not None
+        made: list[Any] = []
+        failed: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                made.append(self._connect())  # type: ignore[misc]
+            except BaseException as error:
+                failed.append(error)
+
+        worker = threading.Thread(target=connect, name="multisession-chroma-connect", daemon=True)
+        worker.start()
+        worker.join(self._timeout)
+        if failed:
+            raise failed[0]
+        if not made:
+            raise TimeoutError(f"no answer within {self._timeout:g} s")
+        return made[0]
+
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
         name = collection_name(user_id)
         cached = self._collections.get(name)
         if cached is not None:
             return cached
         if create:
-            collection = self._client.get_or_create_collection(
-                name,
-                metadata={"embedder": self._embedder_name, "dimension": self._dimension},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
+            client = self._chroma
+            collection = self._guarded(
+                lambda: client.get_or_create_collection(
+                    name,
+                    metadata={"embedder": self._embedder_name, "dimension": self._dimension},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
             )
         else:
             try:
-                collection = self._client.get_collection(name, embedding_function=None)
+                client = self._chroma
+                collection = self._guarded(
+                    lambda: client.get_collection(name, embedding_function=None)
+                )
             except Exception as error:  # chromadb raises NotFoundError / ValueError by version
                 if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
                     return None
@@ -178,7 +317,7 @@ class ChromaVectorIndex:
         collection = self._collection(user_id, create=False)
         if collection is None:
             return set()
-        return set(collection.get(include=[])["ids"])
+        return set(self._guarded(lambda: collection.get(include=[]))["ids"])
 
     def upsert(
         self,
@@ -191,10 +330,12 @@ class ChromaVectorIndex:
             return
         collection = self._collection(user_id, create=True)
         assert collection is not None
-        collection.upsert(
-            ids=list(ids),
-            embeddings=np.asarray(vectors, dtype=np.float32),
-            metadatas=[dict(m) for m in metadatas],
+        self._guarded(
+            lambda: collection.upsert(
+                ids=list(ids),
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                metadatas=[dict(m) for m in metadatas],
+            )
         )
 
     def query(
@@ -203,11 +344,13 @@ class ChromaVectorIndex:
         collection = self._collection(user_id, create=False)
         if collection is None:
             return []
-        result = collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=n,
-            where=_where(where),
-            include=["distances"],
+        result = self._guarded(
+            lambda: collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=n,
+                where=_where(where),
+                include=["distances"],
+            )
         )
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
@@ -220,50 +363,137 @@ class ChromaVectorIndex:
             return
         collection = self._collection(user_id, create=False)
         if collection is not None:
-            collection.delete(ids=list(ids))
+            self._guarded(lambda: collection.delete(ids=list(ids)))
 
     def drop_user(self, user_id: str) -> None:
         name = collection_name(user_id)
         self._collections.discard(name)
+        client = self._chroma
         try:
-            self._client.delete_collection(name)
+            self._guarded(lambda: client.delete_collection(name))
         except Exception as error:
             if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
                 return
             raise
 
-    def remove_orphans(self, existing: Callable[[list[str]], set[str]]) -> int:
-        """Delete vectors whose memory no longer exists; returns how many.
+    def marker(self) -> str | None:
+        """The mark this index was given by :meth:`set_marker`, or None (lost or new)."""
+        if self._directory is not None:
+            try:
+                return Path(self._directory, _MARKER).read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                return None
+        client = self._chroma
+        try:
+            collection = self._guarded(
+                lambda: client.get_collection(_MARKER, embedding_function=None)
+            )
+        except BackendUnavailableError:
+            raise
+        except Exception as error:
+            if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
+                return None
+            raise
+        value = (collection.metadata or {}).get("store")
+        return None if value is None else str(value)
 
-        ``existing`` tells which of a list of memory ids SQL still holds. A collection
-        left empty is dropped.
+    def set_marker(self, value: str) -> None:
+        """Mark this index as the one holding the vectors of the SQL store ``value`` names."""
+        if self._directory is not None:
+            Path(self._directory).mkdir(parents=True, exist_ok=True)
+            write_atomically(Path(self._directory, _MARKER), value.encode("utf-8"), mode=0o644)
+            return
+        client = self._chroma
+        self._guarded(
+            lambda: client.get_or_create_collection(
+                _MARKER, metadata={"store": value}, embedding_function=None
+            )
+        )
+
+    def compact(self) -> None:
+        """Rewrite embedded Chroma's SQLite file so deleted vectors leave no bytes in it.
+
+        Chroma deletes a collection's rows but leaves their pages free, unerased, in
+        ``chroma.sqlite3`` (ids, metadata and vectors stay readable there); ``VACUUM``
+        rebuilds the file from the live rows only. A Chroma server keeps its own files.
         """
-        removed = 0
-        for listed in self._client.list_collections():
+        if self._directory is None or not Path(self._directory, "chroma.sqlite3").exists():
+            return
+        import sqlite3
+
+        database = sqlite3.connect(
+            f"{self._directory}/chroma.sqlite3", timeout=30, isolation_level=None
+        )
+        try:
+            database.execute("VACUUM")
+            if database.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            database.close()
+
+    def remove_orphans(
+        self,
+        existing: Callable[[list[str]], set[str]],
+        proven: Callable[[str, list[str]], set[str]],
+        removed_from: Callable[[str, list[str] | None], None],
+    ) -> tuple[int, int]:
+        """Delete vectors of deleted memories; returns how many, and how many were kept.
+
+        ``existing`` tells which of a list of memory ids SQL still holds. A vector
+        without a memory is deleted only if ``proven(collection, ids)`` says SQL
+        recorded its deletion: a memory SQL lost (a damaged log) keeps its vector.
+        ``removed_from(collection, ids)`` is told what went (None: the collection).
+        """
+        removed = kept = 0
+        client = self._chroma
+        for listed in self._guarded(client.list_collections):
             name = listed if isinstance(listed, str) else listed.name
             if not name.startswith(_COLLECTION_PREFIX):
                 continue
-            collection = self._client.get_collection(name, embedding_function=None)
-            ids = list(collection.get(include=[])["ids"])
+            collection = self._guarded(
+                functools.partial(client.get_collection, name, embedding_function=None)
+            )
+            ids = list(self._guarded(functools.partial(collection.get, include=[]))["ids"])
             orphans = sorted(set(ids) - existing(ids))
-            if orphans:
-                collection.delete(ids=orphans)
-                removed += len(orphans)
-            if len(orphans) == len(ids):
+            deleted = sorted(proven(name, orphans)) if orphans else []
+            kept += len(orphans) - len(deleted)
+            if deleted:
+                self._guarded(functools.partial(collection.delete, ids=deleted))
+                removed += len(deleted)
+                removed_from(name, deleted)
+            if len(deleted) == len(ids):
                 self._collections.discard(name)
-                self._client.delete_collection(name)
-        return removed
+                self._guarded(functools.partial(client.delete_collection, name))
+                removed_from(name, None)
+        return removed, kept
 
     def close(self) -> None:
         self._collections.clear()
-        if self._connected is None:
-            return  # never opened: nothing to release
-        closer = getattr(self._client, "close", None)
+        client, self._client = self._client, None
+        if client is None:
+            return
+        closer = getattr(client, "close", None)
         if callable(closer):
             closer()
         # chromadb's HTTP client (and the admin client inside it) leave their
         # connection pools open after close().
-        for owner in (self._client, getattr(self._client, "_admin_client", None)):
-            session = getattr(getattr(owner, "_server", None), "_session", None)
-            if session is not None and hasattr(session, "close"):
-                session.close()
+        for session in _sessions(client):
+            session.close()
+
+
+def _sessions(client: Any) -> list[Any]:
+    """The HTTP sessions of a chromadb client and of the admin client inside it."""
+    sessions = []
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if session is not None and hasattr(session, "close"):
+            sessions.append(session)
+    return sessions
+
+
+def _limit_wait(client: Any, timeout: float) -> None:
+    """Give every request of a chromadb HTTP client a timeout (it has none)."""
+    import httpx
+
+    for session in _sessions(client):
+        session.timeout = httpx.Timeout(timeout)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ from ..embeddings.base import Embedder
 from ..records import IndexRow, Memory
 from .schema import from_bytes, to_bytes
 from .sql_store import SQLStore
-from .vectors import ChromaVectorIndex
+from .vectors import ChromaVectorIndex, collection_name
 
 __all__ = ["AccessLog", "Pending", "RepairReport", "VectorBuffer", "WriteBehind"]
 
@@ -54,6 +55,9 @@ class RepairReport:
 
     reindexed: int
     orphans_removed: int
+    #: Vectors without a memory in SQL and without a recorded deletion: kept, since
+    #: SQL may have lost their memory (a damaged file) rather than deleted it.
+    orphans_kept: int = 0
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,7 @@ class WriteBehind:
             if self._vectors is not None:
                 try:
                     self._vectors.delete(user_id, [memory_id])
+                    self._store.forget_deletions(collection_name(user_id), [memory_id])
                 except Exception:
                     self.events["vector_delete_failed"] += 1
                     logger.warning(
@@ -354,6 +359,8 @@ class WriteBehind:
             if self._vectors is not None:
                 try:
                     self._vectors.drop_user(user_id)
+                    self._store.forget_deletions(collection_name(user_id), None)
+                    self._vectors.compact()
                 except Exception:
                     self.events["vector_delete_failed"] += 1
                     logger.warning(
@@ -433,10 +440,19 @@ class WriteBehind:
         reindexed = self.reindex_pending()
         self.flush_vectors()
         reindexed += self._restore_missing()
-        orphans = 0
+        orphans = kept = 0
         if self._vectors is not None:
-            orphans = self._vectors.remove_orphans(self._store.existing_ids)
-        return RepairReport(reindexed=reindexed, orphans_removed=orphans)
+            orphans, kept = self._vectors.remove_orphans(
+                self._store.existing_ids, self._store.proven_deleted, self._store.forget_deletions
+            )
+            if kept:
+                logger.warning(
+                    "repair kept %d vectors whose memories SQL neither holds nor recorded as "
+                    "deleted: if the SQL store was restored or damaged, they may be all that "
+                    "is left of those memories",
+                    kept,
+                )
+        return RepairReport(reindexed=reindexed, orphans_removed=orphans, orphans_kept=kept)
 
     def reindex_pending(self) -> int:
         """Index what SQL marks as missing from the vector index; returns how many."""
@@ -448,6 +464,25 @@ class WriteBehind:
         if count:
             logger.info("re-indexed %d memories missing from the vector index", count)
         return count
+
+    def check_index(self) -> int:
+        """Rebuild a vector index that was lost or replaced; returns the vectors restored.
+
+        Cheap when all is well: one read of the index's marker, compared with the one
+        SQL keeps. A missing or different marker (a deleted directory, a new Chroma
+        database, another store's index) makes every user's vectors be compared with SQL
+        and the missing ones written, as :meth:`repair` does.
+        """
+        if self._vectors is None or self._embedder is None:
+            return 0
+        expected = self._store.setting("vector_index")
+        if expected is not None and self._vectors.marker() == expected:
+            return 0
+        restored = self._restore_missing()
+        self._vectors.set_marker(
+            expected or self._store.setting_once("vector_index", uuid.uuid4().hex)
+        )
+        return restored
 
     def _restore_missing(self) -> int:
         """Index what SQL holds and the vector index lacks, though SQL thinks it is there."""
