@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..embeddings.base import Embedder
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, StoreDamagedError
 from ..records import MemoryFilter, ScoreBreakdown
 from ..storage.sql_store import SQLStore
 from ..storage.vectors import ChromaVectorIndex
@@ -198,6 +198,8 @@ class HybridSearch:
                 if where.metadata:
                     # The vector index holds no metadata: SQL's matches decide.
                     semantic = [hit for hit in semantic if allowed is None or hit[0] in allowed]
+            except StoreDamagedError:
+                raise  # names the damaged file and the fix: not an outage to ride out
             except Exception:
                 self.events["vector_search_failed"] += 1
                 logger.warning(
