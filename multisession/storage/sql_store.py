@@ -17,11 +17,10 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,9 +30,17 @@ from ..errors import (
     BackendUnavailableError,
     ConfigurationError,
     InvalidInputError,
-    StoreDamagedError,
 )
 from ..records import IndexRow, Memory, MemoryFilter
+from ._connections import damage_error, lost_creation_race, make_engine
+from ._rows import (
+    GET_MANY_SQL,
+    INDEX_COLUMNS,
+    MEMORY_COLUMNS,
+    VERSION_SQL,
+    index_row_from_row,
+    memory_from_row,
+)
 from .json_filter import metadata_clause
 from .schema import (
     UTCDateTime,
@@ -53,156 +60,12 @@ from .vectors import collection_name
 __all__ = ["SQLStore"]
 
 
-_VERSION_SQL = "SELECT version FROM ms_users WHERE user_id = ?"
-# What a Memory is made of, in the order _memory() reads it.
-_MEMORY_COLUMNS = tuple(
-    memories_table.c[name]
-    for name in (
-        "user_id",
-        "id",
-        "content",
-        "kind",
-        "conversation_id",
-        "metadata",
-        "created_at",
-        "updated_at",
-        "last_accessed",
-        "access_count",
-    )
-)
-_GET_MANY_SQL = (
-    f"SELECT {', '.join(column.name for column in _MEMORY_COLUMNS)} FROM ms_memories "
-    "WHERE user_id = ? AND id IN ({markers})"
-)
-
-
-def _memory(row: Sequence[Any]) -> Memory:
-    """A Memory from the values of _MEMORY_COLUMNS, as SQLAlchemy or the driver gives them."""
-    (
-        owner,
-        memory_id,
-        content,
-        kind,
-        conversation_id,
-        metadata,
-        created_at,
-        updated_at,
-        last_accessed,
-        access_count,
-    ) = row[: len(_MEMORY_COLUMNS)]
-    if isinstance(metadata, (str, bytes)):
-        metadata = json.loads(metadata)
-    return Memory(
-        id=memory_id,
-        user_id=owner,
-        content=content,
-        kind=kind,
-        created_at=_driver_time(created_at),
-        updated_at=_driver_time(updated_at),
-        last_accessed=None if last_accessed is None else _driver_time(last_accessed),
-        access_count=int(access_count),
-        conversation_id=conversation_id,
-        metadata=dict(metadata or {}),
-    )
-
-
-def _driver_time(value: datetime | str) -> datetime:
-    """A time as the driver returns it (SQLite: naive UTC text) as an aware UTC datetime."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
-def _index_row(row: Any) -> IndexRow:
-    return IndexRow(
-        id=row.id,
-        content=row.content,
-        kind=row.kind,
-        conversation_id=row.conversation_id,
-        created_at=row.created_at,
-        revision=row.revision,
-        embedding=row.embedding if "embedding" in row._fields else None,
-    )
-
-
-_INDEX_COLUMNS = (
-    memories_table.c.id,
-    memories_table.c.content,
-    memories_table.c.kind,
-    memories_table.c.conversation_id,
-    memories_table.c.created_at,
-    memories_table.c.revision,
-)
-
-
-def _lost_creation_race(error: sa.exc.DBAPIError) -> bool:
-    """Whether a schema statement failed because another process made the object first."""
-    text = str(error.orig).lower()
-    return isinstance(error, sa.exc.IntegrityError) or any(
-        marker in text for marker in ("already exists", "duplicate column", "database is locked")
-    )
-
-
-_DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
-
-
-def _damage_error(error: BaseException, path: str) -> StoreDamagedError | None:
-    """The documented error for SQLite reporting a damaged file, or None for others."""
-    text = str(error)
-    if not any(sign in text.lower() for sign in _DAMAGE_SIGNS):
-        return None
-    return StoreDamagedError(
-        f"the SQL store {path} is damaged ({text}): restore it from a backup (or save what "
-        f"SQLite can still read with `sqlite3 {path} .recover`), then run "
-        "`multisession repair` to bring the vector index in line"
-    )
-
-
-def _make_engine(url: str) -> Engine:
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as error:
-        raise ConfigurationError(
-            f"not a database URL: {url!r} (expected e.g. sqlite:///path/memory.db or "
-            "postgresql+psycopg://user:pass@host/db)"
-        ) from error
-    if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-        where = parsed.database or ":memory:"
-
-        @sa.event.listens_for(engine, "handle_error")
-        def _damaged(context: Any) -> None:
-            damaged = _damage_error(context.original_exception, where)
-            if damaged is not None:
-                raise damaged from context.original_exception
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            # Deleted memories are overwritten on disk, not left in free pages.
-            cursor.execute("PRAGMA secure_delete=ON")
-            cursor.close()
-
-        return engine
-    try:
-        return sa.create_engine(url, pool_pre_ping=True)
-    except ModuleNotFoundError as error:
-        raise ConfigurationError(
-            f"the driver for {parsed.drivername} is not installed: "
-            "pip install 'multisession[postgres]'"
-        ) from error
-
-
 class SQLStore:
     """Memories in SQL. Thread-safe: each call uses its own pooled connection."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine = _make_engine(url)
+        self._engine = make_engine(url)
         paramstyle = self._engine.dialect.paramstyle
         if paramstyle not in ("qmark", "format", "pyformat"):
             raise ConfigurationError(
@@ -232,7 +95,7 @@ class SQLStore:
                     index.create(self._engine, checkfirst=True)
                 return
             except sa.exc.DBAPIError as error:
-                if attempt + 1 < attempts and _lost_creation_race(error):
+                if attempt + 1 < attempts and lost_creation_race(error):
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise BackendUnavailableError(
@@ -309,7 +172,7 @@ class SQLStore:
         Every search asks, so this runs on the driver's connection directly: SQLAlchemy's
         statement handling costs several times the query itself.
         """
-        rows = self._direct(_VERSION_SQL, (user_id,))
+        rows = self._direct(VERSION_SQL, (user_id,))
         return None if not rows else int(rows[0][0])
 
     def _direct(self, sql: str, parameters: Sequence[Any]) -> builtins.list[Any]:
@@ -323,7 +186,7 @@ class SQLStore:
                 cursor.execute(sql, tuple(parameters))
                 return builtins.list(cursor.fetchall())
             except Exception as error:
-                damaged = _damage_error(error, self._engine.url.database or "")
+                damaged = damage_error(error, self._engine.url.database or "")
                 if damaged is not None and self._engine.dialect.name == "sqlite":
                     raise damaged from error
                 raise
@@ -446,11 +309,11 @@ class SQLStore:
                 .values(**changes)
             )
             row = conn.execute(
-                sa.select(*_MEMORY_COLUMNS, memories_table.c.embedding).where(
+                sa.select(*MEMORY_COLUMNS, memories_table.c.embedding).where(
                     memories_table.c.id == memory_id
                 )
             ).one()
-        return _memory(row), version, row.embedding
+        return memory_from_row(row), version, row.embedding
 
     def delete(self, user_id: str, memory_id: str, now: datetime) -> int | None:
         """Delete one memory; returns the new version, or None if there was none."""
@@ -704,9 +567,9 @@ class SQLStore:
         found: dict[str, Memory] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            sql = _GET_MANY_SQL.format(markers=", ".join("?" * len(chunk)))
+            sql = GET_MANY_SQL.format(markers=", ".join("?" * len(chunk)))
             for row in self._direct(sql, (user_id, *chunk)):
-                memory = _memory(row)
+                memory = memory_from_row(row)
                 found[memory.id] = memory
         return found
 
@@ -723,7 +586,7 @@ class SQLStore:
         column = memories_table.c[order_by]
         order = column.desc() if newest_first else column
         statement = (
-            sa.select(*_MEMORY_COLUMNS)
+            sa.select(*MEMORY_COLUMNS)
             .where(*self._filtered(user_id, where))
             .order_by(order, memories_table.c.id)
             .offset(offset)
@@ -731,7 +594,7 @@ class SQLStore:
         if limit is not None:
             statement = statement.limit(limit)
         with self._engine.connect() as conn:
-            return [_memory(row) for row in conn.execute(statement)]
+            return [memory_from_row(row) for row in conn.execute(statement)]
 
     def count(self, user_id: str, where: MemoryFilter | None = None) -> int:
         with self._engine.connect() as conn:
@@ -779,7 +642,7 @@ class SQLStore:
         with_embeddings: bool = False,
     ) -> builtins.list[IndexRow]:
         """All of a user's memories (or the given ones) as the indexes need them."""
-        columns: tuple[sa.Column[Any], ...] = _INDEX_COLUMNS
+        columns: tuple[sa.Column[Any], ...] = INDEX_COLUMNS
         if with_embeddings:
             columns = (*columns, memories_table.c.embedding)
         statement = sa.select(*columns).where(memories_table.c.user_id == user_id)
@@ -787,7 +650,7 @@ class SQLStore:
             statement = statement.where(memories_table.c.id.in_(list(memory_ids)))
         with self._engine.connect() as conn:
             return [
-                _index_row(row)
+                index_row_from_row(row)
                 for row in conn.execute(
                     statement.order_by(memories_table.c.revision, memories_table.c.id)
                 )
@@ -821,9 +684,9 @@ class SQLStore:
         for user_id in pending_users:
             with self._engine.connect() as conn:
                 rows = [
-                    _index_row(row)
+                    index_row_from_row(row)
                     for row in conn.execute(
-                        sa.select(*_INDEX_COLUMNS, memories_table.c.embedding).where(
+                        sa.select(*INDEX_COLUMNS, memories_table.c.embedding).where(
                             memories_table.c.user_id == user_id,
                             memories_table.c.vector_indexed.is_(False),
                         )

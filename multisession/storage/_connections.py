@@ -1,0 +1,75 @@
+"""Connecting to the SQL store: the engine for a URL, SQLite's settings, damaged files.
+
+SQLite runs in WAL mode with secure_delete (deleted memories are overwritten on disk);
+a file SQLite reports as damaged raises :class:`~multisession.errors.StoreDamagedError`
+naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..errors import ConfigurationError, StoreDamagedError
+
+
+def lost_creation_race(error: sa.exc.DBAPIError) -> bool:
+    """Whether a schema statement failed because another process made the object first."""
+    text = str(error.orig).lower()
+    return isinstance(error, sa.exc.IntegrityError) or any(
+        marker in text for marker in ("already exists", "duplicate column", "database is locked")
+    )
+
+
+DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
+
+
+def damage_error(error: BaseException, path: str) -> StoreDamagedError | None:
+    """The documented error for SQLite reporting a damaged file, or None for others."""
+    text = str(error)
+    if not any(sign in text.lower() for sign in DAMAGE_SIGNS):
+        return None
+    return StoreDamagedError(
+        f"the SQL store {path} is damaged ({text}): restore it from a backup (or save what "
+        f"SQLite can still read with `sqlite3 {path} .recover`), then run "
+        "`multisession repair` to bring the vector index in line"
+    )
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise ConfigurationError(
+            f"not a database URL: {url!r} (expected e.g. sqlite:///path/memory.db or "
+            "postgresql+psycopg://user:pass@host/db)"
+        ) from error
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        where = parsed.database or ":memory:"
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _damaged(context: Any) -> None:
+            damaged = damage_error(context.original_exception, where)
+            if damaged is not None:
+                raise damaged from context.original_exception
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Deleted memories are overwritten on disk, not left in free pages.
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.close()
+
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as error:
+        raise ConfigurationError(
+            f"the driver for {parsed.drivername} is not installed: "
+            "pip install 'multisession[postgres]'"
+        ) from error
