@@ -16,6 +16,7 @@ users searched exactly from SQL never need it).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -251,6 +252,16 @@ class ChromaVectorIndex:
                         self._raise_if_damaged(error)
                         raise
             return self._client
+
+    def open_here(self) -> None:
+        """Open embedded Chroma now, in the calling thread, if it is not open yet.
+
+        A failure is left for the call that needs the index to report. A server is
+        contacted on first use only, wherever that is: its client imports nothing new.
+        """
+        if self._client is None and self._directory is not None:
+            with contextlib.suppress(Exception):
+                self._chroma  # noqa: B018 - opened for its side effect
 
     def _connect_in_time(self) -> Any:
         """Make the client; chromadb's first requests have no timeout, so bound the wait."""

@@ -286,6 +286,10 @@ class WriteBehind:
             if len(self._buffer) >= self._flush_size or self._buffer.age() >= self._flush_seconds:
                 self.flush_vectors()
             else:
+                # The timer's thread must not be the one to import and open embedded
+                # Chroma: two threads importing large packages at once (chromadb there,
+                # an HTTP client here) can leave a shared module half-initialised.
+                self._vectors.open_here()
                 self._schedule_flush()
             return
         try:
