@@ -23,14 +23,20 @@ def lost_creation_race(error: sa.exc.DBAPIError) -> bool:
     )
 
 
-DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
+_DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
+
+
+def reports_damage(error: BaseException) -> bool:
+    """Whether SQLite (ours, or embedded Chroma's) says a file is damaged."""
+    text = str(error).lower()
+    return any(sign in text for sign in _DAMAGE_SIGNS)
 
 
 def damage_error(error: BaseException, path: str) -> StoreDamagedError | None:
     """The documented error for SQLite reporting a damaged file, or None for others."""
-    text = str(error)
-    if not any(sign in text.lower() for sign in DAMAGE_SIGNS):
+    if not reports_damage(error):
         return None
+    text = str(error)
     return StoreDamagedError(
         f"the SQL store {path} is damaged ({text}): restore it from a backup (or save what "
         f"SQLite can still read with `sqlite3 {path} .recover`), then run "

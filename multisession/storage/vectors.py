@@ -33,6 +33,7 @@ from .._files import write_atomically
 from .._lru import LRUCache
 from ..errors import BackendUnavailableError, ConfigurationError, StoreDamagedError
 from ..records import MemoryFilter
+from ._connections import reports_damage
 from .schema import user_hash
 
 __all__ = ["ChromaVectorIndex", "collection_name"]
@@ -223,11 +224,9 @@ class ChromaVectorIndex:
 
     def _raise_if_damaged(self, error: BaseException) -> None:
         """Raise StoreDamagedError if embedded Chroma reports its files damaged."""
-        text = str(error)
-        if self._directory is None or not any(
-            sign in text.lower() for sign in ("malformed", "not a database")
-        ):
+        if self._directory is None or not reports_damage(error):
             return
+        text = str(error)
         raise StoreDamagedError(
             f"the vector index {self._directory}/chroma.sqlite3 is damaged ({text}): it is derived "
             f"from SQL, so delete the directory {self._directory} and open the store "
