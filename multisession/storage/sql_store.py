@@ -42,6 +42,7 @@ from ._rows import (
     memory_from_row,
 )
 from .json_filter import metadata_clause
+from .migrations import add_missing_columns
 from .schema import (
     UTCDateTime,
     audit_table,
@@ -89,6 +90,7 @@ class SQLStore:
             try:
                 metadata.create_all(self._engine)
                 self._add_embedding_column()
+                add_missing_columns(self._engine)
                 # create_all makes the indexes of new tables only: a store made by an
                 # earlier version gains the ones added since.
                 for index in memories_table.indexes:
