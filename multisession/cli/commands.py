@@ -660,12 +660,25 @@ def cmd_repair(args: argparse.Namespace) -> int:
             )
         report = engine.repair()
     if args.json:
-        _print_json({"reindexed": report.reindexed, "orphans_removed": report.orphans_removed})
+        _print_json(
+            {
+                "reindexed": report.reindexed,
+                "orphans_removed": report.orphans_removed,
+                "orphans_kept": report.orphans_kept,
+            }
+        )
     else:
         sys.stdout.write(
             f"reindexed {report.reindexed} memories; "
             f"removed {report.orphans_removed} orphaned vectors\n"
         )
+        if report.orphans_kept:
+            sys.stdout.write(
+                f"kept {report.orphans_kept} vectors whose memories SQL no longer has but "
+                "never recorded as deleted (a damaged or restored database?): they are "
+                "never returned by search; restore the SQL store from a backup to get "
+                "their memories back, or delete the vector index directory to drop them\n"
+            )
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..errors import ConfigurationError, StoreDamagedError
+from ..errors import BackendUnavailableError, ConfigurationError, StoreDamagedError
 
 
 def lost_creation_race(error: sa.exc.DBAPIError) -> bool:
@@ -73,9 +73,26 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as error:
         raise ConfigurationError(
             f"the driver for {parsed.drivername} is not installed: "
             "pip install 'multisession[postgres]'"
         ) from error
+    server = parsed.render_as_string(hide_password=True)
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _unreachable(context: Any) -> None:
+        # A server that went away after the store opened (stopped, restarted, network
+        # down) fails as an OperationalError or a lost connection: both mean "retry
+        # later", which callers know as BackendUnavailableError.
+        if context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, sa.exc.OperationalError
+        ):
+            raise BackendUnavailableError(
+                f"the SQL store at {server} cannot be reached "
+                f"({' '.join(str(context.original_exception).split())}): check that the database "
+                "server is running and reachable, then retry; what it acknowledged is safe"
+            ) from context.original_exception
+
+    return engine

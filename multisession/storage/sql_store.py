@@ -329,11 +329,12 @@ class SQLStore:
                 return None
             version = self._bump_version(conn, user_id, now)
             self._audit(conn, "delete_memory", user_id, {"memory_id": memory_id}, now)
-            conn.execute(
-                deletions_table.insert().values(
-                    key=self._deletion_key(conn, user_id), memory_id=memory_id
+            if self._has_vectors(conn):
+                conn.execute(
+                    deletions_table.insert().values(
+                        key=self._deletion_key(conn, user_id), memory_id=memory_id
+                    )
                 )
-            )
         return version
 
     def delete_user(self, user_id: str, now: datetime) -> int | None:
@@ -350,12 +351,27 @@ class SQLStore:
             for table in (messages_table, conversations_table, users_table):
                 conn.execute(table.delete().where(table.c.user_id == user_id))
             self._audit(conn, "delete_user", user_id, {"memories": count}, now)
-            conn.execute(
-                deletions_table.insert().values(
-                    key=self._deletion_key(conn, user_id), memory_id=None
+            if self._has_vectors(conn):
+                conn.execute(
+                    deletions_table.insert().values(
+                        key=self._deletion_key(conn, user_id), memory_id=None
+                    )
                 )
-            )
         return int(count)
+
+    @staticmethod
+    def _has_vectors(conn: Connection) -> bool:
+        """Whether any vector index may hold this store's memories.
+
+        Stores opened with an embedder record it first (check_embedder); a store that
+        never was has no vector index to catch up, so its deletions need no proof kept.
+        """
+        return (
+            conn.execute(
+                sa.select(settings_table.c.key).where(settings_table.c.key == "embedder")
+            ).first()
+            is not None
+        )
 
     def _deletion_key(self, conn: Connection, user_id: str) -> str:
         return self.collection_key(collection_name(user_id), conn)

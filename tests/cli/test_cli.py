@@ -590,9 +590,34 @@ def test_repair_indexes_missing_vectors_and_removes_orphans(env, tmp_path):
     assert as_json(cli(env, store, "repair --json", embed=True)) == {
         "reindexed": 0,
         "orphans_removed": 1,
+        "orphans_kept": 0,
     }
     stats = as_json(cli(env, store, "stats --json"))
     assert (stats["memories"], stats["pending_vectors"]) == (4, 0)
+
+
+def test_repair_reports_the_vectors_it_keeps_for_memories_sql_lost(env, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    first = write_jsonl(tmp_path / "first.jsonl", [{"content": "I like green tea"}])
+    later = write_jsonl(
+        tmp_path / "later.jsonl",
+        [{"content": "I live in Lisbon"}, {"content": "I have a cat called Miso"}],
+    )
+    ok(cli(env, store, f"import {first} --user jo", embed=True))
+    shutil.copy(store / "memory.db", tmp_path / "backup.db")
+    ok(cli(env, store, f"import {later} --user jo", embed=True))
+    # SQL loses the later writes (an older file comes back); their vectors remain.
+    for leftover in store.glob("memory.db*"):
+        leftover.unlink()
+    shutil.copy(tmp_path / "backup.db", store / "memory.db")
+
+    report = ok(cli(env, store, "repair", embed=True))
+    assert report.startswith("reindexed 0 memories; removed 0 orphaned vectors\n")
+    assert "kept 2 vectors whose memories SQL no longer has" in report
+    assert "restore the SQL store from a backup" in report
+    assert as_json(cli(env, store, "repair --json", embed=True))["orphans_kept"] == 2
 
 
 @pytest.mark.server

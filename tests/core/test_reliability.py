@@ -6,6 +6,7 @@ a write failing halfway) and checks what the store holds afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -345,3 +346,130 @@ def test_a_damaged_file_raises_an_error_naming_it_and_the_fix(
         engine.search("alice", "fact")
     assert str(store / damaged) in str(raised.value)
     assert "backup" in str(raised.value) or "rebuild" in str(raised.value)
+
+
+class _Proxy:
+    """A TCP relay on loopback in front of a server, which a test can cut like a network."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+        import threading
+
+        self._target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._up = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if not self._up:
+                    client.close()
+                    continue
+                server = socket.create_connection(("127.0.0.1", self._target))
+                self._open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.close()
+
+    def cut(self) -> None:
+        """Refuse new connections and drop the open ones, as a stopped server would."""
+        import socket
+
+        with self._lock:
+            self._up = False
+            for end in self._open:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._up = True
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+
+@pytest.mark.server
+def test_postgresql_going_away_after_open_raises_backend_unavailable_and_recovers(
+    postgres_url: str,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from multisession import BackendUnavailableError, MemoryEngine
+
+    url = make_url(postgres_url)
+    proxy = _Proxy(int(url.port or 5432))
+    try:
+        through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
+        with MemoryEngine(sql_url=through_proxy, embedder=None) as engine:
+            kept = engine.add("u", "I keep bees on the roof")
+            proxy.cut()
+            for call in (
+                lambda: engine.search("u", "bees"),
+                lambda: engine.add("u", "the hives are blue"),
+                lambda: engine.list("u"),
+            ):
+                with pytest.raises(BackendUnavailableError, match="cannot be reached.*retry"):
+                    call()
+            proxy.restore()
+            assert [m.content for m in engine.list("u")] == [kept.content]
+            assert [hit.memory.id for hit in engine.search("u", "bees")] == [kept.id]
+    finally:
+        proxy.close()
+
+
+def _pending_deletions(store: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(store / "memory.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM ms_pending_deletions").fetchone()[0])
+
+
+def test_a_store_without_vectors_keeps_no_proof_of_deletions(tmp_path: Path) -> None:
+    from multisession import MemoryEngine
+
+    with MemoryEngine(tmp_path, embedder=None) as engine:
+        for round_ in range(3):
+            memory = engine.add("u", f"note {round_}")
+            engine.delete("u", memory.id)
+        engine.delete_user("u")
+    assert _pending_deletions(tmp_path) == 0
+
+
+def test_a_keyword_only_delete_in_a_store_with_vectors_is_kept_until_repair(
+    tmp_path: Path, minilm: Any
+) -> None:
+    from multisession import MemoryEngine
+
+    with MemoryEngine(tmp_path, embedder=minilm) as engine:
+        memory = engine.add("u", "I keep bees")
+    with MemoryEngine(tmp_path, embedder=None) as engine:
+        engine.delete("u", memory.id)
+    assert _pending_deletions(tmp_path) == 1
+    with MemoryEngine(tmp_path, embedder=minilm) as engine:
+        assert engine.repair().orphans_removed == 1
+    assert _pending_deletions(tmp_path) == 0
