@@ -45,7 +45,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"context"}),
     frozenset({"retrieval", "extraction"}),
     frozenset({"storage"}),
-    frozenset({"embeddings"}),
+    frozenset({"embeddings", "privacy"}),
     frozenset({"records", "errors", "clock", "_ids", "_validation", "_files", "_lru", "_log_once"}),
 )
 
