@@ -9,6 +9,7 @@ the async twins are mixed in from their own modules.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import enum
 import functools
 from collections import Counter
@@ -33,6 +34,7 @@ from .errors import (
     InvalidInputError,
     MemoryNotFoundError,
 )
+from .privacy import PrivacyConfig, SensitivityClassifier
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
@@ -118,6 +120,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             use keywords only and writes wait in SQL for the vector index, for a short
             cool-down before the server is tried again. The engine opens while the
             server is down.
+        privacy: How each memory and message is classified by sensitivity when it is
+            written (:class:`~multisession.privacy.PrivacyConfig`); the class and the
+            detectors that fired are stored beside it and can be filtered on. True (the
+            default) uses the built-in offline detectors and classes; False stores
+            everything unclassified.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -151,6 +158,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         exact_vector_limit: int = 50_000,
         max_cached_vectors: int = 200_000,
         vector_timeout: float = 5.0,
+        privacy: PrivacyConfig | bool = True,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -181,6 +189,17 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
                 "adapters of langchain_multisession or llamaindex_multisession"
             )
         self.llm = llm
+        if not isinstance(privacy, (bool, PrivacyConfig)):
+            raise ConfigurationError(
+                "privacy must be True, False or a multisession.privacy.PrivacyConfig, "
+                f"got {type(privacy).__name__}"
+            )
+        #: Classifies what is written; None when classification is turned off.
+        self.privacy = (
+            SensitivityClassifier(None if privacy is True else privacy)
+            if privacy is not False
+            else None
+        )
         self.track_access = track_access
         self._clock: Clock = clock or functools.partial(datetime.now, timezone.utc)
         self.events: Counter[str] = Counter()
@@ -192,7 +211,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             functools.partial(_resolve, embedder),
             vector_timeout,
         )
-        self.conversations = ConversationStore(self._store.engine)
+        self.conversations = ConversationStore(
+            self._store.engine, classify=self._classify if self.privacy else None
+        )
         self.indexes = UserIndexes(
             self._store,
             tokenize,
@@ -293,7 +314,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         """
         user_id = check.check_user_id(user_id)
         now = self._now(now)
-        rows = check.memory_rows(items, now, self.max_content_chars)
+        rows = self._memory_rows(items, now)
         return self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
 
     def _add_with(
@@ -304,8 +325,40 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         also: Callable[[Connection], None],
     ) -> builtins.list[Memory]:
         """Add memories of a checked user; ``also`` writes in the same SQL transaction."""
-        rows = check.memory_rows(items, now, self.max_content_chars)
+        rows = self._memory_rows(items, now)
         return self._indexer.add(user_id, rows, now, also=also)
+
+    def _memory_rows(
+        self, items: Iterable[MemoryInput | str | Mapping[str, Any]], now: datetime
+    ) -> builtins.list[dict[str, Any]]:
+        """The checked SQL rows of new memories, each with its privacy class."""
+        rows = check.memory_rows(items, now, self.max_content_chars)
+        if self.privacy is not None:
+            for row in rows:
+                row["sensitivity"], detectors = self._classify(row["content"])
+                row["detectors"] = list(detectors)
+        return rows
+
+    def _classify(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """A text's privacy class and the detectors that fired (classification is on)."""
+        assert self.privacy is not None
+        found = self.privacy.classify(text)
+        return found.sensitivity, tuple(found.detectors)
+
+    def _sensitivity_filter(
+        self, where: MemoryFilter, sensitivity: str | Sequence[str] | None
+    ) -> MemoryFilter:
+        """``where`` keeping only memories of these privacy classes (checked by name)."""
+        if sensitivity is None:
+            return where
+        classes = self.privacy.classes if self.privacy is not None else PrivacyConfig().classes
+        wanted = (sensitivity,) if isinstance(sensitivity, str) else tuple(sensitivity)
+        unknown = [name for name in wanted if name not in classes]
+        if not wanted or unknown:
+            raise InvalidInputError(
+                f"sensitivity must be one or more of the classes {classes}, got {sensitivity!r}"
+            )
+        return dataclasses.replace(where, sensitivity=wanted)
 
     def update(
         self,
@@ -324,6 +377,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
         values = check.memory_changes(content, kind, metadata, self.max_content_chars)
+        if "content" in values and self.privacy is not None:
+            values["sensitivity"], detectors = self._classify(values["content"])
+            values["detectors"] = list(detectors)
         now = self._now(now)
         self._writes.flush_access(user_id)
         memory = self._indexer.update(user_id, memory_id, values, now)
@@ -379,6 +435,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         newest_first: bool = True,
         filter: Mapping[str, Any] | None = None,
         order_by: Literal["created_at", "updated_at"] = "created_at",
+        sensitivity: str | Sequence[str] | None = None,
     ) -> builtins.list[Memory]:
         """A page of the user's memories, newest first by default.
 
@@ -386,9 +443,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         ``{"field": value}`` for equality, ``{"field": {"$gt": 3}}`` with ``$eq``,
         ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, and a dict without operators for
         the fields of a nested dict. ``order_by`` picks the time the page is sorted by.
+        ``sensitivity`` keeps memories of one privacy class (or of any of several).
         """
         user_id = check.check_user_id(user_id)
         where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = self._sensitivity_filter(where, sensitivity)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
         if order_by not in ("created_at", "updated_at"):
@@ -414,12 +473,12 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         since: datetime | None = None,
         until: datetime | None = None,
         filter: Mapping[str, Any] | None = None,
+        sensitivity: str | Sequence[str] | None = None,
     ) -> int:
         """How many memories the user has (matching the filters, as :meth:`list`'s)."""
         user_id = check.check_user_id(user_id)
-        return self._store.count(
-            user_id, check.memory_filter(kinds, conversation_id, since, until, filter)
-        )
+        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        return self._store.count(user_id, self._sensitivity_filter(where, sensitivity))
 
     def has_user(self, user_id: str) -> bool:
         """Whether the store holds anything of this user (memories or conversations)."""
@@ -482,6 +541,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         config: RetrievalConfig | None = None,
         query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
         filter: Mapping[str, Any] | None = None,
+        sensitivity: str | Sequence[str] | None = None,
     ) -> builtins.list[SearchHit]:
         """Hybrid search over one user's memories, best first.
 
@@ -501,12 +561,15 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             query_vector: A precomputed query embedding, skipping the embedder.
             filter: Metadata conditions, as :meth:`list` takes them; applied inside
                 both retrievers, like the other filters.
+            sensitivity: Keep memories of this privacy class (or these classes),
+                tested in SQL like ``filter``.
         """
         user_id = check.check_user_id(user_id)
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
         where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = self._sensitivity_filter(where, sensitivity)
         now = self._now(now)
         hits = self._hybrid.search(
             user_id, query, k=k, where=where, settings=settings, now=now, query_vector=query_vector

@@ -56,6 +56,11 @@ class Memory:
     access_count: int = 0
     conversation_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The privacy class of the content (``"public"``, ``"personal"``, ``"sensitive"``
+    #: by default), or None if it was stored unclassified.
+    sensitivity: str | None = None
+    #: The detectors that fired on the content, sorted.
+    detectors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 strings)."""
@@ -70,6 +75,8 @@ class Memory:
             "updated_at": self.updated_at.isoformat(),
             "last_accessed": self.last_accessed.isoformat() if self.last_accessed else None,
             "access_count": self.access_count,
+            "sensitivity": self.sensitivity,
+            "detectors": list(self.detectors),
         }
 
 
@@ -157,6 +164,10 @@ class Message:
     id: str = ""
     conversation_id: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The privacy class of the content, or None if it was stored unclassified.
+    sensitivity: str | None = None
+    #: The detectors that fired on the content, sorted.
+    detectors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +177,8 @@ class Message:
             "content": self.content,
             "created_at": self.created_at.isoformat(),
             "metadata": dict(self.metadata),
+            "sensitivity": self.sensitivity,
+            "detectors": list(self.detectors),
         }
 
 
@@ -251,6 +264,8 @@ class MemoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     metadata: tuple[MetadataCondition, ...] = ()
+    #: The privacy classes to keep (tested in SQL), or None for all.
+    sensitivity: tuple[str, ...] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -260,6 +275,7 @@ class MemoryFilter:
             and self.since is None
             and self.until is None
             and not self.metadata
+            and self.sensitivity is None
         )
 
 

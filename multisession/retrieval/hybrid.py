@@ -195,8 +195,8 @@ class HybridSearch:
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
-                if where.metadata:
-                    # The vector index holds no metadata: SQL's matches decide.
+                if where.metadata or where.sensitivity is not None:
+                    # The vector index holds no metadata nor class: SQL's matches decide.
                     semantic = [hit for hit in semantic if allowed is None or hit[0] in allowed]
             except StoreDamagedError:
                 raise  # names the damaged file and the fix: not an outage to ride out

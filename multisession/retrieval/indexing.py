@@ -117,6 +117,8 @@ class Indexer:
                 updated_at=now,
                 conversation_id=row["conversation_id"],
                 metadata=row["metadata"],
+                sensitivity=row.get("sensitivity"),
+                detectors=tuple(row.get("detectors") or ()),
             )
             for row in fresh
         ]

@@ -30,6 +30,8 @@ MEMORY_COLUMNS = tuple(
         "updated_at",
         "last_accessed",
         "access_count",
+        "sensitivity",
+        "detectors",
     )
 )
 GET_MANY_SQL = (
@@ -51,9 +53,13 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         updated_at,
         last_accessed,
         access_count,
+        sensitivity,
+        detectors,
     ) = row[: len(MEMORY_COLUMNS)]
     if isinstance(metadata, (str, bytes)):
         metadata = json.loads(metadata)
+    if isinstance(detectors, (str, bytes)):
+        detectors = json.loads(detectors)
     return Memory(
         id=memory_id,
         user_id=owner,
@@ -65,6 +71,8 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         access_count=int(access_count),
         conversation_id=conversation_id,
         metadata=dict(metadata or {}),
+        sensitivity=sensitivity,
+        detectors=tuple(detectors or ()),
     )
 
 

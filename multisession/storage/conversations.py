@@ -9,7 +9,8 @@ the latest messages (the session tier) spares SQL round trips on the hot path.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,10 @@ from ..errors import MemoryNotFoundError
 from ..records import Conversation, Message
 from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
-__all__ = ["ConversationStore"]
+__all__ = ["ConversationStore", "TextClassifier"]
+
+#: Classifies a message's content: its privacy class and the detectors that fired.
+TextClassifier = Callable[[str], tuple[str, tuple[str, ...]]]
 
 
 def _conversation(row: sa.Row[Any]) -> Conversation:
@@ -49,6 +53,8 @@ def _message(row: sa.Row[Any]) -> Message:
         id=row.id,
         conversation_id=row.conversation_id,
         metadata=dict(row.metadata or {}),
+        sensitivity=row.sensitivity,
+        detectors=tuple(row.detectors or ()),
     )
 
 
@@ -59,10 +65,20 @@ class ConversationStore:
         engine: The SQLAlchemy engine the memories live in (tables are shared).
         window: How many recent messages per conversation stay cached in process.
         max_cached: How many conversations' windows are cached.
+        classify: Gives each new message its privacy class and detectors; None stores
+            messages unclassified.
     """
 
-    def __init__(self, engine: Engine, *, window: int = 50, max_cached: int = 256) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        window: int = 50,
+        max_cached: int = 256,
+        classify: TextClassifier | None = None,
+    ) -> None:
         self._engine = engine
+        self._classify = classify
         self._window = window
         # (user, conversation) -> ((message count, newest message id), window)
         self._cache: LRUCache[
@@ -93,8 +109,11 @@ class ConversationStore:
         messages: Sequence[tuple[str, str, Mapping[str, Any] | None]],
         now: datetime,
     ) -> builtins.list[Message]:
-        """Check ``(role, content, metadata)`` messages and give them ids; writes nothing."""
-        return [
+        """Check ``(role, content, metadata)`` messages, give them ids and classify them.
+
+        Writes nothing.
+        """
+        prepared = [
             Message(
                 role=check.check_role(role),
                 content=check.check_message_content(content),
@@ -105,6 +124,15 @@ class ConversationStore:
             )
             for role, content, metadata in messages
         ]
+        if self._classify is None:
+            return prepared
+        classified = []
+        for message in prepared:
+            sensitivity, detectors = self._classify(message.content)
+            classified.append(
+                dataclasses.replace(message, sensitivity=sensitivity, detectors=detectors)
+            )
+        return classified
 
     def write_messages(
         self,
@@ -131,6 +159,8 @@ class ConversationStore:
                     "content": message.content,
                     "created_at": message.created_at,
                     "metadata": message.metadata,
+                    "sensitivity": message.sensitivity,
+                    "detectors": (None if message.sensitivity is None else list(message.detectors)),
                 }
                 for message in stored
             ],

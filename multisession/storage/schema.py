@@ -91,12 +91,18 @@ memories_table = sa.Table(
     # The content's vector (little-endian float32), or NULL until it is embedded. SQL
     # keeps it so that in-process exact search is derived from SQL like the BM25 index.
     sa.Column("embedding", sa.LargeBinary, nullable=True),
+    # The privacy class of the content and the detectors that fired (a JSON list of
+    # names); NULL for memories stored before classification or with it turned off.
+    sa.Column("sensitivity", sa.String(32), nullable=True),
+    sa.Column("detectors", sa.JSON, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
     sa.Index("ix_ms_memories_user_kind_created", "user_id", "kind", "created_at"),
     sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
     sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
+    # A user's memories of one class: privacy reports and `forget --class`.
+    sa.Index("ix_ms_memories_user_sensitivity", "user_id", "sensitivity"),
 )
 
 conversations_table = sa.Table(
@@ -125,6 +131,9 @@ messages_table = sa.Table(
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
+    # As on ms_memories: the privacy class and the detectors that fired, or NULL.
+    sa.Column("sensitivity", sa.String(32), nullable=True),
+    sa.Column("detectors", sa.JSON, nullable=True),
     sa.Index(
         "ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"
     ),

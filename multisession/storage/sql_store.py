@@ -570,6 +570,8 @@ class SQLStore:
             clauses.append(memories_table.c.created_at >= where.since)
         if where.until is not None:
             clauses.append(memories_table.c.created_at < where.until)
+        if where.sensitivity is not None:
+            clauses.append(memories_table.c.sensitivity.in_(list(where.sensitivity)))
         dialect = self._engine.dialect.name
         clauses.extend(
             metadata_clause(dialect, memories_table.c.metadata, condition)
