@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from . import _validation as check
 from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
+from ._privacy_methods import PrivacyMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
 from .embeddings.minilm import default_embedder
@@ -64,7 +65,7 @@ class _Default(enum.Enum):
 DEFAULT_EMBEDDER: Final = _Default.EMBEDDER
 
 
-class MemoryEngine(ConversationMethods, AsyncTwins):
+class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
     """Long-term memory for many users: store, search, list, update, delete, export.
 
     Example:

@@ -256,6 +256,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             conversation_id=args.conversation,
             since=since,
             until=until,
+            sensitivity=args.sensitivity,
         )
     if args.json:
         _print_json(
@@ -310,6 +311,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "conversation_id": args.conversation,
         "since": _time_option(args, "since"),
         "until": _time_option(args, "until"),
+        "sensitivity": args.sensitivity,
     }
     with _open_engine(args, vectors=False) as engine:
         _require_user(engine, user_id, args)
@@ -340,12 +342,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         table = Table(title=Text(f"memories of {user_id!r}"))
         table.add_column("created", no_wrap=True)
         table.add_column("kind", no_wrap=True)
+        table.add_column("class", no_wrap=True)
         table.add_column("conversation", overflow="fold")
         table.add_column("content / id", overflow="fold", min_width=34, ratio=1)
         for memory in memories:
             table.add_row(
                 _utc(memory.created_at),
                 memory.kind,
+                memory.sensitivity or "-",
                 Text(memory.conversation_id or "-"),
                 _content_cell(memory),
             )
@@ -375,6 +379,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("updated", _utc(memory.updated_at)),
         ("last accessed", _utc(memory.last_accessed)),
         ("access count", str(memory.access_count)),
+        ("class", memory.sensitivity or "-"),
+        ("detectors", ", ".join(memory.detectors) or "-"),
         ("metadata", json.dumps(memory.metadata, ensure_ascii=False, sort_keys=True)),
     ]
     for name, value in rows:
@@ -434,7 +440,7 @@ def _write_export(target: Path, text: str) -> None:
 def cmd_forget(args: argparse.Namespace) -> int:
     user_id = check.check_user_id(args.user)
     if args.all == (args.memory_id is not None):
-        raise UsageError("give either MEMORY_ID or --all")
+        raise UsageError("give either MEMORY_ID, --all or --class")
     if not args.all:
         return _forget_one(args, user_id, check.check_memory_id(args.memory_id))
     _require_store(_location(args))

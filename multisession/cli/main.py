@@ -50,7 +50,6 @@ try:
         cmd_add,
         cmd_demo,
         cmd_export,
-        cmd_forget,
         cmd_import,
         cmd_list,
         cmd_repair,
@@ -58,6 +57,7 @@ try:
         cmd_show,
         cmd_stats,
     )
+    from .privacy import cmd_forget_any, cmd_privacy_report
 except ModuleNotFoundError as missing:
     if missing.name != "rich" and not (missing.name or "").startswith("rich."):
         raise
@@ -86,6 +86,8 @@ examples:
   multisession import history.jsonl --user alice
   multisession export alice -o alice.json
   multisession forget alice --all --yes
+  multisession privacy report --user alice
+  multisession forget alice --class sensitive --yes
 
 The store is --store DIR, else $MULTISESSION_STORE, else ./multisession-store.
 Exit status: 0 ok, 1 error (one line on stderr), 2 bad command line, 130 interrupted.
@@ -137,6 +139,11 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conversation", metavar="C", help="only this conversation")
     parser.add_argument("--since", metavar="T", help="created at or after T (ISO 8601, with zone)")
     parser.add_argument("--until", metavar="T", help="created before T (ISO 8601, with zone)")
+    _class_option(parser, "only this privacy class: public, personal, sensitive (repeat)")
+
+
+def _class_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--class", dest="sensitivity", action="append", metavar="CLASS", help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,13 +207,40 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
     )
 
-    forget = command("forget", cmd_forget, "delete one memory, or a user entirely with --all")
+    forget = command(
+        "forget",
+        cmd_forget_any,
+        "delete one memory, a user entirely with --all, or one privacy class with --class",
+    )
     forget.add_argument("user", metavar="USER")
     forget.add_argument("memory_id", metavar="MEMORY_ID", nargs="?")
     forget.add_argument("--all", action="store_true", help="delete every memory and conversation")
-    forget.add_argument(
-        "--yes", action="store_true", help="confirm --all without asking (needed without a tty)"
+    _class_option(
+        forget, "delete the memories and messages of this privacy class (repeat for several)"
     )
+    forget.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm --all or --class without asking (needed without a tty)",
+    )
+
+    privacy = commands.add_parser(
+        "privacy",
+        help="what a user's store holds by privacy class",
+        description="what a user's store holds by privacy class",
+    )
+    privacy_commands = privacy.add_subparsers(
+        dest="privacy_command", metavar="PRIVACY_COMMAND", required=True
+    )
+    report = privacy_commands.add_parser(
+        "report",
+        help="counts by class and detector (never any content)",
+        description="a user's memories and messages counted by privacy class and detector; "
+        "never prints any content",
+        parents=[store, output],
+    )
+    report.add_argument("--user", required=True, metavar="U", help="whose store to report")
+    report.set_defaults(handler=cmd_privacy_report, parser=report)
 
     command("stats", cmd_stats, "users, memories, vectors and sizes on disk")
 

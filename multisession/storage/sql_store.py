@@ -505,6 +505,11 @@ class SQLStore:
                 ],
             )
 
+    def audit(self, action: str, user_id: str, detail: Mapping[str, Any], now: datetime) -> None:
+        """Record an action on a user in the audit log (a keyed hash, never the id)."""
+        with self._engine.begin() as conn:
+            self._audit(conn, action, user_id, detail, now)
+
     def _audit(
         self,
         conn: Connection,
