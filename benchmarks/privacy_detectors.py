@@ -68,9 +68,8 @@ def table(split: str, result: dict[str, tuple[int, int, int]]) -> None:
         print(f"  {name:22} {tp:3} {fp:3} {fn:3}  {precision:9.3f}  {recall:6.3f}{flag}")
 
 
-def cost(rows: list[dict[str, object]], rounds: int = 5) -> None:
+def cost(texts: list[str], what: str, rounds: int = 5) -> None:
     classifier = SensitivityClassifier()
-    texts = [str(row["text"]) for row in rows]
     per_round = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -83,9 +82,10 @@ def cost(rows: list[dict[str, object]], rounds: int = 5) -> None:
         classifier.classify(long_text)
     long_cost = (time.perf_counter() - started) / 50
     print(
-        f"\ncost: {statistics.median(per_round) * 1e6:.0f} µs per message (median of "
-        f"{rounds} rounds over {len(texts)} messages); {long_cost * 1e3:.2f} ms for a "
-        f"{len(long_text)}-character text"
+        f"\ncost on {what}: {statistics.median(per_round) * 1e6:.0f} µs per message "
+        f"(median of {rounds} rounds over {len(texts)} messages, "
+        f"{statistics.mean(map(len, texts)):.0f} characters on average); "
+        f"{long_cost * 1e3:.2f} ms for a {len(long_text)}-character text"
     )
 
 
@@ -93,13 +93,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("dev", "test", "holdout", "all"), default="all")
     parser.add_argument("--errors", action="store_true", help="print each wrong message")
+    parser.add_argument(
+        "--locomo",
+        metavar="PATH",
+        help="also time LoCoMo dialogue turns (ordinary chat); default: the dev split "
+        "next to the repository, when present",
+    )
     args = parser.parse_args()
     rows = load()
     splits = ("dev", "test", "holdout") if args.split == "all" else (args.split,)
     for split in splits:
         chosen = [row for row in rows if row["split"] == split]
         table(f"{split} ({len(chosen)} messages)", evaluate(chosen, args.errors))
-    cost(rows)
+    cost([str(row["text"]) for row in rows], "the labelled messages")
+    turns = _locomo_turns(args.locomo)
+    if turns:
+        cost(turns, "LoCoMo dialogue turns")
+
+
+def _locomo_turns(path: str | None) -> list[str]:
+    """The dialogue turns of LoCoMo (read in place, never copied), or none if absent."""
+    from locomo import DEFAULT_PATH, load
+
+    if path is None and not Path(DEFAULT_PATH).exists():
+        return []
+    return [turn.text for conversation in load(path) for turn in conversation.turns]
 
 
 if __name__ == "__main__":

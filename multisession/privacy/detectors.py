@@ -67,7 +67,8 @@ def _alternation(terms: Sequence[str]) -> str:
     return "|".join(r"\s+".join(re.escape(part) for part in term.split()) for term in ordered)
 
 
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")
+# Words with their inner hyphens and apostrophes ("pro-choice", "crohn's"), and numbers.
+_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*|\d+")
 
 
 @functools.lru_cache(maxsize=16)
@@ -77,9 +78,12 @@ def _words(text: str) -> frozenset[str]:
 
 
 def _first_words(terms: Iterable[str]) -> frozenset[str]:
-    """The first word of each term, as :func:`_words` splits it, and its plural."""
-    first = {_WORD.findall(term.lower())[0] for term in terms}
-    return frozenset(first | {word + "s" for word in first})
+    """A word each term must contain (its longest, the rarest as a rule), and its plural.
+
+    A text holding none of them cannot match any term: the long alternation is skipped.
+    """
+    keys = {max(_WORD.findall(term.lower()), key=len) for term in terms}
+    return frozenset(keys | {word + "s" for word in keys})
 
 
 # -- contact details -------------------------------------------------------------------
@@ -382,18 +386,39 @@ def detect_national_id(text: str) -> Iterator[Detection]:
 
 # -- credentials -----------------------------------------------------------------------
 
+# (kind, literals one of which the key contains, pattern): the literal test is cheap.
 _KEY_PATTERNS: Final = (
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")),
-    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})")),
-    ("openai_anthropic_key", re.compile(r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}")),
-    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("stripe_key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("private_key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
-    ("bearer_token", re.compile(r"(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{20,}=*")),
+    (
+        "aws_access_key",
+        ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA"),
+        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),
+    ),
+    (
+        "github_token",
+        ("gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})"),
+    ),
+    (
+        "openai_anthropic_key",
+        ("sk-",),
+        re.compile(r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
+    ),
+    ("slack_token", ("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("google_api_key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("stripe_key", ("_live_", "_test_"), re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
+    ("gitlab_token", ("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    ("npm_token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    (
+        "jwt",
+        ("eyJ",),
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ),
+    ("private_key", ("PRIVATE KEY",), re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    (
+        "bearer_token",
+        ("bearer", "Bearer", "BEARER"),
+        re.compile(r"(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{20,}=*"),
+    ),
 )
 # "<secret word> [up to four words] is|was|:|= <value>"
 _SECRET_WORDS = re.compile(
@@ -420,9 +445,35 @@ _PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\$\{?\w+\}?|x{3,}|\*{3,}|\.{3,}|your[-_].*|my[-_].*|example.*"
     r"|changeme|placeholder|redacted|todo|tbd)$"
 )
-_STRONG_TOKEN = re.compile(
-    r"(?<!\S)(?=\S*[a-z])(?=\S*[A-Z])(?=\S*\d)(?=\S*[^\w\s])[^\s/@.,]{8,64}(?!\S)"
-)
+_WHITESPACE_SEPARATED = re.compile(r"\S{8,64}")
+_SECRET_WORD_KEYS = frozenset(
+    ("password", "passwd", "pwd", "passphrase", "passcode", "pin", "secret", "api",
+     "apikey", "api_key", "key", "token", "login", "credentials")
+)  # fmt: skip
+
+
+def _strong_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of words mixing lower and upper case, digits and symbols (8-64 characters)."""
+    if not any(char.isdigit() for char in text):
+        return
+    for match in _WHITESPACE_SEPARATED.finditer(text):
+        word = match.group()
+        if not any(char.isdigit() for char in word):
+            continue
+        if match.start() and not text[match.start() - 1].isspace():
+            continue
+        end = match.end()
+        if end < len(text) and not text[end].isspace():
+            continue
+        if any(char in "/@.," for char in word):
+            continue
+        if (
+            any(char.islower() for char in word)
+            and any(char.isupper() for char in word)
+            and any(char.isdigit() for char in word)
+            and any(not char.isalnum() and char != "_" for char in word)
+        ):
+            yield match.start(), end
 
 
 def _entropy(value: str) -> float:
@@ -461,18 +512,21 @@ def detect_credential(text: str) -> Iterator[Detection]:
         taken.append((start, end))
         return True
 
-    for kind, pattern in _KEY_PATTERNS:
+    for kind, literals, pattern in _KEY_PATTERNS:
+        if not any(literal in text for literal in literals):
+            continue
         for match in pattern.finditer(text):
             if fresh(*match.span()):
                 yield Detection("credential", match.start(), match.end(), kind)
-    for match in _SECRET_WORDS.finditer(text):
+    secret_words = not _words(text).isdisjoint(_SECRET_WORD_KEYS)
+    for match in _SECRET_WORDS.finditer(text) if secret_words else ():
         if _looks_secret(match.group("word"), match.group("value")) and fresh(
             match.start("value"), match.end("value")
         ):
             yield Detection("credential", match.start("value"), match.end("value"), "secret")
-    for match in _STRONG_TOKEN.finditer(text):
-        if fresh(*match.span()):
-            yield Detection("credential", match.start(), match.end(), "password_like")
+    for start, end in _strong_tokens(text):
+        if fresh(start, end):
+            yield Detection("credential", start, end, "password_like")
 
 
 # -- special categories: said of a person -------------------------------------------------
