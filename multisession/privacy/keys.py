@@ -1,0 +1,464 @@
+"""Per-user data keys wrapped by a master key: envelope encryption and crypto-shredding.
+
+Each user's content is encrypted (AES-256-GCM) with that user's own data key. Data keys
+are stored only wrapped, that is encrypted with the operator's master key, in a table
+of their own (``ms_data_keys``); the master key never touches SQL. So:
+
+- rotating the master key re-wraps the data keys, one small transaction each, and never
+  re-encrypts content; a process killed half-way leaves every data key wrapped by the
+  old or the new master key, and rotating again with both finishes the job;
+- destroying a user's data key (:meth:`KeyRing.destroy`) makes every copy of that user's
+  ciphertext unreadable, also copies made earlier (backups, replicas), as long as the
+  key table itself is not restored from such a copy: keep it apart from the data's
+  backups (its own database, or backups that expire quickly), because it is the one
+  place that must really forget.
+
+The master key comes from an environment variable, a file or a callable (for a KMS); see
+:class:`MasterKey`. Wrong, missing and destroyed keys raise :class:`KeyUnavailableError`
+naming which; tampered ciphertext raises :class:`DecryptionError`. Neither message
+repeats a key or any content.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import ConfigurationError, MultisessionError
+
+__all__ = [
+    "DEFAULT_MASTER_KEY_ENV",
+    "DecryptionError",
+    "KeyRing",
+    "KeyUnavailableError",
+    "MasterKey",
+    "data_keys_table",
+]
+
+#: The environment variable :meth:`MasterKey.from_env` reads by default.
+DEFAULT_MASTER_KEY_ENV = "MULTISESSION_MASTER_KEY"
+
+_KEY_BYTES = 32
+_NONCE_BYTES = 12
+_FORMAT = b"\x01"  # the layout of a ciphertext: version, nonce, AES-GCM output
+_WRAP_CONTEXT = b"multisession data key\x00"
+_DATA_CONTEXT = b"multisession data\x00"
+
+
+class KeyUnavailableError(MultisessionError):
+    """A key needed to decrypt is missing, wrong, or was destroyed. Nothing was changed."""
+
+
+class DecryptionError(MultisessionError, ValueError):
+    """Ciphertext that does not decrypt with the right key: altered, truncated, or
+    given with other associated data or for another user."""
+
+
+def _decode_key(text: str, where: str) -> bytes:
+    """32 key bytes from 64 hex digits or base64 (standard or URL-safe)."""
+    text = text.strip()
+    decoders: tuple[Callable[[str], bytes], ...] = (
+        bytes.fromhex,
+        lambda value: base64.b64decode(value, validate=True),
+        base64.urlsafe_b64decode,
+    )
+    for decode in decoders:
+        try:
+            candidate = decode(text)
+        except (binascii.Error, ValueError):
+            continue
+        if len(candidate) == _KEY_BYTES:
+            return candidate
+    raise ConfigurationError(
+        f"{where} must hold a 256-bit key as 64 hex digits or 44 base64 characters; make one "
+        "with: python -c 'import secrets; print(secrets.token_hex(32))'"
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class MasterKey:
+    """The operator's key that wraps every data key; it never reaches the store.
+
+    Example:
+        >>> key = MasterKey.from_bytes(bytes(range(32)))
+        >>> len(key.key_id)
+        16
+
+    Attributes:
+        material: The 32 key bytes.
+        key_id: A fingerprint that names the key in the key table (an HMAC of a fixed
+            label, which tells nothing about the key): it tells a wrong key from a
+            right one without trying to decrypt.
+    """
+
+    material: bytes = field(repr=False)
+    key_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.material, bytes) or len(self.material) != _KEY_BYTES:
+            given = (
+                f"{len(self.material)} bytes"
+                if isinstance(self.material, bytes)
+                else type(self.material).__name__
+            )
+            raise ConfigurationError(f"a master key is {_KEY_BYTES} bytes (256 bits), got {given}")
+        digest = hmac.new(self.material, b"multisession master key id", hashlib.sha256)
+        object.__setattr__(self, "key_id", digest.hexdigest()[:16])
+
+    def __repr__(self) -> str:
+        return f"MasterKey(key_id={self.key_id!r})"
+
+    @classmethod
+    def from_bytes(cls, material: bytes) -> MasterKey:
+        """A master key from its 32 bytes."""
+        return cls(material)
+
+    @classmethod
+    def from_env(cls, name: str = DEFAULT_MASTER_KEY_ENV) -> MasterKey:
+        """The key in an environment variable (64 hex digits or base64).
+
+        Raises:
+            KeyUnavailableError: The variable is not set.
+            ConfigurationError: It does not hold a 256-bit key.
+        """
+        value = os.environ.get(name)
+        if not value:
+            raise KeyUnavailableError(
+                f"no master key: the environment variable {name} is not set; set it to the "
+                "key the store was encrypted with (64 hex digits)"
+            )
+        return cls(_decode_key(value, f"the environment variable {name}"))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> MasterKey:
+        """The key in a file: its 32 raw bytes, or one line of hex or base64.
+
+        Raises:
+            KeyUnavailableError: The file cannot be read.
+            ConfigurationError: It does not hold a 256-bit key.
+        """
+        location = Path(path)
+        try:
+            content = location.read_bytes()
+        except OSError as error:
+            raise KeyUnavailableError(
+                f"no master key: cannot read the key file {location} ({error.strerror}); "
+                "check the path and its permissions"
+            ) from None
+        if len(content) == _KEY_BYTES:
+            return cls(content)
+        try:
+            text = content.decode("ascii")
+        except UnicodeDecodeError:
+            text = ""
+        return cls(_decode_key(text, f"the key file {location}"))
+
+    @classmethod
+    def from_callable(cls, fetch: Callable[[], bytes | str]) -> MasterKey:
+        """The key a callable returns (bytes, hex or base64): e.g. one fetched from a KMS.
+
+        Raises:
+            KeyUnavailableError: The callable failed.
+            ConfigurationError: It returned no 256-bit key.
+        """
+        try:
+            value = fetch()
+        except Exception as error:
+            raise KeyUnavailableError(
+                f"no master key: the key callable failed ({type(error).__name__}); check "
+                "the key service it reads from"
+            ) from error
+        if isinstance(value, bytes) and len(value) == _KEY_BYTES:
+            return cls(value)
+        if isinstance(value, bytes):
+            value = value.decode("ascii", errors="replace")
+        return cls(_decode_key(str(value), "the value the key callable returned"))
+
+
+_key_metadata = sa.MetaData()
+
+#: One wrapped data key per user, with the id of the master key that wrapped it.
+data_keys_table = sa.Table(
+    "ms_data_keys",
+    _key_metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("wrapped_key", sa.LargeBinary, nullable=False),
+    sa.Column("master_key_id", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_ms_data_keys_master", "master_key_id"),
+)
+
+
+class KeyRing:
+    """Users' data keys in SQL, wrapped by a master key; encrypts and decrypts for a user.
+
+    Example:
+        >>> import sqlalchemy as sa
+        >>> ring = KeyRing(sa.create_engine("sqlite://"), MasterKey.from_bytes(bytes(32)))
+        >>> blob = ring.encrypt("alice", b"I have asthma", aad=b"memory:1")
+        >>> ring.decrypt("alice", blob, aad=b"memory:1")
+        b'I have asthma'
+
+    Args:
+        engine: Where the key table lives (created if missing). Keep it apart from the
+            backups of the data it protects (see the module's notes).
+        master: The master key that wraps new data keys and unwraps existing ones.
+        previous: Earlier master keys, to read data keys not yet re-wrapped by
+            :meth:`rotate` (during a rotation, or after one that was interrupted).
+    """
+
+    def __init__(
+        self, engine: Engine, master: MasterKey, previous: Sequence[MasterKey] = ()
+    ) -> None:
+        if not isinstance(master, MasterKey) or not all(
+            isinstance(key, MasterKey) for key in previous
+        ):
+            raise ConfigurationError("KeyRing takes MasterKey objects: MasterKey.from_env() ...")
+        self._engine = engine
+        self.master = master
+        self._masters = {key.key_id: key for key in (*previous, master)}
+        data_keys_table.create(engine, checkfirst=True)
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction; on SQLite, one that overwrites what it deletes or replaces."""
+        with self._engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA secure_delete = ON")
+            yield conn
+
+    # -- data keys ----------------------------------------------------------------------
+
+    def _wrap(self, master: MasterKey, user_id: str, data_key: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = AESGCM(master.material).encrypt(nonce, data_key, _wrap_aad(user_id))
+        return nonce + sealed
+
+    def _unwrap(self, user_id: str, wrapped: bytes, master_key_id: str) -> bytes:
+        master = self._masters.get(master_key_id)
+        if master is None:
+            raise KeyUnavailableError(
+                f"wrong master key: the data key of user {user_id!r} was wrapped by master "
+                f"key {master_key_id}, and this key ring holds {sorted(self._masters)}; open "
+                "it with that key (or pass it in previous= while a rotation finishes)"
+            )
+        try:
+            return AESGCM(master.material).decrypt(
+                wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _wrap_aad(user_id)
+            )
+        except InvalidTag:
+            raise KeyUnavailableError(
+                f"the wrapped data key of user {user_id!r} does not unwrap with master key "
+                f"{master_key_id}: the key table was altered or copied from another user"
+            ) from None
+
+    def _data_key(self, user_id: str, *, create: bool) -> bytes:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(data_keys_table.c.wrapped_key, data_keys_table.c.master_key_id).where(
+                    data_keys_table.c.user_id == user_id
+                )
+            ).first()
+        if row is None and create:
+            data_key = AESGCM.generate_key(bit_length=256)
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        data_keys_table.insert().values(
+                            user_id=user_id,
+                            wrapped_key=self._wrap(self.master, user_id, data_key),
+                            master_key_id=self.master.key_id,
+                            created_at=datetime.now(timezone.utc),
+                        )
+                    )
+                return data_key
+            except sa.exc.IntegrityError:
+                return self._data_key(user_id, create=False)  # another writer was first
+        if row is None:
+            raise KeyUnavailableError(
+                f"no data key for user {user_id!r}: it was destroyed (the user was "
+                "deleted, so this copy of their data can no longer be read) or never made"
+            )
+        return self._unwrap(user_id, bytes(row.wrapped_key), row.master_key_id)
+
+    def has_key(self, user_id: str) -> bool:
+        """Whether the user has a data key (was written for and not destroyed)."""
+        with self._engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(data_keys_table.c.user_id).where(data_keys_table.c.user_id == user_id)
+                ).first()
+                is not None
+            )
+
+    def destroy(self, user_id: str) -> bool:
+        """Destroy the user's data key (crypto-shredding); False if there was none.
+
+        Every ciphertext of the user, wherever a copy of it lies, can no longer be
+        decrypted with this key table. On SQLite the row is overwritten on disk when the
+        database runs with ``secure_delete`` (as the memory store does) and the
+        write-ahead log is emptied.
+        """
+        with self._begin() as conn:
+            deleted = conn.execute(
+                data_keys_table.delete().where(data_keys_table.c.user_id == user_id)
+            ).rowcount
+        if deleted and self._engine.dialect.name == "sqlite":
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return bool(deleted)
+
+    def rotate(
+        self,
+        new_master: MasterKey,
+        *,
+        batch_size: int = 100,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Re-wrap every data key with ``new_master``; returns how many were re-wrapped.
+
+        Content is not touched. Each batch commits on its own, and a data key's row
+        changes from the old wrapping to the new one atomically, so a process killed
+        half-way loses nothing: every key stays readable with the old or the new master
+        key, and calling this again (with the old key still in ``previous``) finishes.
+        Afterwards the ring uses ``new_master`` for new keys too. ``progress`` is called
+        with the running count after each batch.
+
+        Raises:
+            KeyUnavailableError: A data key is wrapped by a master key this ring lacks
+                (nothing of it is changed; the others are re-wrapped).
+        """
+        if not isinstance(new_master, MasterKey):
+            raise ConfigurationError("rotate takes a MasterKey: MasterKey.from_file(...) ...")
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        self._masters[new_master.key_id] = new_master
+        done = 0
+        missing: set[str] = set()
+        while True:
+            with self._begin() as conn:
+                rows = conn.execute(
+                    sa.select(
+                        data_keys_table.c.user_id,
+                        data_keys_table.c.wrapped_key,
+                        data_keys_table.c.master_key_id,
+                    )
+                    .where(
+                        data_keys_table.c.master_key_id != new_master.key_id,
+                        data_keys_table.c.master_key_id.notin_(sorted(missing) or [""]),
+                    )
+                    .order_by(data_keys_table.c.user_id)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    break
+                for row in rows:
+                    if row.master_key_id not in self._masters:
+                        missing.add(row.master_key_id)
+                        continue
+                    data_key = self._unwrap(row.user_id, bytes(row.wrapped_key), row.master_key_id)
+                    conn.execute(
+                        data_keys_table.update()
+                        .where(
+                            data_keys_table.c.user_id == row.user_id,
+                            # Unchanged since read: another rotation may have re-wrapped it.
+                            data_keys_table.c.master_key_id == row.master_key_id,
+                        )
+                        .values(
+                            wrapped_key=self._wrap(new_master, row.user_id, data_key),
+                            master_key_id=new_master.key_id,
+                        )
+                    )
+                    done += 1
+            if progress is not None:
+                progress(done)
+        self.master = new_master
+        if missing:
+            raise KeyUnavailableError(
+                f"rotation re-wrapped {done} data keys but left those wrapped by master "
+                f"keys {sorted(missing)}, which this key ring lacks: rotate again with them "
+                "in previous="
+            )
+        return done
+
+    def pending_rotation(self) -> int:
+        """How many data keys are not yet wrapped by the ring's current master key."""
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(data_keys_table)
+                    .where(data_keys_table.c.master_key_id != self.master.key_id)
+                ).scalar_one()
+            )
+
+    # -- content ---------------------------------------------------------------------------
+
+    def encrypt(self, user_id: str, plaintext: bytes | str, aad: bytes = b"") -> bytes:
+        """The user's ``plaintext`` encrypted with their data key (made on first use).
+
+        ``aad`` (associated data, e.g. the table and row id) is authenticated, not
+        stored: decrypting needs the same, so a ciphertext copied to another row or
+        another user does not decrypt.
+        """
+        data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = AESGCM(self._data_key(user_id, create=True)).encrypt(
+            nonce, data, _data_aad(user_id, aad)
+        )
+        return _FORMAT + nonce + sealed
+
+    def decrypt(self, user_id: str, ciphertext: bytes, aad: bytes = b"") -> bytes:
+        """The plaintext of one of the user's ciphertexts.
+
+        Raises:
+            KeyUnavailableError: The user's data key was destroyed or never made, or the
+                master key that wrapped it is not in this ring.
+            DecryptionError: The ciphertext was altered, or ``aad`` or the user differ
+                from those it was encrypted with.
+        """
+        if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
+            raise DecryptionError("not a ciphertext of this key ring (unknown format or truncated)")
+        data_key = self._data_key(user_id, create=False)
+        nonce = ciphertext[1 : 1 + _NONCE_BYTES]
+        try:
+            return AESGCM(data_key).decrypt(
+                nonce, ciphertext[1 + _NONCE_BYTES :], _data_aad(user_id, aad)
+            )
+        except InvalidTag:
+            raise DecryptionError(
+                f"a ciphertext of user {user_id!r} does not decrypt: it was altered, or it "
+                "belongs to another row or user than the associated data given says"
+            ) from None
+
+    def users(self) -> list[str]:
+        """The users with a data key."""
+        with self._engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(data_keys_table.c.user_id).order_by(data_keys_table.c.user_id)
+                ).scalars()
+            )
+
+
+def _wrap_aad(user_id: str) -> bytes:
+    return _WRAP_CONTEXT + user_id.encode("utf-8")
+
+
+def _data_aad(user_id: str, aad: bytes) -> bytes:
+    owner = user_id.encode("utf-8")
+    return _DATA_CONTEXT + len(owner).to_bytes(4, "big") + owner + aad
