@@ -440,7 +440,7 @@ def _write_export(target: Path, text: str) -> None:
 def cmd_forget(args: argparse.Namespace) -> int:
     user_id = check.check_user_id(args.user)
     if args.all == (args.memory_id is not None):
-        raise UsageError("give either MEMORY_ID, --all or --class")
+        raise UsageError("give either MEMORY_ID or --all (or --class CLASS)")
     if not args.all:
         return _forget_one(args, user_id, check.check_memory_id(args.memory_id))
     _require_store(_location(args))
