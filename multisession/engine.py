@@ -353,7 +353,13 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         if sensitivity is None:
             return where
         classes = self.privacy.classes if self.privacy is not None else PrivacyConfig().classes
-        wanted = (sensitivity,) if isinstance(sensitivity, str) else tuple(sensitivity)
+        wanted = (
+            (sensitivity,)
+            if isinstance(sensitivity, str)
+            else tuple(sensitivity)
+            if isinstance(sensitivity, Sequence)
+            else ()
+        )
         unknown = [name for name in wanted if name not in classes]
         if not wanted or unknown:
             raise InvalidInputError(
