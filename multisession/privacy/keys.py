@@ -245,7 +245,7 @@ class KeyRing:
 
     def _wrap(self, master: MasterKey, user_id: str, data_key: bytes) -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = AESGCM(master.material).encrypt(nonce, data_key, _wrap_aad(user_id))
+        sealed: bytes = AESGCM(master.material).encrypt(nonce, data_key, _wrap_aad(user_id))
         return nonce + sealed
 
     def _unwrap(self, user_id: str, wrapped: bytes, master_key_id: str) -> bytes:
@@ -257,7 +257,7 @@ class KeyRing:
                 "it with that key (or pass it in previous= while a rotation finishes)"
             )
         try:
-            return AESGCM(master.material).decrypt(
+            data_key: bytes = AESGCM(master.material).decrypt(
                 wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _wrap_aad(user_id)
             )
         except InvalidTag:
@@ -265,6 +265,7 @@ class KeyRing:
                 f"the wrapped data key of user {user_id!r} does not unwrap with master key "
                 f"{master_key_id}: the key table was altered or copied from another user"
             ) from None
+        return data_key
 
     def _data_key(self, user_id: str, *, create: bool) -> bytes:
         with self._engine.connect() as conn:
@@ -274,7 +275,7 @@ class KeyRing:
                 )
             ).first()
         if row is None and create:
-            data_key = AESGCM.generate_key(bit_length=256)
+            data_key: bytes = AESGCM.generate_key(bit_length=256)
             try:
                 with self._engine.begin() as conn:
                     conn.execute(
@@ -417,7 +418,7 @@ class KeyRing:
         """
         data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = AESGCM(self._data_key(user_id, create=True)).encrypt(
+        sealed: bytes = AESGCM(self._data_key(user_id, create=True)).encrypt(
             nonce, data, _data_aad(user_id, aad)
         )
         return _FORMAT + nonce + sealed
@@ -436,7 +437,7 @@ class KeyRing:
         data_key = self._data_key(user_id, create=False)
         nonce = ciphertext[1 : 1 + _NONCE_BYTES]
         try:
-            return AESGCM(data_key).decrypt(
+            plaintext: bytes = AESGCM(data_key).decrypt(
                 nonce, ciphertext[1 + _NONCE_BYTES :], _data_aad(user_id, aad)
             )
         except InvalidTag:
@@ -444,6 +445,7 @@ class KeyRing:
                 f"a ciphertext of user {user_id!r} does not decrypt: it was altered, or it "
                 "belongs to another row or user than the associated data given says"
             ) from None
+        return plaintext
 
     def users(self) -> list[str]:
         """The users with a data key."""
