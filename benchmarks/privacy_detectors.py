@@ -13,8 +13,12 @@ Dutch IBAN, and "came out as queer to my parents" was read as the adverb of "str
 to". Those two rule fixes were made after seeing ``test``, so a third half, ``holdout``
 (56 messages written afterwards), was added and run once before any change: it missed
 three (a date of birth found after "need", "my best friend is bisexual", plural
-"Catholics"), which were then fixed too. The figures printed now are after all fixes;
-first-run held-out figures are in the project's notes on the issue.
+"Catholics"), which were then fixed too. The figures printed now are after all fixes.
+First runs, before those fixes: on ``test`` every detector met its targets but phone
+(precision 12/13 = 0.92), iban (recall 8/9 = 0.89, the short IBAN) and
+sexual_orientation (recall 7/8 = 0.88); on ``holdout`` all but date_of_birth
+(precision 2/3), sexual_orientation (recall 2/3) and religion (recall 3/4), on few
+examples each.
 
 Usage::
 
