@@ -18,7 +18,7 @@ from ..engine import MemoryEngine
 from ..errors import MultisessionError
 from ..metrics import prometheus_text
 from .auth import Caller, authenticate
-from .error_responses import error_body, install_error_handlers
+from .error_responses import error_body, install_error_handlers, is_store_outage
 from .keys import KeyStore
 from .limits import BodySizeLimit, RateLimiter
 from .routes import router
@@ -91,8 +91,12 @@ def create_app(
         """The SQL store answers (no key needed); 503 when it does not."""
         try:
             engine.has_user(_READINESS_PROBE)
-        except (MultisessionError, sa.exc.SQLAlchemyError) as error:
-            message = f"the SQL store cannot be reached: {type(error).__name__}"
+        except Exception as error:
+            if not isinstance(error, MultisessionError | sa.exc.SQLAlchemyError) and not (
+                is_store_outage(error)
+            ):
+                raise
+            message = f"the SQL store cannot be reached ({type(error).__name__})"
             return JSONResponse(error_body(503, message), status_code=503)
         return {"status": "ready"}
 

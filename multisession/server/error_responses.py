@@ -40,7 +40,7 @@ from ..errors import (
     StoreDamagedError,
 )
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["SQL_DOWN", "ApiError", "error_body", "install_error_handlers", "is_store_outage"]
 
 logger = logging.getLogger("multisession.server")
 
@@ -74,6 +74,20 @@ _TYPES = {
 def error_body(status: int, message: str) -> dict[str, Any]:
     """The JSON body of an error answer."""
     return {"error": {"status": status, "type": _TYPES.get(status, "error"), "message": message}}
+
+
+SQL_DOWN = "the SQL store cannot be reached: check that the database is running, then retry"
+
+
+def is_store_outage(error: BaseException) -> bool:
+    """Whether an error is a database driver failing to reach or use the SQL store."""
+    if isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return True
+    kind = type(error)
+    return kind.__module__.startswith(("psycopg", "sqlite3")) and kind.__name__ in (
+        "OperationalError",
+        "InterfaceError",
+    )
 
 
 def _answer(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -146,10 +160,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa.exc.InterfaceError)
     async def _sql_down(request: Request, error: Exception) -> JSONResponse:
         logger.warning("the SQL store cannot be reached: %s", error)
-        return _answer(
-            503,
-            "the SQL store cannot be reached: check that the database is running, then retry",
-        )
+        return _answer(503, SQL_DOWN)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The SQL store's driver, reached directly on the engine's fast read paths.
+        if is_store_outage(error):
+            logger.warning("the SQL store cannot be reached: %s", error)
+            return _answer(503, SQL_DOWN)
+        logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+        return _answer(500, "internal error: the server's log has the details")
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -48,9 +48,14 @@ def run_cli(*args: object) -> subprocess.CompletedProcess[str]:
     )
 
 
-def make_key(store: Path, tenant: str, *options: str) -> tuple[str, str]:
+def make_key(
+    store: Path, tenant: str, *options: str, sql_url: str | None = None
+) -> tuple[str, str]:
     """A new key (token, key id) made with ``multisession keys create``."""
-    result = run_cli("--store", store, "keys", "create", "--tenant", tenant, *options, "--json")
+    where = ["--sql-url", sql_url] if sql_url else []
+    result = run_cli(
+        "--store", store, *where, "keys", "create", "--tenant", tenant, *options, "--json"
+    )
     assert result.returncode == 0, result.stderr
     made = json.loads(result.stdout)
     return made["key"], made["key_id"]
@@ -72,14 +77,20 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
 
-def start_service(store: Path, *options: str, keys: dict[str, tuple[str, ...]]) -> Service:
-    """Make the keys, start ``multisession serve`` and wait until it answers."""
-    made = {name: make_key(store, *spec) for name, spec in keys.items()}
+def start_service(
+    store: Path, *options: str, keys: dict[str, tuple[str, ...]], sql_url: str | None = None
+) -> Service:
+    """Make the keys, start ``multisession serve`` and wait until it answers.
+
+    ``sql_url`` puts the store's SQL in that database instead of ``store``.
+    """
+    made = {name: make_key(store, *spec, sql_url=sql_url) for name, spec in keys.items()}
+    where = ["--sql-url", sql_url] if sql_url else []
     port = _free_port()
     log = store.parent / f"server-{port}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [str(CLI), "--store", str(store), "serve", "--port", str(port), *options],
+            [str(CLI), "--store", str(store), *where, "serve", "--port", str(port), *options],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
