@@ -14,15 +14,19 @@ successor); like the REST routes, each tool only calls the engine.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..engine import MemoryEngine
+from ..errors import MultisessionError
 from .error_responses import error_body
 from .keys import KeyStore
 from .tenancy import owner_id
@@ -34,6 +38,31 @@ _INSTRUCTIONS = (
     "questions about the user's preferences, facts or past conversations; remember "
     "durable facts and preferences the user states; forget what the user asks you to."
 )
+
+
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
+
+def _told(
+    owner: str, user_id: str
+) -> Callable[[Callable[_Params, _Result]], Callable[_Params, _Result]]:
+    """Let the library's errors reach the model with their message (a bad id, empty text).
+
+    The message names the user as the model knows it, not by the stored owner id.
+    """
+
+    def wrap(tool: Callable[_Params, _Result]) -> Callable[_Params, _Result]:
+        @functools.wraps(tool)
+        def call(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+            try:
+                return tool(*args, **kwargs)
+            except MultisessionError as error:
+                raise ToolError(str(error).replace(owner, user_id)) from error
+
+        return call
+
+    return wrap
 
 
 def _memory(memory: Any) -> dict[str, Any]:
@@ -53,15 +82,19 @@ def build_mcp(engine: MemoryEngine, tenant: str, user_id: str) -> MCPServer:
         "multisession", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
 
+    told = _told(owner, user_id)
+
     def _with_user(found: dict[str, Any]) -> dict[str, Any]:
         return {**found, "user_id": user_id}
 
     @server.tool()
+    @told
     def remember(content: str, kind: str = "fact") -> dict[str, Any]:
         """Store something worth remembering about the user (kind: fact, preference, ...)."""
         return _with_user(_memory(engine.add(owner, content, kind=kind)))
 
     @server.tool()
+    @told
     def search(query: str, k: int = 5) -> list[dict[str, Any]]:
         """Find the user's memories most relevant to a query, best first, with scores."""
         if not engine.has_user(owner):
@@ -72,6 +105,7 @@ def build_mcp(engine: MemoryEngine, tenant: str, user_id: str) -> MCPServer:
         ]
 
     @server.tool()
+    @told
     def list_memories(
         limit: int = 20, offset: int = 0, kind: str | None = None
     ) -> list[dict[str, Any]]:
@@ -82,12 +116,14 @@ def build_mcp(engine: MemoryEngine, tenant: str, user_id: str) -> MCPServer:
         return [_memory(m) for m in engine.list(owner, limit=limit, offset=offset, kinds=kinds)]
 
     @server.tool()
+    @told
     def forget(memory_id: str) -> str:
         """Delete one memory of the user, by its id (from search or list_memories)."""
         engine.delete(owner, memory_id)
         return f"forgot memory {memory_id}"
 
     @server.tool()
+    @told
     def user_summary() -> dict[str, Any]:
         """The user's preferences, open action items and how much is remembered."""
         if not engine.has_user(owner):
