@@ -18,6 +18,7 @@ from ..engine import MemoryEngine
 from ..errors import MultisessionError
 from ..metrics import prometheus_text
 from .auth import Caller, authenticate
+from .browser import mount_browser
 from .error_responses import error_body, install_error_handlers, is_store_outage
 from .keys import KeyStore
 from .limits import BodySizeLimit, RateLimiter
@@ -80,6 +81,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     install_error_handlers(app)
     app.include_router(router)
+    mount_browser(app)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:

@@ -17,7 +17,7 @@ from .keys import ApiKey, KeyStore
 from .limits import RateLimiter
 from .tenancy import owner_id
 
-__all__ = ["Caller", "authenticate"]
+__all__ = ["BROWSER_COOKIE", "Caller", "authenticate", "authenticate_browser", "check_token"]
 
 _HOW = "send it as 'Authorization: Bearer <key>' (make one with `multisession keys create`)"
 
@@ -76,12 +76,29 @@ def _token(request: Request) -> str | None:
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+#: The memory browser keeps the key in this cookie (HttpOnly, SameSite=Strict).
+BROWSER_COOKIE = "multisession_key"
+
+
 def authenticate(request: Request) -> Caller:
     """The caller of a request, or a 401 (429 over its rate).
 
     The key store and the rate limiter are the app's (``app.state``).
     """
-    token = _token(request)
+    return check_token(request, _token(request))
+
+
+def authenticate_browser(request: Request) -> Caller:
+    """The caller of a memory browser page: the key from its cookie.
+
+    Only the browser's pages read the cookie: the JSON API never acts on a cookie, so
+    another site cannot make a signed-in browser call it.
+    """
+    return check_token(request, request.cookies.get(BROWSER_COOKIE))
+
+
+def check_token(request: Request, token: str | None) -> Caller:
+    """The caller a token names, or a 401 (429 over its rate)."""
     if token is None:
         raise ApiError(401, f"this endpoint needs an API key: {_HOW}", headers=_CHALLENGE)
     keys: KeyStore = request.app.state.keys
