@@ -109,6 +109,7 @@ def _open_engine(
     vectors: bool = True,
     repair_on_open: bool = True,
     track_access: bool = False,
+    embedder_threads: int | None = None,
 ) -> Iterator[MemoryEngine]:
     """The engine for the store the options name; closed (vectors flushed) on exit.
 
@@ -117,6 +118,7 @@ def _open_engine(
     nor repaired. ``repair_on_open`` indexes the memories the vector index misses when
     opening with vectors (a write: commands that only read pass False). ``track_access``
     is the engine's (False: looking into a store leaves it as it was).
+    ``embedder_threads`` runs the installed model's inference on that many threads.
     """
     location = _location(args)
     if not create:
@@ -126,6 +128,12 @@ def _open_engine(
     options: dict[str, Any] = {}
     if not (vectors and location.embed):
         options["embedder"] = None
+    elif embedder_threads is not None:
+        from ..embeddings.minilm import MiniLMEmbedder, resolve_model_dir
+
+        model_dir = resolve_model_dir(None)
+        if model_dir is not None:  # otherwise the default's own fallbacks apply
+            options["embedder"] = MiniLMEmbedder(model_dir, threads=embedder_threads)
     engine = MemoryEngine(
         location.directory,
         sql_url=location.sql_url,

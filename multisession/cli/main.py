@@ -240,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--slow-search-ms", type=float, default=1000, metavar="MS", help="warn above (1000)"
     )
+    serve.add_argument(
+        "--embedder-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads for each embedding (default: onnxruntime's; 1 under many clients)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
 

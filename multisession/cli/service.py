@@ -128,7 +128,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         rate_limit=args.rate_limit,
     )
-    with _open_engine(args, create=True, track_access=True) as engine:
+    with _open_engine(
+        args, create=True, track_access=True, embedder_threads=args.embedder_threads
+    ) as engine:
         engine.search_latency.slow_seconds = args.slow_search_ms / 1000
         keys = KeyStore(sql_url(args))
         try:

@@ -7,6 +7,8 @@ is saved as a screenshot in the test's temporary directory.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +111,11 @@ def test_list_search_history_edit_and_delete(
     expect(rows.first).to_contain_text("Works at Acme")  # newest first
     expect(page.get_by_text("peanuts", exact=False).first).to_be_visible()
     page.screenshot(path=screenshots / "user.png", full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export as JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert exported["user_id"] == "alice" and len(exported["memories"]) == 4
+    assert exported["conversations"][0]["conversation_id"] == "kitchen"
 
     page.get_by_label("Search memories").fill("what foods must she avoid?")
     page.get_by_label("Search memories").press("Enter")
@@ -169,7 +176,7 @@ def test_deleting_a_user_needs_its_id_typed_and_shows_a_receipt(
     page.screenshot(path=screenshots / "delete-user.png", full_page=True)
     button.click()
     expect(page.get_by_role("heading", name="User deleted")).to_be_visible()
-    expect(page.locator(".receipt-hash")).to_have_text(__import__("re").compile("^[0-9a-f]{64}$"))
+    expect(page.locator(".receipt-hash")).to_have_text(re.compile("^[0-9a-f]{64}$"))
     expect(page.locator("main")).not_to_contain_text("rock music")
     page.screenshot(path=screenshots / "receipt.png", full_page=True)
     with site.client("acme") as api:

@@ -72,3 +72,11 @@ def test_the_store_opens_after_keys_were_made_first(tmp_path: Path) -> None:
     assert run_cli("--store", store, "keys", "create", "--tenant", "acme").returncode == 0
     added = run_cli("--store", store, "--no-embed", "add", "acme:alice", "likes tea")
     assert added.returncode == 0, added.stderr
+
+
+def test_serve_and_mcp_refuse_bad_options_before_starting(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    threads = run_cli("--store", store, "serve", "--embedder-threads", "0")
+    assert threads.returncode == 1 and "threads" in threads.stderr
+    tenant = run_cli("--store", store, "mcp", "--tenant", "Bad Tenant", "--user", "alice")
+    assert tenant.returncode == 1 and "tenant must be" in tenant.stderr
