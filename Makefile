@@ -30,6 +30,12 @@ services:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
+	@# The memory browser's tests drive Debian's chromium; the README's service block uses curl.
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+	    || ! command -v curl >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver curl >/dev/null; \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check multisession langchain_multisession llamaindex_multisession tests benchmarks

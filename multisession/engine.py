@@ -12,6 +12,7 @@ import builtins
 import dataclasses
 import enum
 import functools
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection
 from . import _validation as check
 from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
+from ._latency import SearchLatency
 from ._privacy_methods import PrivacyMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
@@ -204,6 +206,9 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         self.track_access = track_access
         self._clock: Clock = clock or functools.partial(datetime.now, timezone.utc)
         self.events: Counter[str] = Counter()
+        #: How long searches take (exported by :mod:`multisession.metrics`); a search
+        #: slower than its ``slow_seconds`` is logged with the user hashed.
+        self.search_latency = SearchLatency()
 
         self.embedder, self._store, self._vectors = open_stores(
             directory,
@@ -316,7 +321,9 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         user_id = check.check_user_id(user_id)
         now = self._now(now)
         rows = self._memory_rows(items, now)
-        return self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
+        added = self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
+        self.events["memories_written"] += len(added)
+        return added
 
     def _add_with(
         self,
@@ -327,7 +334,9 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
     ) -> builtins.list[Memory]:
         """Add memories of a checked user; ``also`` writes in the same SQL transaction."""
         rows = self._memory_rows(items, now)
-        return self._indexer.add(user_id, rows, now, also=also)
+        added = self._indexer.add(user_id, rows, now, also=also)
+        self.events["memories_written"] += len(added)
+        return added
 
     def _memory_rows(
         self, items: Iterable[MemoryInput | str | Mapping[str, Any]], now: datetime
@@ -400,6 +409,7 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         memory_id = check.check_memory_id(memory_id)
         if not self._indexer.delete(user_id, memory_id, self._now(now)):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
+        self.events["memories_deleted"] += 1
         self._store.erase_journal()
 
     def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
@@ -415,6 +425,8 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         self.conversations.forget_user(user_id)
         self._writes.drop_user(user_id)
         self._store.erase_journal()
+        self.events["memories_deleted"] += count
+        self.events["users_deleted"] += 1
         return count
 
     # -- reads -------------------------------------------------------------------------
@@ -571,6 +583,7 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
             sensitivity: Keep memories of this privacy class (or these classes),
                 tested in SQL like ``filter``.
         """
+        started = time.perf_counter()
         user_id = check.check_user_id(user_id)
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
@@ -584,11 +597,13 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
         if self.track_access and memories:
             memories = self._writes.record_access(user_id, memories, now)
-        return [
+        found = [
             SearchHit(memories[doc_id], breakdown)
             for doc_id, breakdown in hits
             if doc_id in memories
         ]
+        self.search_latency.observe(user_id, time.perf_counter() - started)
+        return found
 
     # -- maintenance -------------------------------------------------------------------
 

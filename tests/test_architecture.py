@@ -10,14 +10,15 @@ the way: those are ``__init__`` modules, which import downwards by design.
 The rules:
 
 - no import circle among the modules of ``multisession``;
-- below the facade (everything but ``multisession/__init__.py``, ``engine.py`` and
-  ``cli/``) no module imports ``multisession.engine``, nor the package root that
-  re-exports it;
+- below the facade (everything but ``multisession/__init__.py``, ``engine.py``,
+  ``cli/`` and ``server/``) no module imports ``multisession.engine``, nor the package
+  root that re-exports it;
 - no module of ``multisession`` imports LangChain or LlamaIndex;
-- the layers import downwards only: ``cli/`` above the facade (``engine.py`` and the
-  methods it mixes in), the facade above ``context/``, which is above ``retrieval/`` and
-  ``extraction/`` (side by side), above ``storage/``, above ``embeddings/``, above the
-  plain base modules (records, errors, clock and the private helpers).
+- the layers import downwards only: ``cli/`` and ``server/`` above the facade
+  (``engine.py``, the methods it mixes in, and ``metrics.py``, which reads it), the
+  facade above ``context/``, which is above ``retrieval/`` and ``extraction/`` (side by
+  side), above ``storage/``, above ``embeddings/``, above the plain base modules
+  (records, errors, clock and the private helpers).
 
 Each rule is also run on a small package written to ``tmp_path`` that breaks it, so a
 check that stopped seeing its problem would fail here too.
@@ -40,13 +41,25 @@ FRAMEWORKS = ("langchain", "llama_index")
 #: module may import its own layer and the layers below it; only the top layer may
 #: import the package root.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"cli"}),
-    frozenset({"engine", "_async_twins", "_conversation_methods", "_privacy_methods"}),
+    frozenset({"cli", "server"}),
+    frozenset({"engine", "_async_twins", "_conversation_methods", "_privacy_methods", "metrics"}),
     frozenset({"context"}),
     frozenset({"retrieval", "extraction"}),
     frozenset({"storage"}),
     frozenset({"embeddings", "privacy"}),
-    frozenset({"records", "errors", "clock", "_ids", "_validation", "_files", "_lru", "_log_once"}),
+    frozenset(
+        {
+            "records",
+            "errors",
+            "clock",
+            "_ids",
+            "_validation",
+            "_files",
+            "_lru",
+            "_log_once",
+            "_latency",
+        }
+    ),
 )
 
 Graph = Mapping[str, set[str]]
@@ -174,10 +187,10 @@ def _circle_in(graph: Graph, group: set[str]) -> list[str]:
 def facade_breaches(graph: Graph, package: str) -> list[tuple[str, str]]:
     """``(module, facade)`` for each module below the facade that imports it."""
     facade = {package, f"{package}.engine"}
-    above = {package, f"{package}.engine", f"{package}.cli"}
+    above = {package, f"{package}.engine", f"{package}.cli", f"{package}.server"}
     breaches = []
     for module, targets in sorted(graph.items()):
-        if module in above or module.startswith(f"{package}.cli."):
+        if module in above or module.startswith((f"{package}.cli.", f"{package}.server.")):
             continue
         breaches += [(module, target) for target in sorted(targets & facade)]
     return breaches

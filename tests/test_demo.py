@@ -235,6 +235,7 @@ def test_offline_story_never_touches_openai(offline_run: OfflineRun) -> None:
     assert not offline_run.openai_imported.exists()
     assert "OpenAI" not in offline_run.result.stdout.replace("OPENAI_API_KEY", "")
     assert offline_run.result.stdout.count("assistant · offline scripted answer") == 2
+    assert "multisession serve --store DIR" in offline_run.result.stdout
 
 
 @pytest.mark.slow

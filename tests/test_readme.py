@@ -20,7 +20,12 @@ import pytest
 README = Path(__file__).parents[1] / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
-SHELL_BLOCKS = re.findall(r"```bash\n(.*?)```", TEXT, re.S)
+# The service's block starts a server: tests/server/test_readme_service.py runs it.
+SHELL_BLOCKS = [
+    block
+    for block in re.findall(r"```bash\n(.*?)```", TEXT, re.S)
+    if "multisession serve" not in block
+]
 ALL_BLOCKS = re.findall(r"```(\w*)\n.*?```", TEXT, re.S)
 SERVER_URLS = ("postgresql+psycopg://user:password@db-host/memory", "http://chroma-host:8000")
 

@@ -108,13 +108,17 @@ def _open_engine(
     create: bool = False,
     vectors: bool = True,
     repair_on_open: bool = True,
+    track_access: bool = False,
+    embedder_threads: int | None = None,
 ) -> Iterator[MemoryEngine]:
     """The engine for the store the options name; closed (vectors flushed) on exit.
 
     ``vectors=False`` opens it keyword-only whatever --no-embed says, for commands that
     read SQL only: no model is loaded, and the vector index is neither created nor opened
     nor repaired. ``repair_on_open`` indexes the memories the vector index misses when
-    opening with vectors (a write: commands that only read pass False).
+    opening with vectors (a write: commands that only read pass False). ``track_access``
+    is the engine's (False: looking into a store leaves it as it was).
+    ``embedder_threads`` runs the installed model's inference on that many threads.
     """
     location = _location(args)
     if not create:
@@ -124,12 +128,18 @@ def _open_engine(
     options: dict[str, Any] = {}
     if not (vectors and location.embed):
         options["embedder"] = None
+    elif embedder_threads is not None:
+        from ..embeddings.minilm import MiniLMEmbedder, resolve_model_dir
+
+        model_dir = resolve_model_dir(None)
+        if model_dir is not None:  # otherwise the default's own fallbacks apply
+            options["embedder"] = MiniLMEmbedder(model_dir, threads=embedder_threads)
     engine = MemoryEngine(
         location.directory,
         sql_url=location.sql_url,
         vector_url=location.vector_url,
         repair_on_open=repair_on_open,
-        track_access=False,
+        track_access=track_access,
         **options,
     )
     try:

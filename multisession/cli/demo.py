@@ -650,6 +650,12 @@ def _summary(console: Console, store: Path, timings: Sequence[_Timing], *, keep:
             "Run with --store DIR to keep it, then explore it with "
             "[bold]multisession search --store DIR ...[/]"
         )
+    console.print(
+        "Or run it as a service for your apps: [bold]multisession serve --store DIR[/] "
+        "(REST API at /v1, memory browser at /ui, metrics at /metrics; "
+        "[bold]multisession mcp[/] for assistants)",
+        soft_wrap=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,7 @@ try:
         cmd_stats,
     )
     from .privacy import cmd_forget_any, cmd_privacy_report
+    from .service import cmd_keys_create, cmd_keys_list, cmd_keys_revoke, cmd_mcp, cmd_serve
 except ModuleNotFoundError as missing:
     if missing.name != "rich" and not (missing.name or "").startswith("rich."):
         raise
@@ -88,6 +89,7 @@ examples:
   multisession forget alice --all --yes
   multisession privacy report --user alice
   multisession forget alice --class sensitive --yes
+  multisession keys create --tenant acme && multisession serve --port 8000
 
 The store is --store DIR, else $MULTISESSION_STORE, else ./multisession-store.
 Exit status: 0 ok, 1 error (one line on stderr), 2 bad command line, 130 interrupted.
@@ -257,6 +259,61 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--quiet", action="store_true", help="no progress bar")
 
     command("repair", cmd_repair, "index what the vector index misses, drop orphaned vectors")
+
+    serve = command(
+        "serve", cmd_serve, "run the memory service: REST API, browser, metrics", json=False
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.add_argument(
+        "--max-body-bytes", type=int, default=1_000_000, metavar="N", help="largest body (1 MB)"
+    )
+    serve.add_argument(
+        "--rate-limit", type=float, default=0.0, metavar="R", help="requests/s per key (0: off)"
+    )
+    serve.add_argument(
+        "--slow-search-ms", type=float, default=1000, metavar="MS", help="warn above (1000)"
+    )
+    serve.add_argument(
+        "--embedder-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads for each embedding (default: onnxruntime's; 1 under many clients)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+
+    mcp = command("mcp", cmd_mcp, "run the MCP server (stdio, or streamable HTTP)", json=False)
+    mcp.add_argument("--tenant", required=True, metavar="T", help="the tenant of the user")
+    mcp.add_argument("--user", required=True, metavar="U", help="whose memory the tools use")
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="with --transport http (127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8001, help="with --transport http (8001)")
+
+    keys = commands.add_parser("keys", help="API keys of the service: create, list, revoke")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    def key_command(
+        name: str, handler: Callable[[argparse.Namespace], int], summary: str
+    ) -> argparse.ArgumentParser:
+        sub = key_commands.add_parser(
+            name, help=summary, description=summary, parents=[store, output]
+        )
+        sub.set_defaults(handler=handler, parser=sub)
+        return sub
+
+    create = key_command("create", cmd_keys_create, "make a key; prints it once")
+    create.add_argument("--tenant", required=True, metavar="T", help="the tenant it belongs to")
+    create.add_argument(
+        "--user", action="append", metavar="U", help="only this user (repeat for several)"
+    )
+    create.add_argument("--read-only", action="store_true", help="may read, never write")
+    create.add_argument("--label", metavar="TEXT", help="a note: who or what uses it")
+    listing_keys = key_command("list", cmd_keys_list, "the keys, revoked ones included")
+    listing_keys.add_argument("--tenant", metavar="T", help="only this tenant's")
+    revoke = key_command("revoke", cmd_keys_revoke, "refuse a key from now on")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="as `multisession keys list` shows")
 
     demo = commands.add_parser(
         "demo", help="a short demo in a temporary store", description="a short demo"

@@ -106,6 +106,8 @@ class UserIndexes:
         self._max_vectors = max_vectors
         self._lock = threading.RLock()
         self._indexes: OrderedDict[str, UserIndex] = OrderedDict()
+        #: Searches that found the user's index current, loaded it, or caught it up.
+        self.hits = self.loads = self.catch_ups = 0
 
     def lock_for(self, user_id: str) -> AbstractContextManager[bool]:
         """The lock to hold while syncing or reading this user's index."""
@@ -119,9 +121,11 @@ class UserIndexes:
         """
         index = self._indexes.get(user_id)
         if index is not None and index.version == version:
+            self.hits += 1
             self._indexes.move_to_end(user_id)
             return index
         if index is None:
+            self.loads += 1
             # Rows read after the version: a write in between is loaded now and
             # applied again at the next search, which sees a newer version.
             exact = self._exact_search_fits(self._store.count(user_id))
@@ -130,6 +134,7 @@ class UserIndexes:
                 index.vectors = ExactVectors(self._dimension)
             self._index_rows(index, self._store.index_rows(user_id, with_embeddings=exact))
         else:
+            self.catch_ups += 1
             current, revisions = self._store.revisions(user_id)
             version = current if current is not None else version  # None: deleted meanwhile
             for doc_id in set(index.revisions) - set(revisions):

@@ -1,0 +1,263 @@
+"""The memory service under load: 50 clients over 10 users of two tenants, one server.
+
+Starts ``multisession serve`` (real embedder, SQLite and embedded Chroma in a temporary
+directory) on loopback, fills 10 users (5 user ids, each in two tenants, so a leak
+between tenants would show) and runs 50 concurrent clients for a bounded time, each
+mixing writes (30 %) and searches (70 %) for a user of its own tenant. Every memory
+names its tenant and user, so each search hit is checked: a hit of another tenant or
+user counts as a cross-tenant result. Then, on the idle server, the HTTP overhead: the
+same searches made through the server and through ``MemoryEngine.search`` in this
+process, in alternating turns, p50 against p50.
+
+Prints throughput, p50/p95 per operation, errors, cross-tenant results, and the search
+p50 ratio server / library. Nothing is written outside a temporary directory.
+
+Usage::
+
+    .venv/bin/python benchmarks/service_load.py                 # 60 s of load
+    .venv/bin/python benchmarks/service_load.py --seconds 20    # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+CLI = Path(sys.executable).parent / "multisession"
+TENANTS = ("acme", "globex")
+USER_IDS = tuple(f"user{number}" for number in range(5))
+TOPICS = (
+    "hiking in the Alps",
+    "learning to bake sourdough",
+    "a peanut allergy",
+    "playing the cello",
+    "moving to Lisbon",
+    "training for a marathon",
+    "reading science fiction",
+    "a new job at the hospital",
+)
+QUERIES = (
+    "what food should be avoided?",
+    "which sport does this person practise?",
+    "where does the user live?",
+    "what are the hobbies?",
+    "what music instrument?",
+    "what about work?",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _memory(tenant: str, user: str, number: int) -> str:
+    topic = TOPICS[number % len(TOPICS)]
+    return f"[{tenant}/{user}] note {number}: talked about {topic}"
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"write": [], "search": []})
+    errors: list[str] = field(default_factory=list)
+    cross_tenant: int = 0
+    hits_checked: int = 0
+
+
+async def _client(
+    number: int, url: str, tokens: dict[str, str], deadline: float, tally: Tally
+) -> None:
+    tenant = TENANTS[number % 2]
+    user = USER_IDS[(number // 2) % len(USER_IDS)]
+    marker = f"[{tenant}/{user}]"
+    chance = random.Random(number)
+    headers = {"Authorization": f"Bearer {tokens[tenant]}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        written = 0
+        while time.monotonic() < deadline:
+            if chance.random() < 0.3:
+                kind = "write"
+                body = {"content": _memory(tenant, user, 1000 + number * 10_000 + written)}
+                started = time.perf_counter()
+                response = await client.post(f"/v1/users/{user}/memories", json=body)
+                written += 1
+                expected = 201
+            else:
+                kind = "search"
+                body = {"query": chance.choice(QUERIES), "k": 10}
+                started = time.perf_counter()
+                response = await client.post(f"/v1/users/{user}/search", json=body)
+                expected = 200
+            elapsed = time.perf_counter() - started
+            if response.status_code != expected:
+                tally.errors.append(f"{kind} {response.status_code}: {response.text[:200]}")
+                continue
+            tally.latencies[kind].append(elapsed)
+            if kind == "search":
+                for hit in response.json()["hits"]:
+                    tally.hits_checked += 1
+                    if not hit["memory"]["content"].startswith(marker):
+                        tally.cross_tenant += 1
+
+
+async def _load(url: str, tokens: dict[str, str], clients: int, seconds: float) -> Tally:
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(
+        *(_client(number, url, tokens, deadline, tally) for number in range(clients))
+    )
+    return tally
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def _key(store: Path, tenant: str, env: dict[str, str]) -> str:
+    made = subprocess.run(
+        [str(CLI), "--store", str(store), "keys", "create", "--tenant", tenant, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return str(json.loads(made.stdout)["key"])
+
+
+def _overhead(url: str, tokens: dict[str, str], store: Path, turns: int) -> tuple[float, float]:
+    """Search p50 through the idle server and through the library, in alternating turns."""
+    from multisession import MemoryEngine
+    from multisession.server.tenancy import owner_id
+
+    server_times: list[float] = []
+    library_times: list[float] = []
+    engine = MemoryEngine(store, repair_on_open=False)
+    clients = {
+        tenant: httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {tokens[tenant]}"}, timeout=60
+        )
+        for tenant in TENANTS
+    }
+    try:
+        for turn in range(turns + 5):
+            tenant, user = TENANTS[turn % 2], USER_IDS[turn % len(USER_IDS)]
+            query = QUERIES[turn % len(QUERIES)]
+            started = time.perf_counter()
+            response = clients[tenant].post(
+                f"/v1/users/{user}/search", json={"query": query, "k": 10}
+            )
+            server = time.perf_counter() - started
+            assert response.status_code == 200, response.text
+            started = time.perf_counter()
+            engine.search(owner_id(tenant, user), query, k=10)
+            library = time.perf_counter() - started
+            if turn >= 5:  # the first turns warm both up
+                server_times.append(server)
+                library_times.append(library)
+    finally:
+        for client in clients.values():
+            client.close()
+        engine.close()
+    return statistics.median(server_times), statistics.median(library_times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60, help="load duration (60)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
+    parser.add_argument("--memories", type=int, default=200, help="memories per user first (200)")
+    parser.add_argument("--turns", type=int, default=200, help="overhead turns (200)")
+    args = parser.parse_args(argv)
+    env = {**os.environ, "MULTISESSION_OFFLINE": "1"}
+    env.pop("MULTISESSION_STORE", None)
+    with tempfile.TemporaryDirectory(prefix="multisession-load-") as temporary:
+        store = Path(temporary) / "store"
+        tokens = {tenant: _key(store, tenant, env) for tenant in TENANTS}
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = (Path(temporary) / "server.log").open("w")
+        server = subprocess.Popen(
+            [str(CLI), "--store", str(store), "serve", "--port", str(port), "--log-level",
+             "warning", "--slow-search-ms", "100000"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not start: {Path(log.name).read_text()}")
+                time.sleep(0.2)
+            for tenant in TENANTS:
+                with httpx.Client(
+                    base_url=url, headers={"Authorization": f"Bearer {tokens[tenant]}"}
+                ) as client:
+                    for user in USER_IDS:
+                        batch = [
+                            {"content": _memory(tenant, user, number)}
+                            for number in range(args.memories)
+                        ]
+                        response = client.post(
+                            f"/v1/users/{user}/memories/batch", json={"memories": batch},
+                            timeout=300,
+                        )  # fmt: skip
+                        response.raise_for_status()
+            print(
+                f"load: {args.clients} clients, {len(TENANTS) * len(USER_IDS)} users "
+                f"({len(TENANTS)} tenants), {args.memories} memories each, "
+                f"{args.seconds:.0f} s, 30 % writes / 70 % searches"
+            )
+            started = time.monotonic()
+            tally = asyncio.run(_load(url, tokens, args.clients, args.seconds))
+            wall = time.monotonic() - started
+            server_p50, library_p50 = _overhead(url, tokens, store, args.turns)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+            log.close()
+    requests = sum(len(values) for values in tally.latencies.values()) + len(tally.errors)
+    print()
+    print(f"{'operation':<10} {'count':>7} {'p50 ms':>9} {'p95 ms':>9}")
+    for kind, values in tally.latencies.items():
+        print(
+            f"{kind:<10} {len(values):>7} {_percentile(values, 0.5) * 1000:>9.1f} "
+            f"{_percentile(values, 0.95) * 1000:>9.1f}"
+        )
+    print()
+    print(f"throughput         {requests / wall:.1f} requests/s over {wall:.1f} s")
+    print(f"errors             {len(tally.errors)}")
+    for problem in tally.errors[:5]:
+        print(f"  {problem}")
+    print(f"cross-tenant hits  {tally.cross_tenant} of {tally.hits_checked} checked")
+    print()
+    print(
+        f"idle search p50    server {server_p50 * 1000:.2f} ms, library {library_p50 * 1000:.2f} ms"
+    )
+    print(
+        f"HTTP overhead      {(server_p50 - library_p50) * 1000:+.2f} ms, "
+        f"ratio server / library {server_p50 / library_p50:.2f}"
+    )
+    return 0 if not tally.errors and tally.cross_tenant == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
