@@ -544,6 +544,12 @@ class SQLStore:
 
     # -- reads --------------------------------------------------------------------
 
+    def filter_clauses(
+        self, user_id: str, where: MemoryFilter
+    ) -> builtins.list[sa.ColumnElement[bool]]:
+        """The WHERE clauses on ``ms_memories`` for one user's memories matching ``where``."""
+        return self._filtered(user_id, where)
+
     def _filtered(self, user_id: str, where: MemoryFilter) -> builtins.list[sa.ColumnElement[bool]]:
         clauses: builtins.list[sa.ColumnElement[bool]] = [memories_table.c.user_id == user_id]
         if where.kinds is not None:
