@@ -142,6 +142,19 @@ class PgVectorIndex:
         self._ef_search = ef_search
         self._iterative = iterative
         self._column = sa.column(COLUMN, _Vector())
+        # Session settings of every new connection, so a query is one round trip.
+        searching = [f"SET hnsw.ef_search = {int(ef_search)}"]
+        if iterative:
+            searching.append("SET hnsw.iterative_scan = relaxed_order")
+
+        @sa.event.listens_for(store.engine, "connect")
+        def _search_settings(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                for statement in searching:
+                    cursor.execute(statement)
+            dbapi_connection.commit()
+
+        store.engine.dispose()  # connections made before have no such settings
 
     @classmethod
     def open(cls, store: SQLStore, dimension: int, *, ef_search: int = 100) -> PgVectorIndex:
@@ -211,11 +224,12 @@ class PgVectorIndex:
             .order_by(distance)
             .limit(n)
         )
-        with self._store.engine.begin() as conn:
-            settings = f"SET LOCAL hnsw.ef_search = {max(self._ef_search, min(n, 1000))}"
-            conn.exec_driver_sql(settings)
-            if self._iterative:
-                conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        deep = n > self._ef_search  # keep at least as many candidates as asked for
+        with self._store.engine.connect() as conn:
+            if deep:
+                conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {min(n, 1000)}")
+            else:  # one statement: one round trip, without BEGIN and ROLLBACK
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             hits = [(row.id, float(row.distance)) for row in conn.execute(approximate)]
             if len(hits) < n:
                 # Fewer than asked: a small user, or the scan gave up. Adding zero keeps
@@ -275,6 +289,10 @@ def _setup(conn: sa.Connection, dimension: int) -> str:
     ).scalar_one_or_none()
     if column is None:
         conn.exec_driver_sql(f"ALTER TABLE ms_memories ADD COLUMN {COLUMN} vector({dimension})")
+        # The vector stays in the row, where a distance reads it without a TOAST fetch;
+        # the blob (the same floats, read only to load a user) moves out of line first.
+        conn.exec_driver_sql(f"ALTER TABLE ms_memories ALTER COLUMN {COLUMN} SET STORAGE PLAIN")
+        conn.exec_driver_sql("ALTER TABLE ms_memories ALTER COLUMN embedding SET STORAGE EXTERNAL")
     elif column != f"vector({dimension})":
         raise ConfigurationError(
             f"ms_memories.{COLUMN} is {column}, not vector({dimension}): this store's vectors "

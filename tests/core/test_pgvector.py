@@ -197,3 +197,21 @@ def test_pgvector_is_refused_where_it_cannot_be(postgres_url, minilm, store_dir)
         assert not isinstance(engine._vectors, PgVectorIndex)
         engine.add("alice", "I live in Oslo")
         assert engine.search("alice", "Oslo", config=SEMANTIC)
+
+
+def test_a_dropped_server_connection_is_replaced_before_use(pgvector_url, minilm, monkeypatch):
+    from multisession.storage import _connections
+
+    with MemoryEngine(sql_url=pgvector_url, embedder=minilm) as engine:
+        engine.add("alice", "I live in Oslo")
+        assert engine.search("alice", "Oslo")
+        # The server drops every idle connection (a restart, a proxy's idle timeout).
+        with connected(pgvector_url) as conn:
+            dropped = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).scalar_one()
+        assert dropped >= 1
+        monkeypatch.setattr(_connections, "PING_AFTER_IDLE", 0.0)  # idle long enough
+        assert [hit.memory.content for hit in engine.search("alice", "Oslo")] == ["I live in Oslo"]
+        assert engine.get("alice", engine.list("alice")[0].id).content == "I live in Oslo"
