@@ -31,6 +31,9 @@ services:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check multisession langchain_multisession llamaindex_multisession tests benchmarks

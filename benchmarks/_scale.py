@@ -173,3 +173,47 @@ def create_database(base: str, name: str) -> str:
 def percentile(samples: Sequence[float], q: float) -> float:
     """The ``q``-th percentile of the samples, in milliseconds (samples in seconds)."""
     return float(np.percentile(np.asarray(samples), q) * 1000.0)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A Redis server on 127.0.0.1, in memory only; yields ``redis://127.0.0.1:port/0``."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SystemExit("redis-server is missing: `make services` installs it")
+    folder = Path(tempfile.mkdtemp(prefix="multisession-bench-redis-"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise
+            time.sleep(0.1)
+    client.close()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)

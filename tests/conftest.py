@@ -467,3 +467,56 @@ def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | 
         "sql_url": request.getfixturevalue("postgres_url"),
         "vector_url": request.getfixturevalue("chroma_url"),
     }
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A Redis server on 127.0.0.1, in memory only; yields its base URL."""
+    import shutil
+    import subprocess
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail("redis-server is not installed: `make test` installs it")
+    folder = Path(tempfile.mkdtemp(prefix="multisession-redis-"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+
+    _wait_until(ready, "Redis", server)
+    yield f"redis://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """An empty Redis database for one test."""
+    import redis
+
+    url = f"{redis_server}/0"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    yield url
