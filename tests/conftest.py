@@ -339,6 +339,20 @@ def pgvector_url(pgvector_server: str, request: pytest.FixtureRequest) -> Iterat
     yield from _database(pgvector_server, request)
 
 
+@pytest.fixture(scope="session")
+def second_pgvector_server() -> Iterator[str]:
+    """Another PostgreSQL server with pgvector (a second shard)."""
+    yield from _postgres_server(_pgvector_binary)
+
+
+@pytest.fixture
+def second_pgvector_url(
+    second_pgvector_server: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh, empty database for one test on the second pgvector server."""
+    yield from _database(second_pgvector_server, request)
+
+
 def _database(postgres_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
     import re
     import uuid

@@ -41,6 +41,7 @@ FRAMEWORKS = ("langchain", "llama_index")
 #: import the package root.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli"}),
+    frozenset({"sharding"}),
     frozenset({"engine", "_async_twins", "_conversation_methods"}),
     frozenset({"context"}),
     frozenset({"retrieval", "extraction"}),

@@ -7,6 +7,11 @@ version: after a write commits, no process can find an entry made before it, wit
 any message between processes and without a crash window between SQL's commit and a
 cache invalidation. Old entries simply expire (``ttl``).
 
+Each process also keeps the entries it read or wrote last in memory, under the same
+keys (so just as fresh): a search repeated in one process costs the version read and a
+dictionary lookup, not a round trip to Redis, which on a busy machine costs about as
+much as an in-process search.
+
 Keys name users by a keyed hash (the store's own secret, kept in SQL), so the cache
 never shows user ids; the whole key also holds the query, filters, settings and ``k``.
 Values are JSON, never pickles: a cache that anyone else can write to cannot make a
@@ -20,12 +25,14 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from .._lru import LRUCache
 from ..errors import ConfigurationError
 from ..records import Memory, ScoreBreakdown
 from .sql_store import SQLStore
@@ -50,6 +57,7 @@ class ResultCache:
         ttl: Seconds an entry lives.
         events: Where hits, misses and failures are counted.
         timeout: Seconds each Redis call may take.
+        local_entries: How many entries the process keeps in memory too.
 
     Raises:
         ConfigurationError: The ``redis`` package is missing, or the URL is not a
@@ -64,6 +72,7 @@ class ResultCache:
         ttl: float,
         events: Counter[str],
         timeout: float = 0.5,
+        local_entries: int = 1024,
     ) -> None:
         try:
             import redis
@@ -80,6 +89,7 @@ class ResultCache:
                 f"not a Redis URL: {url!r} (expected e.g. redis://127.0.0.1:6379/0): {error}"
             ) from error
         self._ttl = max(1, round(ttl))
+        self._local: LRUCache[str, tuple[float, bytes | str]] = LRUCache(local_entries)
         self.events = events
         secret = store.setting_once("result_cache", uuid.uuid4().hex)
         self._secret = secret.encode()
@@ -93,21 +103,30 @@ class ResultCache:
 
     def get(self, key: str) -> list[tuple[Memory, ScoreBreakdown]] | None:
         """The cached hits, or None (not cached, or Redis failed)."""
-        try:
-            raw = self._client.get(key)
-        except Exception:
-            self._failed("reading")
-            return None
+        local = self._local.get(key)
+        raw: bytes | str | None = None
+        if local is not None and local[0] > time.monotonic():
+            raw = local[1]
+        else:
+            try:
+                raw = self._client.get(key)
+            except Exception:
+                self._failed("reading")
+                return None
+            if raw is not None:
+                self._remember(key, raw)
         if raw is None:
             self.events["cache_miss"] += 1
             return None
         try:
+            # Decoded on every hit: callers get objects of their own to change.
             hits = [
                 (_memory(item["memory"]), ScoreBreakdown(**item["score"]))
                 for item in json.loads(raw)
             ]
         except (ValueError, KeyError, TypeError):
             self.events["cache_miss"] += 1
+            self._local.discard(key)
             return None  # not ours, or damaged: searched again and overwritten
         self.events["cache_hit"] += 1
         return hits
@@ -117,10 +136,14 @@ class ResultCache:
         value = json.dumps(
             [{"memory": memory.to_dict(), "score": score.to_dict()} for memory, score in hits]
         )
+        self._remember(key, value)
         try:
             self._client.set(key, value, ex=self._ttl)
         except Exception:
             self._failed("writing")
+
+    def _remember(self, key: str, raw: bytes | str) -> None:
+        self._local.put(key, (time.monotonic() + self._ttl, raw))
 
     def close(self) -> None:
         """Release the connections."""
