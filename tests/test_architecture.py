@@ -11,13 +11,13 @@ The rules:
 
 - no import circle among the modules of ``multisession``;
 - below the facade (everything but ``multisession/__init__.py``, ``engine.py``,
-  ``cli/`` and ``server/``) no module imports ``multisession.engine``, nor the package
-  root that re-exports it;
+  ``sharding.py``, which spreads users over engines, ``cli/`` and ``server/``) no module
+  imports ``multisession.engine``, nor the package root that re-exports it;
 - no module of ``multisession`` imports LangChain or LlamaIndex;
-- the layers import downwards only: ``cli/`` and ``server/`` above the facade
-  (``engine.py``, the methods it mixes in, and ``metrics.py``, which reads it), the
-  facade above ``context/``, which is above ``retrieval/`` and ``extraction/`` (side by
-  side), above ``storage/``, above ``embeddings/``, above the plain base modules
+- the layers import downwards only: ``cli/`` and ``server/`` above ``sharding.py``, above
+  the facade (``engine.py``, the methods it mixes in, and ``metrics.py``, which reads
+  it), the facade above ``context/``, which is above ``retrieval/`` and ``extraction/``
+  (side by side), above ``storage/``, above ``embeddings/``, above the plain base modules
   (records, errors, clock and the private helpers).
 
 Each rule is also run on a small package written to ``tmp_path`` that breaks it, so a
@@ -42,6 +42,7 @@ FRAMEWORKS = ("langchain", "llama_index")
 #: import the package root.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "server"}),
+    frozenset({"sharding"}),
     frozenset({"engine", "_async_twins", "_conversation_methods", "_privacy_methods", "metrics"}),
     frozenset({"context"}),
     frozenset({"retrieval", "extraction"}),
@@ -187,7 +188,13 @@ def _circle_in(graph: Graph, group: set[str]) -> list[str]:
 def facade_breaches(graph: Graph, package: str) -> list[tuple[str, str]]:
     """``(module, facade)`` for each module below the facade that imports it."""
     facade = {package, f"{package}.engine"}
-    above = {package, f"{package}.engine", f"{package}.cli", f"{package}.server"}
+    above = {
+        package,
+        f"{package}.engine",
+        f"{package}.sharding",
+        f"{package}.cli",
+        f"{package}.server",
+    }
     breaches = []
     for module, targets in sorted(graph.items()):
         if module in above or module.startswith((f"{package}.cli.", f"{package}.server.")):

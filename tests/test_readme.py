@@ -1,9 +1,9 @@
 """Every code block in the README runs.
 
-Python blocks run as scripts; the block that uses PostgreSQL and a Chroma server runs
-against the servers the test suite starts on loopback. Shell blocks run with bash and
-the installed ``multisession`` command. The first block, the two ``make`` commands, is
-what CI itself runs.
+Python blocks run as scripts; the blocks that use PostgreSQL (with pgvector, or with a
+Chroma server) run against the servers the test suite starts on loopback. Shell blocks
+run with bash and the installed ``multisession`` command. The first block, the two
+``make`` commands, is what CI itself runs.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ def test_readme_block_runs(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code = BLOCKS[index]
-    if SERVER_URLS[0] in code:
+    if SERVER_URLS[0] in code and SERVER_URLS[1] in code:
         code = code.replace(SERVER_URLS[0], request.getfixturevalue("postgres_url"))
         code = code.replace(SERVER_URLS[1], request.getfixturevalue("chroma_url"))
+    elif SERVER_URLS[0] in code:  # PostgreSQL alone: with pgvector
+        code = code.replace(SERVER_URLS[0], request.getfixturevalue("pgvector_url"))
     script = tmp_path / f"block_{index}.py"
     script.write_text(code, encoding="utf-8")
     runpy.run_path(str(script), run_name="__main__")

@@ -29,7 +29,7 @@ from ..embeddings.base import Embedder
 from ..errors import InvalidInputError, StoreDamagedError
 from ..records import MemoryFilter, ScoreBreakdown
 from ..storage.sql_store import SQLStore
-from ..storage.vectors import ChromaVectorIndex
+from ..storage.vector_index import VectorIndex
 from ..storage.write_behind import Pending, WriteBehind
 from .config import RetrievalConfig
 from .dates import named_periods
@@ -84,7 +84,7 @@ class HybridSearch:
         self,
         store: SQLStore,
         indexes: UserIndexes,
-        vectors: ChromaVectorIndex | None,
+        vectors: VectorIndex | None,
         writes: WriteBehind,
         embedder: Embedder | None,
         tokenize: Callable[[str], list[str]],

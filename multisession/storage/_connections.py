@@ -7,6 +7,7 @@ naming the file and the fix.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,12 +74,13 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url)
     except ModuleNotFoundError as error:
         raise ConfigurationError(
             f"the driver for {parsed.drivername} is not installed: "
             "pip install 'multisession[postgres]'"
         ) from error
+    _ping_when_idle(engine)
     server = parsed.render_as_string(hide_password=True)
 
     @sa.event.listens_for(engine, "handle_error")
@@ -96,3 +98,31 @@ def make_engine(url: str) -> Engine:
             ) from context.original_exception
 
     return engine
+
+
+#: A pooled server connection unused for longer than this is checked before use.
+PING_AFTER_IDLE = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only if it sat idle (a server restart, a
+    proxy's idle timeout): a check on every use would cost a round trip per query, as
+    much as the query itself on a busy server. A dead connection is replaced at once.
+    """
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:
+            raise sa.exc.DisconnectionError(f"a pooled connection was dead: {error}") from error

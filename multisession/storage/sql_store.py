@@ -182,7 +182,12 @@ class SQLStore:
         if self._marker != "?":
             sql = sql.replace("?", self._marker)
         connection = self._engine.raw_connection()
+        # On a server, one read in autocommit is one round trip (no BEGIN, no ROLLBACK).
+        server = self._engine.dialect.name == "postgresql"
+        driver = connection.driver_connection if server else None
         try:
+            if driver is not None:
+                driver.autocommit = True
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, tuple(parameters))
@@ -195,6 +200,11 @@ class SQLStore:
             finally:
                 cursor.close()
         finally:
+            try:
+                if driver is not None:
+                    driver.autocommit = False
+            except Exception:
+                connection.invalidate()  # broken: the pool makes a new one
             connection.close()
 
     def user_ids(self) -> builtins.list[str]:
@@ -501,7 +511,9 @@ class SQLStore:
                 statement,
                 [
                     {"owner": owner, "memory": memory, "count": count, "latest": when}
-                    for (owner, memory), (count, when) in accesses.items()
+                    # In key order: processes flushing at once lock rows in the same
+                    # order, so they wait for each other instead of deadlocking.
+                    for (owner, memory), (count, when) in sorted(accesses.items())
                 ],
             )
 
@@ -564,6 +576,12 @@ class SQLStore:
         return self._audit_salt
 
     # -- reads --------------------------------------------------------------------
+
+    def filter_clauses(
+        self, user_id: str, where: MemoryFilter
+    ) -> builtins.list[sa.ColumnElement[bool]]:
+        """The WHERE clauses on ``ms_memories`` for one user's memories matching ``where``."""
+        return self._filtered(user_id, where)
 
     def _filtered(self, user_id: str, where: MemoryFilter) -> builtins.list[sa.ColumnElement[bool]]:
         clauses: builtins.list[sa.ColumnElement[bool]] = [memories_table.c.user_id == user_id]

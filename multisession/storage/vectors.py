@@ -90,6 +90,9 @@ class ChromaVectorIndex:
     default embedding function never runs.
     """
 
+    #: Vectors follow SQL behind it (buffered, repaired), not in SQL's transaction.
+    in_sql = False
+
     def __init__(
         self,
         client: Any | None,

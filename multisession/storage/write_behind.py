@@ -37,7 +37,8 @@ from ..embeddings.base import Embedder
 from ..records import IndexRow, Memory
 from .schema import from_bytes, to_bytes
 from .sql_store import SQLStore
-from .vectors import ChromaVectorIndex, collection_name
+from .vector_index import VectorIndex
+from .vectors import collection_name
 
 __all__ = ["AccessLog", "Pending", "RepairReport", "VectorBuffer", "WriteBehind"]
 
@@ -211,7 +212,7 @@ class WriteBehind:
     def __init__(
         self,
         store: SQLStore,
-        vectors: ChromaVectorIndex | None,
+        vectors: VectorIndex | None,
         embedder: Embedder | None,
         clock: Callable[[], datetime],
         flush_size: int,
@@ -279,8 +280,8 @@ class WriteBehind:
         vectors: npt.NDArray[np.float32] | None,
     ) -> None:
         """Index new vectors: small writes go to the buffer, large ones straight in."""
-        if self._vectors is None or vectors is None or not rows:
-            return
+        if self._vectors is None or self._vectors.in_sql or vectors is None or not rows:
+            return  # none, or written with the rows
         if len(rows) < self._flush_size:
             self._buffer.add(user_id, list(rows), vectors)
             if len(self._buffer) >= self._flush_size or self._buffer.age() >= self._flush_seconds:

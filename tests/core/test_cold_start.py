@@ -51,7 +51,9 @@ def test_first_search_with_a_cached_model_imports_neither_onnx_nor_chromadb(
     script = f"""
         import json, sys
         from multisession import MemoryEngine
-        engine = MemoryEngine({str(store_dir)!r})
+        # No timed flush: on a loaded machine importing chromadb at the write can take
+        # longer than the flush interval, and the timer would write the vector first.
+        engine = MemoryEngine({str(store_dir)!r}, vector_flush_seconds=600)
         hits = engine.search("alice", "when is the dentist?", k=1)
         seen = {{name: name in sys.modules for name in ("onnx", "chromadb")}}
         engine.add("alice", "The plumber comes on Monday")

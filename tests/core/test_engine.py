@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import chromadb
 import pytest
+import sqlalchemy as sa
 
 from multisession import (
     DEFAULT_EMBEDDER,
@@ -231,8 +232,15 @@ def test_delete_user_removes_every_trace(fresh_engine, backend, minilm):
 
     # Besides bob's, only the index's marker of the store it belongs to (no user data):
     # a collection on a server, a file beside embedded Chroma's own.
-    marker = {"multisession-store"} if backend["vector_url"] else set()
-    assert collection_names(backend) == {collection_name("bob"), *marker}
+    if backend["directory"] or backend["vector_url"]:
+        marker = {"multisession-store"} if backend["vector_url"] else set()
+        assert collection_names(backend) == {collection_name("bob"), *marker}
+    else:  # pgvector: the vectors were columns of the deleted rows
+        sql = sa.create_engine(backend["sql_url"])
+        with sql.connect() as conn:
+            left = conn.exec_driver_sql("SELECT user_id FROM ms_memories").scalars().all()
+        sql.dispose()
+        assert left == ["bob"]
     if backend["directory"]:
         database = (Path(backend["directory"]) / "memory.db").read_bytes()
         assert b"Ingrid" not in database and b"alice" not in database

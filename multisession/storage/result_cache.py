@@ -1,0 +1,170 @@
+"""Search results cached in Redis, shared by every process of a store, never stale.
+
+An entry's key holds the user's version, which SQL bumps inside every transaction that
+changes the user's memories (any process's add, update, delete, delete_user). A search
+reads that version first, as every search does, and looks for an entry made at that
+version: after a write commits, no process can find an entry made before it, without
+any message between processes and without a crash window between SQL's commit and a
+cache invalidation. Old entries simply expire (``ttl``).
+
+Each process also keeps the entries it read or wrote last in memory, under the same
+keys (so just as fresh): a search repeated in one process costs the version read and a
+dictionary lookup, not a round trip to Redis, which on a busy machine costs about as
+much as an in-process search.
+
+Keys name users by a keyed hash (the store's own secret, kept in SQL), so the cache
+never shows user ids; the whole key also holds the query, filters, settings and ``k``.
+Values are JSON, never pickles: a cache that anyone else can write to cannot make a
+process run code. A Redis that fails or times out never fails a search: it is
+counted in ``events`` (``cache_failed``) and the search runs uncached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .._lru import LRUCache
+from ..errors import ConfigurationError
+from ..records import Memory, ScoreBreakdown
+from .sql_store import SQLStore
+
+__all__ = ["ResultCache"]
+
+logger = logging.getLogger("multisession")
+
+#: The format of cached values; a new one never reads entries of an older one.
+_FORMAT = "1"
+
+
+class ResultCache:
+    """Search results by (user, version, query) in Redis; thread-safe.
+
+    Example:
+        >>> cache = ResultCache("redis://127.0.0.1:6379/0", store, ttl=60)  # doctest: +SKIP
+
+    Args:
+        url: ``redis://host:port/db`` (or ``rediss://``, ``unix://``).
+        store: The SQL store whose secret keys the user names.
+        ttl: Seconds an entry lives.
+        events: Where hits, misses and failures are counted.
+        timeout: Seconds each Redis call may take.
+        local_entries: How many entries the process keeps in memory too.
+
+    Raises:
+        ConfigurationError: The ``redis`` package is missing, or the URL is not a
+            Redis URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        store: SQLStore,
+        *,
+        ttl: float,
+        events: Counter[str],
+        timeout: float = 0.5,
+        local_entries: int = 1024,
+    ) -> None:
+        try:
+            import redis
+        except ModuleNotFoundError as error:
+            raise ConfigurationError(
+                "cache_url needs the redis client: pip install 'multisession[redis]'"
+            ) from error
+        try:
+            self._client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        except ValueError as error:
+            raise ConfigurationError(
+                f"not a Redis URL: {url!r} (expected e.g. redis://127.0.0.1:6379/0): {error}"
+            ) from error
+        self._ttl = max(1, round(ttl))
+        self._local: LRUCache[str, tuple[float, bytes | str]] = LRUCache(local_entries)
+        self.events = events
+        secret = store.setting_once("result_cache", uuid.uuid4().hex)
+        self._secret = secret.encode()
+        self._prefix = f"ms:{secret[:12]}:{_FORMAT}:"
+
+    def key(self, user_id: str, version: int, parts: Sequence[Any]) -> str:
+        """The entry's key for one search of a user at one version."""
+        user = hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+        search = hashlib.sha256(repr(tuple(parts)).encode()).hexdigest()[:32]
+        return f"{self._prefix}{user}:{version}:{search}"
+
+    def get(self, key: str) -> list[tuple[Memory, ScoreBreakdown]] | None:
+        """The cached hits, or None (not cached, or Redis failed)."""
+        local = self._local.get(key)
+        raw: bytes | str | None = None
+        if local is not None and local[0] > time.monotonic():
+            raw = local[1]
+        else:
+            try:
+                raw = self._client.get(key)
+            except Exception:
+                self._failed("reading")
+                return None
+            if raw is not None:
+                self._remember(key, raw)
+        if raw is None:
+            self.events["cache_miss"] += 1
+            return None
+        try:
+            # Decoded on every hit: callers get objects of their own to change.
+            hits = [
+                (_memory(item["memory"]), ScoreBreakdown(**item["score"]))
+                for item in json.loads(raw)
+            ]
+        except (ValueError, KeyError, TypeError):
+            self.events["cache_miss"] += 1
+            self._local.discard(key)
+            return None  # not ours, or damaged: searched again and overwritten
+        self.events["cache_hit"] += 1
+        return hits
+
+    def put(self, key: str, hits: Sequence[tuple[Memory, ScoreBreakdown]]) -> None:
+        """Cache a search's hits for ``ttl`` seconds."""
+        value = json.dumps(
+            [{"memory": memory.to_dict(), "score": score.to_dict()} for memory, score in hits]
+        )
+        self._remember(key, value)
+        try:
+            self._client.set(key, value, ex=self._ttl)
+        except Exception:
+            self._failed("writing")
+
+    def _remember(self, key: str, raw: bytes | str) -> None:
+        self._local.put(key, (time.monotonic() + self._ttl, raw))
+
+    def close(self) -> None:
+        """Release the connections."""
+        self._client.close()
+
+    def _failed(self, doing: str) -> None:
+        self.events["cache_failed"] += 1
+        logger.warning("%s the Redis cache failed; searching without it", doing, exc_info=True)
+
+
+def _memory(item: dict[str, Any]) -> Memory:
+    last = item["last_accessed"]
+    return Memory(
+        id=item["id"],
+        user_id=item["user_id"],
+        content=item["content"],
+        kind=item["kind"],
+        conversation_id=item["conversation_id"],
+        metadata=item["metadata"],
+        created_at=datetime.fromisoformat(item["created_at"]),
+        updated_at=datetime.fromisoformat(item["updated_at"]),
+        last_accessed=datetime.fromisoformat(last) if last else None,
+        access_count=item["access_count"],
+    )
