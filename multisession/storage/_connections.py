@@ -81,7 +81,6 @@ def make_engine(url: str) -> Engine:
             "pip install 'multisession[postgres]'"
         ) from error
     _ping_when_idle(engine)
-    server = parsed.render_as_string(hide_password=True)
 
     @sa.event.listens_for(engine, "handle_error")
     def _unreachable(context: Any) -> None:
@@ -91,13 +90,19 @@ def make_engine(url: str) -> Engine:
         if context.is_disconnect or isinstance(
             context.sqlalchemy_exception, sa.exc.OperationalError
         ):
-            raise BackendUnavailableError(
-                f"the SQL store at {server} cannot be reached "
-                f"({' '.join(str(context.original_exception).split())}): check that the database "
-                "server is running and reachable, then retry; what it acknowledged is safe"
-            ) from context.original_exception
+            raise unreachable(engine, context.original_exception) from (context.original_exception)
 
     return engine
+
+
+def unreachable(engine: Engine, error: BaseException) -> BackendUnavailableError:
+    """The documented error for a database server that cannot be reached."""
+    server = engine.url.render_as_string(hide_password=True)
+    return BackendUnavailableError(
+        f"the SQL store at {server} cannot be reached ({' '.join(str(error).split())}): "
+        "check that the database server is running and reachable, then retry; what it "
+        "acknowledged is safe"
+    )
 
 
 #: A pooled server connection unused for longer than this is checked before use.

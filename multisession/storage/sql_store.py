@@ -32,7 +32,7 @@ from ..errors import (
     InvalidInputError,
 )
 from ..records import IndexRow, Memory, MemoryFilter
-from ._connections import damage_error, lost_creation_race, make_engine
+from ._connections import damage_error, lost_creation_race, make_engine, unreachable
 from ._rows import (
     GET_MANY_SQL,
     INDEX_COLUMNS,
@@ -185,6 +185,7 @@ class SQLStore:
         # On a server, one read in autocommit is one round trip (no BEGIN, no ROLLBACK).
         server = self._engine.dialect.name == "postgresql"
         driver = connection.driver_connection if server else None
+        lost = False
         try:
             if driver is not None:
                 driver.autocommit = True
@@ -196,11 +197,16 @@ class SQLStore:
                 damaged = damage_error(error, self._engine.url.database or "")
                 if damaged is not None and self._engine.dialect.name == "sqlite":
                     raise damaged from error
+                if server and isinstance(error, self._engine.dialect.loaded_dbapi.OperationalError):
+                    lost = True
+                    raise unreachable(self._engine, error) from error
                 raise
             finally:
                 cursor.close()
         finally:
             try:
+                if lost:
+                    raise ConnectionError("the server went away")
                 if driver is not None:
                     driver.autocommit = False
             except Exception:
