@@ -9,6 +9,7 @@ the async twins are mixed in from their own modules.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import enum
 import functools
 from collections import Counter
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Connection
 from . import _validation as check
 from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
+from ._lifecycle_methods import LifecycleMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
 from .embeddings.minilm import default_embedder
@@ -33,6 +35,8 @@ from .errors import (
     InvalidInputError,
     MemoryNotFoundError,
 )
+from .lifecycle import LifecycleConfig, Planner
+from .lifecycle.relevance import relevance
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
@@ -62,7 +66,7 @@ class _Default(enum.Enum):
 DEFAULT_EMBEDDER: Final = _Default.EMBEDDER
 
 
-class MemoryEngine(ConversationMethods, AsyncTwins):
+class MemoryEngine(ConversationMethods, LifecycleMethods, AsyncTwins):
     """Long-term memory for many users: store, search, list, update, delete, export.
 
     Example:
@@ -118,6 +122,8 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             use keywords only and writes wait in SQL for the vector index, for a short
             cool-down before the server is tried again. The engine opens while the
             server is down.
+        lifecycle: What a write does to older memories: supersede the ones it replaces,
+            fold repeats in (see :class:`~multisession.lifecycle.LifecycleConfig`).
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -151,6 +157,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         exact_vector_limit: int = 50_000,
         max_cached_vectors: int = 200_000,
         vector_timeout: float = 5.0,
+        lifecycle: LifecycleConfig | None = None,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -161,6 +168,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         )
         self.context_config = check.check_setting_type(context, ContextConfig, "context") or (
             ContextConfig()
+        )
+        self.lifecycle_config = (
+            check.check_setting_type(lifecycle, LifecycleConfig, "lifecycle") or LifecycleConfig()
         )
         self.max_content_chars = check.check_setting_int(
             max_content_chars, "max_content_chars", 1, 10_000_000
@@ -211,6 +221,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             self.events,
         )
         self._indexer = Indexer(self._store, self.indexes, self._writes)
+        self._indexer.planner = Planner(
+            self._store, self.indexes, tokenize, self.lifecycle_config, llm, self.events
+        )
         self._hybrid = HybridSearch(
             self._store,
             self.indexes,
@@ -379,16 +392,24 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         newest_first: bool = True,
         filter: Mapping[str, Any] | None = None,
         order_by: Literal["created_at", "updated_at"] = "created_at",
+        include_superseded: bool = False,
+        as_of: datetime | None = None,
     ) -> builtins.list[Memory]:
-        """A page of the user's memories, newest first by default.
+        """A page of the user's current memories, newest first by default.
 
         ``filter`` keeps memories whose metadata matches, tested inside the query:
         ``{"field": value}`` for equality, ``{"field": {"$gt": 3}}`` with ``$eq``,
         ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, and a dict without operators for
         the fields of a nested dict. ``order_by`` picks the time the page is sorted by.
+        ``include_superseded`` adds the memories newer ones replaced (history);
+        ``as_of`` lists what held at that time instead.
         """
         user_id = check.check_user_id(user_id)
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = self._validity(
+            check.memory_filter(kinds, conversation_id, since, until, filter),
+            include_superseded,
+            as_of,
+        )
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
         if order_by not in ("created_at", "updated_at"):
@@ -436,7 +457,11 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
         self._writes.flush_access(user_id)
         memories = self._store.list(
-            user_id, MemoryFilter(), limit=None, offset=0, newest_first=False
+            user_id,
+            MemoryFilter(include_superseded=True),
+            limit=None,
+            offset=0,
+            newest_first=False,
         )
         conversations = [
             {
@@ -482,6 +507,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         config: RetrievalConfig | None = None,
         query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
         filter: Mapping[str, Any] | None = None,
+        include_superseded: bool = False,
+        as_of: datetime | None = None,
+        min_relevance: float | None = None,
     ) -> builtins.list[SearchHit]:
         """Hybrid search over one user's memories, best first.
 
@@ -501,16 +529,29 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             query_vector: A precomputed query embedding, skipping the embedder.
             filter: Metadata conditions, as :meth:`list` takes them; applied inside
                 both retrievers, like the other filters.
+            include_superseded: Also memories newer ones replaced (by default only
+                current ones are searched).
+            as_of: Search what held at this time (superseded since, or not).
+            min_relevance: Keep only hits with this much evidence of relevance (see
+                :func:`~multisession.lifecycle.relevance.relevance`); default: the
+                engine's ``min_relevance``.
         """
         user_id = check.check_user_id(user_id)
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = self._validity(
+            check.memory_filter(kinds, conversation_id, since, until, filter),
+            include_superseded,
+            as_of,
+        )
+        floor = self._relevance_floor(min_relevance)
         now = self._now(now)
         hits = self._hybrid.search(
             user_id, query, k=k, where=where, settings=settings, now=now, query_vector=query_vector
         )
+        if floor > 0:
+            hits = [(doc_id, found) for doc_id, found in hits if relevance(found) >= floor]
         memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
         if self.track_access and memories:
             memories = self._writes.record_access(user_id, memories, now)
@@ -519,6 +560,20 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             for doc_id, breakdown in hits
             if doc_id in memories
         ]
+
+    @staticmethod
+    def _validity(
+        where: MemoryFilter, include_superseded: object, as_of: datetime | None
+    ) -> MemoryFilter:
+        """The filter with which versions of facts a read sees."""
+        if not isinstance(include_superseded, bool):
+            raise InvalidInputError(
+                f"include_superseded must be True or False, got {include_superseded!r}"
+            )
+        as_of = check.check_time(as_of, "as_of")
+        if not include_superseded and as_of is None:
+            return where
+        return dataclasses.replace(where, include_superseded=include_superseded, as_of=as_of)
 
     # -- maintenance -------------------------------------------------------------------
 

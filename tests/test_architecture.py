@@ -41,9 +41,9 @@ FRAMEWORKS = ("langchain", "llama_index")
 #: import the package root.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli"}),
-    frozenset({"engine", "_async_twins", "_conversation_methods"}),
+    frozenset({"engine", "_async_twins", "_conversation_methods", "_lifecycle_methods"}),
     frozenset({"context"}),
-    frozenset({"retrieval", "extraction"}),
+    frozenset({"retrieval", "extraction", "lifecycle"}),
     frozenset({"storage"}),
     frozenset({"embeddings"}),
     frozenset({"records", "errors", "clock", "_ids", "_validation", "_files", "_lru", "_log_once"}),

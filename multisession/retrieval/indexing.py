@@ -44,6 +44,7 @@ _NEW_ROW_VALIDITY: dict[str, Any] = {
     "supersede_reason": None,
     "mentions": 1,
     "last_mentioned_at": None,
+    "slot_keys": None,
 }
 
 

@@ -101,6 +101,8 @@ memories_table = sa.Table(
     # How often the same thing was said again (duplicates reinforce, not repeat it).
     sa.Column("mentions", sa.Integer, nullable=False, server_default="1"),
     sa.Column("last_mentioned_at", UTCDateTime, nullable=True),
+    # The personal slots the memory fills (";residence|self;"), to find what it replaces.
+    sa.Column("slot_keys", sa.String(255), nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).

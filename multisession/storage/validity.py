@@ -19,7 +19,14 @@ from sqlalchemy.engine import Connection
 from ..records import MemoryFilter
 from .schema import memories_table
 
-__all__ = ["ValidityChange", "apply_changes", "chain_ids", "validity_clauses"]
+__all__ = [
+    "Candidate",
+    "ValidityChange",
+    "apply_changes",
+    "candidates",
+    "chain_ids",
+    "validity_clauses",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,37 @@ class ValidityChange:
     at: datetime | None = None
     by: str | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A current memory a new one may replace or repeat."""
+
+    id: str
+    content: str
+    kind: str
+    created_at: datetime
+
+
+def candidates(
+    conn: Connection, user_id: str, memory_ids: Sequence[str], slot_keys: Sequence[str]
+) -> list[Candidate]:
+    """The user's current memories with these ids or filling one of these slots."""
+    columns = memories_table.c
+    either: list[sa.ColumnElement[bool]] = []
+    if memory_ids:
+        either.append(columns.id.in_(list(memory_ids)))
+    for key in slot_keys:
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        either.append(columns.slot_keys.like(f"%;{escaped};%", escape="\\"))
+    if not either:
+        return []
+    rows = conn.execute(
+        sa.select(columns.id, columns.content, columns.kind, columns.created_at)
+        .where(columns.user_id == user_id, columns.superseded_at.is_(None), sa.or_(*either))
+        .limit(500)
+    )
+    return [Candidate(row.id, row.content, row.kind, row.created_at) for row in rows]
 
 
 def validity_clauses(where: MemoryFilter) -> list[sa.ColumnElement[bool]]:
