@@ -36,7 +36,7 @@ from .errors import (
     MemoryNotFoundError,
 )
 from .lifecycle import LifecycleConfig, Planner
-from .lifecycle.relevance import relevance
+from .lifecycle.relevance import DEFAULT_MIN_RELEVANCE, relevance
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
 from .retrieval.hybrid import HybridSearch
@@ -124,6 +124,9 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, AsyncTwins):
             server is down.
         lifecycle: What a write does to older memories: supersede the ones it replaces,
             fold repeats in (see :class:`~multisession.lifecycle.LifecycleConfig`).
+        min_relevance: The evidence of relevance a hit needs, in ``[0, 1]`` (see
+            :func:`~multisession.lifecycle.relevance.relevance`), for :meth:`search` and
+            :meth:`build_context` unless they pass their own; 0 keeps every hit.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -158,6 +161,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, AsyncTwins):
         max_cached_vectors: int = 200_000,
         vector_timeout: float = 5.0,
         lifecycle: LifecycleConfig | None = None,
+        min_relevance: float = DEFAULT_MIN_RELEVANCE,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -169,6 +173,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, AsyncTwins):
         self.context_config = check.check_setting_type(context, ContextConfig, "context") or (
             ContextConfig()
         )
+        self.min_relevance = _check_floor(min_relevance)
         self.lifecycle_config = (
             check.check_setting_type(lifecycle, LifecycleConfig, "lifecycle") or LifecycleConfig()
         )
@@ -611,3 +616,9 @@ def _resolve(
         return as_embedder(embedder)
     except TypeError as error:
         raise ConfigurationError(f"embedder: {error}") from error
+
+
+def _check_floor(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigurationError(f"min_relevance must be a number from 0 to 1, got {value!r}")
+    return float(value)

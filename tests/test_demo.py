@@ -251,8 +251,7 @@ def test_store_option_keeps_the_store(
 
     with MemoryEngine(store, embedder=None) as engine:
         alice = {
-            memory.content: memory.kind
-            for memory in engine.list("alice", include_superseded=True)
+            memory.content: memory.kind for memory in engine.list("alice", include_superseded=True)
         }
         assert alice == {
             "My name is Alice and I work at Acme Corp as a data engineer": "fact",

@@ -434,9 +434,7 @@ def session_three(store: Path, console: Console) -> None:
 
         clock.advance(minutes=5)
         hits = engine.search(USER, THEME_QUERY, k=3)
-        timeless = engine.search(
-            USER, THEME_QUERY, k=3, config=TIMELESS, include_superseded=True
-        )
+        timeless = engine.search(USER, THEME_QUERY, k=3, config=TIMELESS, include_superseded=True)
         console.print(
             _hits_table(
                 f'engine.search("{USER}", "{THEME_QUERY}")',

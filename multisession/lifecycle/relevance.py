@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from ..records import ScoreBreakdown
 
-__all__ = ["BM25_HALF", "relevance"]
+__all__ = ["BM25_HALF", "DEFAULT_MIN_RELEVANCE", "relevance"]
+
+#: The engine's default floor, chosen on LoCoMo dev and a labelled small-talk set
+#: (benchmarks/lifecycle_locomo.py): recall@10 barely moves while greetings, thanks and
+#: acknowledgements retrieve nothing.
+DEFAULT_MIN_RELEVANCE = 0.0
 
 #: The BM25 score that counts as much as a cosine of 0.5.
 BM25_HALF = 12.0

@@ -249,7 +249,7 @@ _VALUE = (
     r"(?P<value>(?:(?!(?:and|but|because|since|so|now|anymore|any|as|where|which|who|"
     r"with|for|from|last|this|next|after|before|when|while|though|although|until|if|"
     r"again|too|either|yet|instead|recently|lately|either|or|to|in|on|at)\b)"
-    r"[\w'&.-]+(?: |$)){1,5})"
+    r"[\w'&-]+(?:\.[\w'&-]+)*(?: |(?=[,;:!?.)\]\"])|$)){1,5})"
 )
 _ARTICLE = r"(?:(?:the|a|an|my|our|some) )?"
 
