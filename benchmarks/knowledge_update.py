@@ -82,7 +82,7 @@ SLOTS: dict[str, dict[str, list[str]]] = {
         "values": ["vegetarian", "vegan", "pescatarian", "keto"],
         "first": ["I'm {v}", "I've been {v} for a while"],
         "change": ["I went {v} in the spring", "I'm {v} now", "I'm fully {v} these days"],
-        "questions": ["What kind of diet do I follow?", "What should a meal for me avoid?"],
+        "questions": ["What kind of diet do I follow?", "Am I on any particular diet?"],
     },
     "phone": {
         "values": ["iPhone 13", "Pixel 8", "Galaxy S23", "Fairphone 5", "iPhone 15"],
@@ -153,7 +153,7 @@ UNTOUCHED: list[tuple[str, str]] = [
     ("I studied physics at university", "What was my degree subject?"),
     ("I'm afraid of heights", "Is there anything I'm scared of?"),
     ("My blood type is O negative", "What blood group do I have?"),
-    ("I speak Portuguese and a little Japanese", "Which languages can I talk in?"),
+    ("I speak Portuguese and a little Japanese", "Which languages do I know?"),
 ]
 
 FILLER = [
@@ -237,9 +237,12 @@ def make_user(number: int, rng: random.Random, filler: int) -> User:
     return user
 
 
-def evaluate(engine: Any, users: Sequence[User], config: Any) -> tuple[float, float]:
-    """(newest first and older out of the top 5, untouched in the top 5), in percent."""
-    chains_ok = chains = untouched_ok = untouched = 0
+def evaluate(
+    engine: Any, users: Sequence[User], config: Any, show: bool = False
+) -> tuple[float, float, float]:
+    """Percentages: newest first and older out of the top 5; newest in the top 5 and
+    older out; untouched facts in the top 5."""
+    chains_ok = chains = untouched_ok = untouched = in_top = 0
     for user in users:
         for slot, chain in user.chains.items():
             hits = engine.search(
@@ -247,13 +250,20 @@ def evaluate(engine: Any, users: Sequence[User], config: Any) -> tuple[float, fl
             )
             texts = [hit.memory.content for hit in hits]
             chains += 1
-            if texts and texts[0] == chain[-1] and not set(chain[:-1]) & set(texts):
+            older_out = not set(chain[:-1]) & set(texts)
+            in_top += older_out and chain[-1] in texts
+            if texts and texts[0] == chain[-1] and older_out:
                 chains_ok += 1
+            elif show:
+                print(f"  chain {chain} / {user.chain_questions[slot]!r} -> {texts}")
         for fact, question in user.untouched:
             hits = engine.search(user.user_id, question, k=5, now=user.now, config=config)
             untouched += 1
-            untouched_ok += fact in {hit.memory.content for hit in hits}
-    return 100 * chains_ok / chains, 100 * untouched_ok / untouched
+            found = fact in {hit.memory.content for hit in hits}
+            untouched_ok += found
+            if show and not found:
+                print(f"  untouched {fact!r} / {question!r} -> {[h.memory.content for h in hits]}")
+    return 100 * chains_ok / chains, 100 * in_top / chains, 100 * untouched_ok / untouched
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=48)
     parser.add_argument("--filler", type=int, default=150, help="filler memories per user")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--show", action="store_true", help="print the misses")
+    parser.add_argument("--only-on", action="store_true", help="skip the lifecycle-off run")
     args = parser.parse_args(argv)
 
     from multisession import PRESETS, MemoryEngine, MemoryInput, RetrievalConfig
@@ -275,12 +287,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{sum(len(u.untouched) for u in users)} untouched facts"
     )
     configs = {"default": RetrievalConfig(), "recall preset": PRESETS["recall"]}
-    print(f"\n{'lifecycle':<10}{'settings':<16}{'newest first':>14}{'untouched top 5':>17}")
+    print(
+        f"\n{'lifecycle':<10}{'settings':<16}{'newest first':>14}{'newest in top 5':>17}"
+        f"{'untouched top 5':>17}   (older statements out of the top 5 in both)"
+    )
     with tempfile.TemporaryDirectory(prefix="multisession-ku-") as directory:
         for label, lifecycle in (
             ("off", LifecycleConfig(supersede=False, deduplicate=False)),
             ("on", LifecycleConfig()),
         ):
+            if args.only_on and label == "off":
+                continue
             with MemoryEngine(Path(directory) / label, lifecycle=lifecycle) as engine:
                 for user in users:
                     # One memory per write, as a chat app records them.
@@ -289,8 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             user.user_id, [MemoryInput(text, created_at=when)], now=when
                         )
                 for name, config in configs.items():
-                    newest, untouched = evaluate(engine, users, config)
-                    print(f"{label:<10}{name:<16}{newest:>13.1f}%{untouched:>16.1f}%")
+                    newest, top5, untouched = evaluate(engine, users, config, args.show)
+                    print(f"{label:<10}{name:<16}{newest:>13.1f}%{top5:>16.1f}%{untouched:>16.1f}%")
                 if label == "on":
                     statements = {
                         text for user in users for c in user.chains.values() for text in c[:-1]

@@ -23,6 +23,7 @@ one there, since someone may like several things of a kind.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -354,6 +355,7 @@ _RULES: tuple[_Rule, ...] = (
         "employer-joined",
         "employer",
         rf"{_SUBJECT} {_ADVERBS}(?:joined|started at|started working (?:at|for)|"
+        rf"started (?:my |a |the )?(?:new )?(?:job|position|role) (?:at|with)|"
         rf"got (?:a|an|the) (?:new )?(?:job|position|role|offer) (?:at|with|from)|"
         rf"accepted (?:a|an|the) (?:job|position|role|offer) (?:at|with|from)|"
         rf"was hired (?:at|by)|got hired (?:at|by)|moved to work (?:at|for)) {_ARTICLE}{_VALUE}",
@@ -362,7 +364,8 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         "employer-works",
         "employer",
-        rf"{_SUBJECT} {_ADVERBS}(?:work|works|working|employed) (?:at|for|by) {_ARTICLE}{_VALUE}",
+        rf"{_SUBJECT} {_ADVERBS}(?:work|works|working|worked|employed) (?:at|for|by) "
+        rf"{_ARTICLE}{_VALUE}",
     ),
     _rule(
         "employer-job",
@@ -405,7 +408,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         "diet-is",
         "diet",
-        rf"{_SUBJECT} {_ADVERBS}(?:am|'m|is|'s|are|'re|went|gone|going|became|eat|eats|"
+        rf"{_SUBJECT} {_ADVERBS}(?:am|'m|is|'s|are|'re|been|went|gone|going|became|eat|eats|"
         rf"follow|follows|on) (?:a |an |fully |strictly |now )?(?P<value>{_DIETS})\b",
     ),
     _rule(
@@ -508,8 +511,9 @@ _OBJECT_RULES: tuple[_Rule, ...] = (
     _rule(
         "switched-to",
         "object",
-        rf"{_SUBJECT} {_ADVERBS}(?:switched|changed|moved|swapped|converted|upgraded|went|"
-        rf"migrated|transitioned) (?:over )?(?:from (?P<old>[\w' -]{{1,40}}?) )?to "
+        rf"{_SUBJECT} {_ADVERBS}(?:switched|changed|swapped|converted|upgraded|"
+        rf"migrated|transitioned) (?:(?P<obj>(?:my|our|the) [\w' -]{{1,40}}?) )?(?:over )?"
+        rf"(?:from (?P<old>[\w' -]{{1,40}}?) )?to "
         rf"(?P<rest>[^.!?;,]{{2,80}})",
         changed=True,
     ),
@@ -554,6 +558,78 @@ _PREFERENCE = re.compile(
     re.IGNORECASE,
 )
 _NEGATION_REST = re.compile(r"\b(?:anymore|any more|no longer)\b", re.IGNORECASE)
+
+
+def _words(pattern: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(pattern.lower().replace("?", "")))
+
+
+_RESIDENCE = _words(
+    "live lives living reside resides residing based moved moving move relocated "
+    "relocating home house apartment flat place"
+)
+_EMPLOYER = _words(
+    "work works working worked employed joined started job hired quit left resigned laid "
+    "fired retired employer company workplace offer position role"
+)
+_PARTNER = _words(
+    "single broke split divorced separated left dumped dating married engaged seeing "
+    "relationship together wife husband partner girlfriend boyfriend fiance fiancee "
+    "fiancé fiancée spouse"
+)
+#: A rule runs only on a text holding one of its words: most text holds none, and a word
+#: lookup costs far less than a regular expression tried at every position.
+_TRIGGERS: dict[str, frozenset[str]] = {
+    "residence-no-longer": _RESIDENCE,
+    "residence-moved-away": _RESIDENCE,
+    "residence-moved": _RESIDENCE,
+    "residence-lives": _RESIDENCE,
+    "residence-home": _RESIDENCE,
+    "employer-no-longer": _EMPLOYER,
+    "employer-quit": _EMPLOYER,
+    "employer-joined": _EMPLOYER,
+    "employer-works": _EMPLOYER,
+    "employer-job": _EMPLOYER,
+    "role-works-as": _words("work works working started start"),
+    "role-promoted": _words("promoted moved"),
+    "role-is": _words("title role position job"),
+    "role-am": _words(_ROLES.replace("|", " ")),
+    "diet-no-longer": _words(_DIETS.replace("|", " ").replace("[- ]", " ")),
+    "diet-is": _words(_DIETS.replace("|", " ").replace("[- ]", " ")),
+    "diet-stopped-meat": _words("meat"),
+    "diet-eats-meat": _words("meat"),
+    "partner-single": _words("single"),
+    "partner-broke-up": _PARTNER,
+    "partner-with": _PARTNER,
+    "partner-is": _PARTNER,
+    "vehicle-sold": _words(_VEHICLES.replace("|", " ")),
+    "vehicle-drives": _words("drive drives driving ride rides"),
+    "vehicle-bought": _words(_VEHICLES.replace("|", " ")),
+    "vehicle-is": _words(_VEHICLES.replace("|", " ")),
+    "device-is": _words(_DEVICES.replace("|", " ")),
+    "device-got": _words(_DEVICES.replace("|", " ")),
+    "favourite": _words("favourite favorite preferred go"),
+    "switched-to": _words("switched changed swapped converted upgraded migrated transitioned"),
+    "now-prefers": _words("now these nowadays"),
+    "no-longer-likes": _words("longer stopped quit gave anymore"),
+    "schedule-moved": _words("moved changed rescheduled shifted pushed brought"),
+    "schedule-is": _words(
+        "class classes lesson lessons meeting meetings practice training shift shifts "
+        "appointment session sessions workout workouts commute standup stand rehearsal "
+        "game games day days hours schedule"
+    ),
+}
+
+
+#: Rules whose value must be a name (capitalised): their verb has other common uses.
+_PROPER = frozenset({"employer-joined"})
+
+
+def _runs(rule: _Rule, words: frozenset[str]) -> bool:
+    triggers = _TRIGGERS.get(rule.name)
+    return triggers is None or not triggers.isdisjoint(words)
+
+
 _CONTRACTIONS = (
     (re.compile(r"\b([Ii])'m\b"), r"\1 am"),
     (re.compile(r"\b([Ww]e|[Tt]hey|[Yy]ou)'re\b"), r"\1 are"),
@@ -587,7 +663,13 @@ _VAGUE = frozenset(
         "them",
     ]
 )
-_SPEAKER = re.compile(r"^\s*(?P<speaker>[A-Z][\w .'-]{0,40}?):\s+")
+_SPEAKER = re.compile(r"^\s*(?P<speaker>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s+")
+# A message that starts with its verb ("Started my new job at ...") speaks of its writer.
+_IMPLICIT = re.compile(
+    r"^(?=(?:started|moved|joined|switched|changed|got|bought|went|quit|left|relocated|"
+    r"sold|accepted|living|working|just|finally|recently)\b)",
+    re.IGNORECASE,
+)
 
 
 def _subject(raw: str | None, speaker: str) -> str:
@@ -601,6 +683,7 @@ def _subject(raw: str | None, speaker: str) -> str:
     return f"{speaker}/{name}" if speaker else name
 
 
+@functools.lru_cache(maxsize=16_384)
 def claims(text: str) -> list[Claim]:
     """What a memory says about personal slots, by the offline rules; often nothing.
 
@@ -614,17 +697,21 @@ def claims(text: str) -> list[Claim]:
     body = body.replace("\u2019", "'")
     for contraction, expanded in _CONTRACTIONS:
         body = contraction.sub(expanded, body)
+    if _IMPLICIT.match(body):
+        body = "I " + body[:1].lower() + body[1:]
+    words = frozenset(_WORD.findall(body.lower()))
     found: list[Claim] = []
     taken: set[str] = set()
     for rule in _RULES:
-        if rule.slot in taken:
+        if rule.slot in taken or not _runs(rule, words):
             continue
         hit = rule.pattern.search(body)
         if hit is None:
             continue
-        value = content_words(
-            rule.fixed_value if rule.fixed_value is not None else (hit.group("value") or "")
-        )
+        raw = rule.fixed_value if rule.fixed_value is not None else (hit.group("value") or "")
+        if rule.name in _PROPER and not raw[:1].isupper():
+            continue  # "joined a support group" is no employer; "joined Acme" is
+        value = content_words(raw)
         if value <= _VAGUE and not rule.negated:
             continue
         taken.add(rule.slot)
@@ -639,6 +726,8 @@ def claims(text: str) -> list[Claim]:
             )
         )
     for rule in _DEVICE_RULES:
+        if not _runs(rule, words):
+            continue
         hit = rule.pattern.search(body)
         if hit is None:
             continue
@@ -655,12 +744,14 @@ def claims(text: str) -> list[Claim]:
             )
             break
     if not found:
-        found.extend(_object_claims(body, speaker))
+        found.extend(_object_claims(body, speaker, words))
     return found
 
 
-def _object_claims(body: str, speaker: str) -> list[Claim]:
+def _object_claims(body: str, speaker: str, words: frozenset[str]) -> list[Claim]:
     for rule in _OBJECT_RULES:
+        if not _runs(rule, words):
+            continue
         hit = rule.pattern.search(body)
         if hit is None:
             continue
@@ -673,7 +764,7 @@ def _object_claims(body: str, speaker: str) -> list[Claim]:
             # "switched to the red theme in my editor": the object and the value are in
             # one phrase; which words are which is settled against the older claim.
             rest = groups.get("rest") or ""
-            topic = content_words(rest)
+            topic = content_words(f"{rest} {groups.get('obj') or ''}")
             value = frozenset()
             if groups.get("old"):
                 value = content_words(groups["old"])
@@ -702,14 +793,14 @@ def _object_claims(body: str, speaker: str) -> list[Claim]:
     if _PREFERENCE.search(body):
         # A plain preference ("I like the blue theme in my editor"): it holds no rule
         # of its own, but a later explicit change of the same object replaces it.
-        words = content_words(body)
-        if words:
+        topic = content_words(body)
+        if topic:
             return [
                 Claim(
                     "object",
                     _subject(_first_subject(body), speaker),
                     frozenset(),
-                    topic=words,
+                    topic=topic,
                     rule="preference",
                 )
             ]
@@ -772,7 +863,26 @@ def _object_conflict(new: Claim, old: Claim) -> bool:
     )
 
 
+#: Names of one kind of favourite: "my favourite band" and "my favourite artist" agree.
+_KINDS = {
+    word: kind
+    for kind, words in {
+        "music": "band artist singer musician group rapper composer",
+        "film": "movie film",
+        "book": "book novel author writer",
+        "food": "food dish meal cuisine snack",
+        "show": "show series",
+        "colour": "colour color",
+        "drink": "drink beverage",
+        "place": "place spot city destination",
+    }.items()
+    for word in words.split()
+}
+
+
 def _same_topic(first: frozenset[str], second: frozenset[str]) -> bool:
+    first = frozenset(_KINDS.get(word, word) for word in first)
+    second = frozenset(_KINDS.get(word, word) for word in second)
     if not first or not second:
         return False
     return len(first & second) * 2 >= max(len(first), len(second))
