@@ -99,6 +99,7 @@ Reply with a JSON list, one object per NEW memory in order, e.g.
 {items}
 """
 _JSON_LIST = re.compile(r"\[.*\]", re.DOTALL)
+_NUMBER = re.compile(r"\d+")
 _ACTIONS = ("add", "update", "supersede", "ignore")
 
 
@@ -298,6 +299,8 @@ class Planner:
                 continue
             if other.norm == known.norm:
                 return other
+            if _NUMBER.findall(other.norm) != _NUMBER.findall(known.norm):
+                continue  # "note 8" and "note 9", "2 kids" and "3 kids" differ
             cosine = similarity.get(other.id)
             if cosine is None and other.vector is not None and known.vector is not None:
                 cosine = float(np.dot(other.vector, known.vector))
