@@ -305,3 +305,5 @@ class IndexRow:
     embedding: bytes | None = None
     #: Superseded (or folded into another memory): left out of default searches.
     retired: bool = False
+    #: The personal slots it fills (``";residence|self;"``), see multisession.lifecycle.
+    slot_keys: str | None = None

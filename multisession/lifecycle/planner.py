@@ -159,8 +159,8 @@ class Planner:
         for known in fresh:
             keys = sorted({claim.key for claim in known.claims if claim.slot != "object"})
             known.row["slot_keys"] = f";{';'.join(keys)};" if keys else None  # type: ignore[index]
-        neighbours = self._neighbours(user_id, fresh)
-        stored = self._stored(user_id, fresh, neighbours)
+        neighbours, slotted = self._neighbours(user_id, fresh)
+        stored = self._stored(user_id, fresh, neighbours, slotted)
         plan = _Plan()
         decided = self._ask_llm(fresh, neighbours, stored, plan)
         batch: list[_Known] = []
@@ -180,16 +180,23 @@ class Planner:
 
     # -- what to compare with ----------------------------------------------------------
 
-    def _neighbours(self, user_id: str, fresh: list[_Known]) -> list[list[tuple[str, float]]]:
-        """For each new memory, the nearest current stored ones: ``(id, cosine or 0)``."""
+    def _neighbours(
+        self, user_id: str, fresh: list[_Known]
+    ) -> tuple[list[list[tuple[str, float]]], set[str]]:
+        """For each new memory, the nearest current stored ones: ``(id, cosine or 0)``;
+        and the current stored memories filling the new memories' slots."""
         empty: list[list[tuple[str, float]]] = [[] for _ in fresh]
         version = self._store.user_version(user_id)
         if version is None:
-            return empty
+            return empty, set()
+        keys = {claim.key for known in fresh for claim in known.claims if claim.slot != "object"}
         depth = self.config.neighbours
         with self._indexes.lock_for(user_id):
             index = self._indexes.synced(user_id, version)
             skip = index.retired
+            slotted = {
+                doc_id for key in keys for doc_id in index.slots.get(key, ()) if doc_id not in skip
+            }
             found = empty
             if index.vectors is not None and len(index.vectors) and fresh[0].vector is not None:
                 found = [
@@ -214,23 +221,21 @@ class Planner:
                     ][:depth]
                     for known in fresh
                 ]
-        return found
+        return found, slotted
 
     def _stored(
         self,
         user_id: str,
         fresh: list[_Known],
         neighbours: list[list[tuple[str, float]]],
+        slotted: set[str],
     ) -> dict[str, _Known]:
         """The stored memories to compare with: the neighbours and the same slots'."""
-        ids = sorted({doc_id for hits in neighbours for doc_id, _ in hits})
-        keys = sorted(
-            {claim.key for known in fresh for claim in known.claims if claim.slot != "object"}
-        )
-        if not ids and not keys:
+        ids = sorted({doc_id for hits in neighbours for doc_id, _ in hits} | slotted)
+        if not ids:
             return {}
         with self._store.engine.connect() as conn:
-            found: list[Candidate] = candidates(conn, user_id, ids, keys)
+            found: list[Candidate] = candidates(conn, user_id, ids, ())
         return {
             candidate.id: _Known(
                 candidate.id,

@@ -130,6 +130,7 @@ class Indexer:
                 revision=version,
                 embedding=row["embedding"],
                 retired=row["superseded_at"] is not None,
+                slot_keys=row["slot_keys"],
             )
             for row in fresh
         ]

@@ -46,6 +46,8 @@ class UserIndex:
             limit, or keyword-only search).
         retired: The memories no longer current (superseded, or folded into another
             memory): indexed for history searches, left out of default ones.
+        slots: The memories filling each personal slot (see multisession.lifecycle),
+            by slot key: what a new memory may replace, found without a SQL scan.
     """
 
     keywords: NeighbourIndexes = field(default_factory=NeighbourIndexes)
@@ -54,6 +56,8 @@ class UserIndex:
     created: dict[str, float] = field(default_factory=dict)
     vectors: ExactVectors | None = None
     retired: set[str] = field(default_factory=set)
+    slots: dict[str, set[str]] = field(default_factory=dict)
+    slots_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def bm25(self) -> BM25Index:
@@ -228,6 +232,12 @@ class UserIndexes:
                 index.retired.add(row.id)
             else:
                 index.retired.discard(row.id)
+            _unslot(index, row.id)
+            keys = tuple(key for key in (row.slot_keys or "").split(";") if key)
+            if keys:
+                index.slots_of[row.id] = keys
+                for key in keys:
+                    index.slots.setdefault(key, set()).add(row.id)
         if index.vectors is not None:
             _index_vectors(index.vectors, rows)
             if len(index.vectors) > self._exact_limit:
@@ -257,8 +267,18 @@ def _remove(index: UserIndex, doc_id: str) -> None:
     index.revisions.pop(doc_id, None)
     index.created.pop(doc_id, None)
     index.retired.discard(doc_id)
+    _unslot(index, doc_id)
     if index.vectors is not None:
         index.vectors.remove(doc_id)
+
+
+def _unslot(index: UserIndex, doc_id: str) -> None:
+    for key in index.slots_of.pop(doc_id, ()):
+        holders = index.slots.get(key)
+        if holders is not None:
+            holders.discard(doc_id)
+            if not holders:
+                del index.slots[key]
 
 
 def _index_vectors(vectors: ExactVectors, rows: Iterable[IndexRow]) -> None:

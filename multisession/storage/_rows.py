@@ -105,6 +105,7 @@ def index_row_from_row(row: Any) -> IndexRow:
         revision=row.revision,
         embedding=row.embedding if "embedding" in row._fields else None,
         retired=row.superseded_at is not None,
+        slot_keys=row.slot_keys,
     )
 
 
@@ -116,4 +117,5 @@ INDEX_COLUMNS = (
     memories_table.c.created_at,
     memories_table.c.revision,
     memories_table.c.superseded_at,
+    memories_table.c.slot_keys,
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from multisession import MemoryEngine, MemoryInput
+from multisession import PRESETS, MemoryEngine, MemoryInput
 from multisession.errors import InvalidInputError, MemoryNotFoundError
 from multisession.lifecycle import LifecycleConfig, claims, conflict
 
@@ -75,9 +75,10 @@ def test_two_sessions_a_changed_preference_supersedes_the_old_one(
     engine.add("alice", RED, kind="preference", conversation_id="s2")
 
     assert [memory.content for memory in engine.preferences("alice")] == [RED]
-    hits = engine.search("alice", "which theme does my code editor use?", k=5)
-    assert hits[0].memory.content == RED
-    assert BLUE not in [hit.memory.content for hit in hits]
+    for config in (None, PRESETS["recall"]):  # RRF and convex fusion alike
+        hits = engine.search("alice", "which theme does my code editor use?", k=5, config=config)
+        assert hits[0].memory.content == RED
+        assert BLUE not in [hit.memory.content for hit in hits]
     stored = engine.get("alice", old.id)
     assert stored.superseded_at == clock.now and stored.supersede_reason == "switched-to"
     assert engine.get("alice", stored.superseded_by).content == RED  # type: ignore[arg-type]
