@@ -282,3 +282,24 @@ def test_an_unusable_llm_reply_falls_back_to_the_rules(open_engine: Any) -> None
     assert llm.prompts  # asked, and its reply was not used
     assert engine.get("lou", old.id).supersede_reason == "residence-moved"
     assert engine.events["lifecycle_llm_failed"] >= 1
+
+
+def test_the_cli_shows_a_facts_history(
+    store_dir: Any, clock: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from multisession.cli.main import main
+
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        old = engine.add("mo", "I live in Porto")
+        clock.advance(days=2)
+        new = engine.add("mo", "I moved to Lisbon")
+    assert main(["--store", str(store_dir), "--no-embed", "history", "mo", new.id, "--json"]) == 0
+    versions = json.loads(capsys.readouterr().out)
+    assert [(v["id"], v["superseded_by"], v["supersede_reason"]) for v in versions] == [
+        (old.id, new.id, "residence-moved"),
+        (new.id, None, None),
+    ]
+    assert main(["--store", str(store_dir), "--no-embed", "history", "mo", new.id]) == 0
+    assert "residence-moved" in capsys.readouterr().out
