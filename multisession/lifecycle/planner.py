@@ -6,7 +6,9 @@ memory it looks at a few existing ones only: the nearest by vector (or by keywor
 without an embedder) and those filling the same personal slot (found by the slot keys
 stored with every memory). Then:
 
-- a repeat (the same words, or a near-identical vector with the same content words) is
+- a repeat (the same words, or a near-identical vector with the same content words and
+  numbers, of the same kind and with the same metadata: another source or key makes a
+  record of its own) is
   stored as history of the memory it repeats, which is reinforced (``mentions``);
 - a memory whose claim conflicts with an older one's by the rules of :mod:`.rules`
   supersedes it; if the older one is in fact newer (an import of old messages), the new
@@ -78,6 +80,7 @@ class _Known:
     claims: list[Claim]
     row: dict[str, Any] | None = None  # set for a memory of this batch
     vector: npt.NDArray[np.float32] | None = None
+    metadata: Any = None
 
 
 @dataclass
@@ -153,6 +156,7 @@ class Planner:
                 claims(row["content"]) if config.supersede else [],
                 row,
                 None if vectors is None else vectors[position],
+                dict(row.get("metadata") or {}),
             )
             for position, row in enumerate(rows)
         ]
@@ -245,6 +249,7 @@ class Planner:
                 content_words(candidate.content),
                 normalise(candidate.content),
                 claims(candidate.content) if self.config.supersede else [],
+                metadata=candidate.metadata,
             )
             for candidate in found
         }
@@ -302,6 +307,8 @@ class Planner:
         for other in (*near, *reversed(batch[-200:])):
             if other.kind != known.kind or other.row is not None and other.row.get("superseded_at"):
                 continue
+            if (other.metadata or {}) != (known.metadata or {}):
+                continue  # another source, key or namespace: a record of its own
             if other.norm == known.norm:
                 return other
             if _NUMBER.findall(other.norm) != _NUMBER.findall(known.norm):

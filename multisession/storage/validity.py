@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -57,6 +58,7 @@ class Candidate:
     content: str
     kind: str
     created_at: datetime
+    metadata: dict[str, Any]
 
 
 def candidates(
@@ -73,11 +75,14 @@ def candidates(
     if not either:
         return []
     rows = conn.execute(
-        sa.select(columns.id, columns.content, columns.kind, columns.created_at)
+        sa.select(columns.id, columns.content, columns.kind, columns.created_at, columns.metadata)
         .where(columns.user_id == user_id, columns.superseded_at.is_(None), sa.or_(*either))
         .limit(500)
     )
-    return [Candidate(row.id, row.content, row.kind, row.created_at) for row in rows]
+    return [
+        Candidate(row.id, row.content, row.kind, row.created_at, dict(row.metadata or {}))
+        for row in rows
+    ]
 
 
 def validity_clauses(where: MemoryFilter) -> list[sa.ColumnElement[bool]]:
