@@ -303,3 +303,18 @@ def test_the_cli_shows_a_facts_history(
     ]
     assert main(["--store", str(store_dir), "--no-embed", "history", "mo", new.id]) == 0
     assert "residence-moved" in capsys.readouterr().out
+
+
+def test_the_async_twins_read_and_change_history(engine: MemoryEngine) -> None:
+    import asyncio
+
+    old = engine.add("nia", "I live in Quito")
+    new = engine.add("nia", "I moved to Lima")
+
+    async def scenario() -> tuple[list[str], bool, bool]:
+        versions = await engine.ahistory("nia", new.id)
+        restored = await engine.arestore("nia", old.id)
+        superseded = await engine.asupersede("nia", old.id, by=new.id)
+        return [v.id for v in versions], restored.is_current, superseded.is_current
+
+    assert asyncio.run(scenario()) == ([old.id, new.id], True, False)
