@@ -53,6 +53,12 @@ class _SyncEngine(Protocol):
     def build_context(self) -> Callable[..., BuiltContext]: ...
     @property
     def record_exchange(self) -> Callable[..., builtins.list[Memory]]: ...
+    @property
+    def history(self) -> Callable[..., builtins.list[Memory]]: ...
+    @property
+    def supersede(self) -> Callable[..., Memory]: ...
+    @property
+    def restore(self) -> Callable[..., Memory]: ...
 
 
 class AsyncTwins:
@@ -147,3 +153,15 @@ class AsyncTwins:
         return await asyncio.to_thread(
             self.record_exchange, user_id, conversation_id, user_message, *args, **kwargs
         )
+
+    async def ahistory(self: _SyncEngine, user_id: str, memory_id: str) -> list[Memory]:
+        """Async :meth:`history`."""
+        return await asyncio.to_thread(self.history, user_id, memory_id)
+
+    async def asupersede(self: _SyncEngine, user_id: str, memory_id: str, **kwargs: Any) -> Memory:
+        """Async :meth:`supersede`."""
+        return await asyncio.to_thread(self.supersede, user_id, memory_id, **kwargs)
+
+    async def arestore(self: _SyncEngine, user_id: str, memory_id: str, **kwargs: Any) -> Memory:
+        """Async :meth:`restore`."""
+        return await asyncio.to_thread(self.restore, user_id, memory_id, **kwargs)

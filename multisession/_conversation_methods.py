@@ -138,11 +138,13 @@ class ConversationMethods:
         now: datetime | None = None,
         config: ContextConfig | None = None,
         resumption: Resumption | None = None,
+        min_relevance: float | None = None,
     ) -> BuiltContext:
         """The budgeted prompt for the user's next message.
 
         Call it before recording the message, or pass the ``resumption`` taken with
-        :meth:`resume` when the session started.
+        :meth:`resume` when the session started. Memories below ``min_relevance``
+        (default: the engine's) stay out, so small talk brings none.
         """
         user_id = check.check_user_id(user_id)
         if not isinstance(query, str):
@@ -151,7 +153,9 @@ class ConversationMethods:
         now = self._now(now)
         built = build_context(
             query,
-            search=functools.partial(_search_for_context, self.search, user_id, now=now),
+            search=functools.partial(
+                _search_for_context, self.search, user_id, now=now, min_relevance=min_relevance
+            ),
             conversations=self.conversations,
             user_id=user_id,
             conversation_id=check.check_conversation_id(conversation_id),
@@ -191,6 +195,12 @@ class ConversationMethods:
 
 
 def _search_for_context(
-    search: Callable[..., list[SearchHit]], user_id: str, query: str, k: int, *, now: datetime
+    search: Callable[..., list[SearchHit]],
+    user_id: str,
+    query: str,
+    k: int,
+    *,
+    now: datetime,
+    min_relevance: float | None = None,
 ) -> list[SearchHit]:
-    return search(user_id, query, k=k, now=now)
+    return search(user_id, query, k=k, now=now, min_relevance=min_relevance)

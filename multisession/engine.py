@@ -27,6 +27,7 @@ from . import _validation as check
 from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
 from ._latency import SearchLatency
+from ._lifecycle_methods import LifecycleMethods
 from ._privacy_methods import PrivacyMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
@@ -37,6 +38,8 @@ from .errors import (
     InvalidInputError,
     MemoryNotFoundError,
 )
+from .lifecycle import LifecycleConfig, Planner
+from .lifecycle.relevance import DEFAULT_MIN_RELEVANCE, relevance
 from .privacy import PrivacyConfig, SensitivityClassifier
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
@@ -68,7 +71,7 @@ class _Default(enum.Enum):
 DEFAULT_EMBEDDER: Final = _Default.EMBEDDER
 
 
-class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
+class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncTwins):
     """Long-term memory for many users: store, search, list, update, delete, export.
 
     Example:
@@ -136,6 +139,11 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
             before a write; a failing Redis only makes searches uncached.
         cache_ttl: Seconds a cached search result lives. Within it, the result's ages
             (temporal weighting) and access counts are those of when it was cached.
+        lifecycle: What a write does to older memories: supersede the ones it replaces,
+            fold repeats in (see :class:`~multisession.lifecycle.LifecycleConfig`).
+        min_relevance: The evidence of relevance a hit needs, in ``[0, 1]`` (see
+            :func:`~multisession.lifecycle.relevance.relevance`), for :meth:`search` and
+            :meth:`build_context` unless they pass their own; 0 keeps every hit.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors are held.
@@ -172,6 +180,8 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         privacy: PrivacyConfig | bool = True,
         cache_url: str | None = None,
         cache_ttl: float = 60.0,
+        lifecycle: LifecycleConfig | None = None,
+        min_relevance: float = DEFAULT_MIN_RELEVANCE,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -182,6 +192,10 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         )
         self.context_config = check.check_setting_type(context, ContextConfig, "context") or (
             ContextConfig()
+        )
+        self.min_relevance = _check_floor(min_relevance)
+        self.lifecycle_config = (
+            check.check_setting_type(lifecycle, LifecycleConfig, "lifecycle") or LifecycleConfig()
         )
         self.max_content_chars = check.check_setting_int(
             max_content_chars, "max_content_chars", 1, 10_000_000
@@ -260,6 +274,9 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
             self.events,
         )
         self._indexer = Indexer(self._store, self.indexes, self._writes)
+        self._indexer.planner = Planner(
+            self._store, self.indexes, tokenize, self.lifecycle_config, llm, self.events
+        )
         self._hybrid = HybridSearch(
             self._store,
             self.indexes,
@@ -479,17 +496,25 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         filter: Mapping[str, Any] | None = None,
         order_by: Literal["created_at", "updated_at"] = "created_at",
         sensitivity: str | Sequence[str] | None = None,
+        include_superseded: bool = False,
+        as_of: datetime | None = None,
     ) -> builtins.list[Memory]:
-        """A page of the user's memories, newest first by default.
+        """A page of the user's current memories, newest first by default.
 
         ``filter`` keeps memories whose metadata matches, tested inside the query:
         ``{"field": value}`` for equality, ``{"field": {"$gt": 3}}`` with ``$eq``,
         ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, and a dict without operators for
         the fields of a nested dict. ``order_by`` picks the time the page is sorted by.
-        ``sensitivity`` keeps memories of one privacy class (or of any of several).
+        ``include_superseded`` adds the memories newer ones replaced (history);
+        ``as_of`` lists what held at that time instead. ``sensitivity`` keeps memories
+        of one privacy class (or of any of several).
         """
         user_id = check.check_user_id(user_id)
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = self._validity(
+            check.memory_filter(kinds, conversation_id, since, until, filter),
+            include_superseded,
+            as_of,
+        )
         where = self._sensitivity_filter(where, sensitivity)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
@@ -538,7 +563,11 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
         self._writes.flush_access(user_id)
         memories = self._store.list(
-            user_id, MemoryFilter(), limit=None, offset=0, newest_first=False
+            user_id,
+            MemoryFilter(include_superseded=True),
+            limit=None,
+            offset=0,
+            newest_first=False,
         )
         conversations = [
             {
@@ -585,6 +614,9 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         query_vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
         filter: Mapping[str, Any] | None = None,
         sensitivity: str | Sequence[str] | None = None,
+        include_superseded: bool = False,
+        as_of: datetime | None = None,
+        min_relevance: float | None = None,
     ) -> builtins.list[SearchHit]:
         """Hybrid search over one user's memories, best first.
 
@@ -606,14 +638,25 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
                 both retrievers, like the other filters.
             sensitivity: Keep memories of this privacy class (or these classes),
                 tested in SQL like ``filter``.
+            include_superseded: Also memories newer ones replaced (by default only
+                current ones are searched).
+            as_of: Search what held at this time (superseded since, or not).
+            min_relevance: Keep only hits with this much evidence of relevance (see
+                :func:`~multisession.lifecycle.relevance.relevance`); default: the
+                engine's ``min_relevance``.
         """
         started = time.perf_counter()
         user_id = check.check_user_id(user_id)
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = self._validity(
+            check.memory_filter(kinds, conversation_id, since, until, filter),
+            include_superseded,
+            as_of,
+        )
         where = self._sensitivity_filter(where, sensitivity)
+        floor = self._relevance_floor(min_relevance)
         given_now, now = now, self._now(now)
         cache_key = cached = None
         if self._cache is not None:
@@ -622,7 +665,7 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
                 return []  # nothing stored for this user
             vector = None if query_vector is None else np.asarray(query_vector, "<f4").tobytes()
             cache_key = self._cache.key(
-                user_id, version, (query, k, where, settings, given_now, vector)
+                user_id, version, (query, k, where, settings, given_now, vector, floor)
             )
             cached = self._cache.get(cache_key)
         if cached is None:
@@ -635,6 +678,8 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
                 now=now,
                 query_vector=query_vector,
             )
+            if floor > 0:
+                hits = [(doc_id, found) for doc_id, found in hits if relevance(found) >= floor]
             memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
             cached = [
                 (memories[doc_id], breakdown) for doc_id, breakdown in hits if doc_id in memories
@@ -647,6 +692,20 @@ class MemoryEngine(ConversationMethods, PrivacyMethods, AsyncTwins):
         found = [SearchHit(memories[memory.id], breakdown) for memory, breakdown in cached]
         self.search_latency.observe(user_id, time.perf_counter() - started)
         return found
+
+    @staticmethod
+    def _validity(
+        where: MemoryFilter, include_superseded: object, as_of: datetime | None
+    ) -> MemoryFilter:
+        """The filter with which versions of facts a read sees."""
+        if not isinstance(include_superseded, bool):
+            raise InvalidInputError(
+                f"include_superseded must be True or False, got {include_superseded!r}"
+            )
+        as_of = check.check_time(as_of, "as_of")
+        if not include_superseded and as_of is None:
+            return where
+        return dataclasses.replace(where, include_superseded=include_superseded, as_of=as_of)
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -684,3 +743,9 @@ def _resolve(
         return as_embedder(embedder)
     except TypeError as error:
         raise ConfigurationError(f"embedder: {error}") from error
+
+
+def _check_floor(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigurationError(f"min_relevance must be a number from 0 to 1, got {value!r}")
+    return float(value)

@@ -56,6 +56,22 @@ class Memory:
     access_count: int = 0
     conversation_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: From when the memory holds (its ``created_at`` unless set otherwise).
+    valid_from: datetime | None = None
+    #: When a newer memory (``superseded_by``, None for a retraction) replaced it.
+    superseded_at: datetime | None = None
+    superseded_by: str | None = None
+    #: Why it was superseded: a rule's name, ``"llm"``, ``"duplicate"`` or ``"manual"``.
+    supersede_reason: str | None = None
+    #: How many times it was said (a repeat reinforces the memory instead of adding one).
+    mentions: int = 1
+    last_mentioned_at: datetime | None = None
+
+    @property
+    def is_current(self) -> bool:
+        """Whether the memory still holds (nothing superseded it)."""
+        return self.superseded_at is None
+
     #: The privacy class of the content (``"public"``, ``"personal"``, ``"sensitive"``
     #: by default), or None if it was stored unclassified.
     sensitivity: str | None = None
@@ -75,6 +91,14 @@ class Memory:
             "updated_at": self.updated_at.isoformat(),
             "last_accessed": self.last_accessed.isoformat() if self.last_accessed else None,
             "access_count": self.access_count,
+            "valid_from": (self.valid_from or self.created_at).isoformat(),
+            "superseded_at": self.superseded_at.isoformat() if self.superseded_at else None,
+            "superseded_by": self.superseded_by,
+            "supersede_reason": self.supersede_reason,
+            "mentions": self.mentions,
+            "last_mentioned_at": (
+                self.last_mentioned_at.isoformat() if self.last_mentioned_at else None
+            ),
             "sensitivity": self.sensitivity,
             "detectors": list(self.detectors),
         }
@@ -264,17 +288,23 @@ class MemoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     metadata: tuple[MetadataCondition, ...] = ()
+    #: Also superseded memories (history); by default only current ones.
+    include_superseded: bool = False
+    #: What held at this time: valid from before it, not superseded until after it.
+    as_of: datetime | None = None
     #: The privacy classes to keep (tested in SQL), or None for all.
     sensitivity: tuple[str, ...] | None = None
 
     @property
     def is_empty(self) -> bool:
+        """Whether SQL has nothing to test (which memories are current the index knows)."""
         return (
             self.kinds is None
             and self.conversation_id is None
             and self.since is None
             and self.until is None
             and not self.metadata
+            and self.as_of is None
             and self.sensitivity is None
         )
 
@@ -290,3 +320,7 @@ class IndexRow:
     created_at: datetime
     revision: int
     embedding: bytes | None = None
+    #: Superseded (or folded into another memory): left out of default searches.
+    retired: bool = False
+    #: The personal slots it fills (``";residence|self;"``), see multisession.lifecycle.
+    slot_keys: str | None = None

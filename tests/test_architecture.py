@@ -43,9 +43,18 @@ FRAMEWORKS = ("langchain", "llama_index")
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "server"}),
     frozenset({"sharding"}),
-    frozenset({"engine", "_async_twins", "_conversation_methods", "_privacy_methods", "metrics"}),
+    frozenset(
+        {
+            "engine",
+            "_async_twins",
+            "_conversation_methods",
+            "_lifecycle_methods",
+            "_privacy_methods",
+            "metrics",
+        }
+    ),
     frozenset({"context"}),
-    frozenset({"retrieval", "extraction"}),
+    frozenset({"retrieval", "extraction", "lifecycle"}),
     frozenset({"storage"}),
     frozenset({"embeddings", "privacy"}),
     frozenset(

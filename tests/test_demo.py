@@ -216,10 +216,13 @@ def test_offline_story_newer_preference_wins_and_users_are_isolated(
         r"\d+ min\s+#1 0\.\d{4}\s+#2 0\.\d{4}",
         order,
     ), order
+    # The older preference is superseded: out of the current search, first in the history
+    # searched without temporal weighting.
     assert re.search(
-        r"I like the blue theme in my code editor\s+120 d\s+#2 0\.\d{4}\s+#1 0\.\d{4}", order
+        r"I like the blue theme in my code editor\s+120 d\s+superseded\s+#1 0\.\d{4}", order
     ), order
-    assert "✓ The newer preference ranks first" in session_three
+    assert "✓ The newer preference ranks first and superseded the older one" in session_three
+    assert "rule switched-to" in session_three
     assert "resume mode: recap" in session_three
 
     isolation = session_three[session_three.index("Isolation") :]
@@ -248,7 +251,9 @@ def test_store_option_keeps_the_store(
     assert f"The store is kept in {store}" in offline_run.result.stdout
 
     with MemoryEngine(store, embedder=None) as engine:
-        alice = {memory.content: memory.kind for memory in engine.list("alice")}
+        alice = {
+            memory.content: memory.kind for memory in engine.list("alice", include_superseded=True)
+        }
         assert alice == {
             "My name is Alice and I work at Acme Corp as a data engineer": "fact",
             "Please keep your answers short and show code examples": "preference",
@@ -261,6 +266,8 @@ def test_store_option_keeps_the_store(
                 "preference"
             ),
         }
+        current = {memory.content for memory in engine.list("alice")}
+        assert current == set(alice) - {"I like the blue theme in my code editor"}
         assert sorted(memory.content for memory in engine.list("bob")) == [
             "I love peanut butter sandwiches",
             "My name is Bob and I work at Globex",
@@ -315,7 +322,9 @@ def test_with_a_key_the_model_answers_from_the_memory_prompt(
     assert "- (2026-03-02) I'm allergic to peanuts" in messages[0]["content"]
     assert messages[-1] == {"role": "user", "content": DINNER_QUESTION}
     system = laptop["body"]["messages"][0]["content"]
-    assert system.index("red theme") < system.index("- I like the blue theme")
+    # The prompt holds the current preference only: the superseded one is history.
+    assert "- I switched to the red theme" in system
+    assert "I like the blue theme" not in system
 
     with MemoryEngine(store, embedder=None) as engine:
         recorded = engine.get_messages("alice", "chat-2026-03-05")

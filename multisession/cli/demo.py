@@ -13,8 +13,9 @@ all-MiniLM-L6-v2 model on onnxruntime. No API key, no service, no network.
   their score breakdowns and the budgeted prompt that
   :meth:`MemoryEngine.build_context` built, with its token count.
 - Session 3, four months later: alice has switched editor themes; the newer preference
-  ranks first, while with temporal weighting off the old one would. A search as alice
-  for bob's words finds none of bob's memories.
+  supersedes the old one, which is kept as history (a search of the history with
+  temporal weighting off would rank it first). A search as alice for bob's words finds
+  none of bob's memories.
 
 Each session runs in its own process, so everything alice is remembered for went
 through the store on disk. The clock is scripted (``MemoryEngine(clock=...)``).
@@ -433,7 +434,7 @@ def session_three(store: Path, console: Console) -> None:
 
         clock.advance(minutes=5)
         hits = engine.search(USER, THEME_QUERY, k=3)
-        timeless = engine.search(USER, THEME_QUERY, k=3, config=TIMELESS)
+        timeless = engine.search(USER, THEME_QUERY, k=3, config=TIMELESS, include_superseded=True)
         console.print(
             _hits_table(
                 f'engine.search("{USER}", "{THEME_QUERY}")',
@@ -444,10 +445,12 @@ def session_three(store: Path, console: Console) -> None:
         )
         console.print(_order_table(hits, timeless, clock.now))
         newest, oldest = hits[0], timeless[0]
-        if newest.memory.id != oldest.memory.id:
+        if newest.memory.id != oldest.memory.id and not oldest.memory.is_current:
             console.print(
-                "[green]✓[/] The newer preference ranks first; with temporal weighting off, "
-                f"the older one (from {oldest.memory.created_at:%d %b}) would."
+                "[green]✓[/] The newer preference ranks first and superseded the older one "
+                f"(from {oldest.memory.created_at:%d %b}, rule "
+                f"{oldest.memory.supersede_reason}), kept as history: searched with "
+                "include_superseded=True and temporal weighting off, it would rank first."
             )
         else:
             console.print("[red]✗ Temporal weighting did not change the order.[/]")
@@ -482,23 +485,26 @@ def session_three(store: Path, console: Console) -> None:
 
 def _order_table(hits: Sequence[SearchHit], timeless: Sequence[SearchHit], now: datetime) -> Table:
     table = Table(
-        title="The same search with temporal weighting off (RetrievalConfig(temporal="
-        "TemporalConfig(enabled=False)))",
+        title="The same search of the history, with temporal weighting off "
+        "(include_superseded=True, RetrievalConfig(temporal=TemporalConfig(enabled=False)))",
         title_justify="left",
         title_style="bold",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("memory", ratio=1)
     table.add_column("age", justify="right")
-    table.add_column("temporal on", justify="right")
-    table.add_column("temporal off", justify="right")
+    table.add_column("current", justify="right")
+    table.add_column("history", justify="right")
+    on = {hit.memory.id: (rank, hit) for rank, hit in enumerate(hits, start=1)}
     off = {hit.memory.id: (rank, hit) for rank, hit in enumerate(timeless, start=1)}
-    for rank, hit in enumerate(hits, start=1):
-        other = off.get(hit.memory.id)
+    shown = [hit.memory for hit in hits]
+    shown += [hit.memory for hit in timeless if hit.memory.id not in on]
+    for memory in shown:
+        mine, other = on.get(memory.id), off.get(memory.id)
         table.add_row(
-            Text(hit.memory.content),
-            age(now - hit.memory.created_at),
-            f"#{rank} {hit.score:.4f}",
+            Text(memory.content),
+            age(now - memory.created_at),
+            f"#{mine[0]} {mine[1].score:.4f}" if mine else "superseded",
             f"#{other[0]} {other[1].score:.4f}" if other else "-",
         )
     return table

@@ -57,6 +57,7 @@ try:
         cmd_show,
         cmd_stats,
     )
+    from .lifecycle_commands import cmd_history
     from .privacy import cmd_forget_any, cmd_privacy_report
     from .service import cmd_keys_create, cmd_keys_list, cmd_keys_revoke, cmd_mcp, cmd_serve
 except ModuleNotFoundError as missing:
@@ -202,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", cmd_show, "every field of one memory")
     show.add_argument("user", metavar="USER")
     show.add_argument("memory_id", metavar="MEMORY_ID")
+
+    history = command(
+        "history", cmd_history, "every version of a fact: what superseded what, when, why"
+    )
+    history.add_argument("user", metavar="USER")
+    history.add_argument("memory_id", metavar="MEMORY_ID")
 
     export = command("export", cmd_export, "everything stored about a user, as JSON")
     export.add_argument("user", metavar="USER")

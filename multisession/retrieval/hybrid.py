@@ -136,8 +136,17 @@ class HybridSearch:
             else []
         )
         if where.is_empty:
+            # Which memories are current the index knows: no SQL read needed.
             keyword, semantic, created = self._candidates(
-                user_id, version, tokens, vector, depth, where, None, settings
+                user_id,
+                version,
+                tokens,
+                vector,
+                depth,
+                where,
+                None,
+                settings,
+                current_only=not where.include_superseded,
             )
             return rank(keyword, semantic, created, settings, now, dated, limit=k)
         # A filter that lets most memories through: take unfiltered candidates a few
@@ -173,19 +182,33 @@ class HybridSearch:
         where: MemoryFilter,
         allowed: set[str] | None,
         settings: RetrievalConfig,
+        *,
+        current_only: bool = False,
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float]]:
-        """Keyword and vector candidates (``allowed`` ids only, if given), and their times."""
+        """Keyword and vector candidates (``allowed`` ids only, if given), and their times.
+
+        ``current_only`` leaves out the memories the index knows are superseded: a few
+        are skipped by looking that much deeper, many by naming the allowed ids.
+        """
         semantic: list[tuple[str, float]] = []
         lock = self._indexes.lock_for(user_id)
         complete = settings.fusion == "convex"
+        skip: set[str] = set()
         with lock:
             index = self._indexes.synced(user_id, version)
+            if current_only and index.retired:
+                if allowed is None and len(index.retired) > _WIDENING * depth:
+                    allowed = set(index.created) - index.retired
+                else:
+                    skip = set(index.retired)
+            more = depth + len(skip)
             bm25 = index.keywords.index(settings.neighbour_window)
             use_keywords = settings.bm25_weight > 0 and bool(tokens)
-            keyword = bm25.top_n(tokens, depth, allowed=allowed) if use_keywords else []
+            keyword = bm25.top_n(tokens, more, allowed=allowed) if use_keywords else []
+            keyword = _without(keyword, skip, depth)
             exact = index.vectors
             if vector is not None and exact is not None:
-                semantic = exact.search(vector, depth, allowed)
+                semantic = _without(exact.search(vector, more, allowed), skip, depth)
                 if complete and keyword and semantic:
                     # Score fusion compares scores, so each side scores every candidate
                     # of the other too (an id the keywords miss truly scores 0 there).
@@ -194,10 +217,12 @@ class HybridSearch:
                     semantic = exact.search(vector, len(union), union)
         if vector is not None and exact is None and self._vectors is not None:
             try:
-                semantic = self._vectors.query(user_id, vector, depth, where)
-                if where.metadata or where.sensitivity is not None:
-                    # The vector index holds no metadata nor class: SQL's matches decide.
-                    semantic = [hit for hit in semantic if allowed is None or hit[0] in allowed]
+                semantic = self._vectors.query(user_id, vector, more, where)
+                if allowed is not None:
+                    # The vector index holds no metadata, validity nor privacy class:
+                    # SQL's matches decide.
+                    semantic = [hit for hit in semantic if hit[0] in allowed]
+                semantic = _without(semantic, skip, depth)
             except StoreDamagedError:
                 raise  # names the damaged file and the fix: not an outage to ride out
             except Exception:
@@ -205,7 +230,9 @@ class HybridSearch:
                 logger.warning(
                     "vector search failed; answering from keyword search alone", exc_info=True
                 )
-            buffered = _nearest(self._writes.pending(user_id, allowed), vector, depth)
+            buffered = _without(
+                _nearest(self._writes.pending(user_id, allowed), vector, more), skip, depth
+            )
             if buffered:
                 # A buffered vector is the newest one of its memory.
                 merged = dict(semantic)
@@ -250,6 +277,13 @@ class HybridSearch:
                 "embedding the query failed; answering from keyword search alone", exc_info=True
             )
             return None
+
+
+def _without(hits: list[tuple[str, float]], skip: set[str], n: int) -> list[tuple[str, float]]:
+    """The first ``n`` hits whose id is not in ``skip``."""
+    if skip:
+        hits = [hit for hit in hits if hit[0] not in skip]
+    return hits[:n]
 
 
 def _nearest(

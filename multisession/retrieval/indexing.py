@@ -16,15 +16,36 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.engine import Connection
 
 from ..records import IndexRow, Memory
 from ..storage.schema import from_bytes, to_bytes
 from ..storage.sql_store import SQLStore
+from ..storage.validity import ValidityChange
 from ..storage.write_behind import WriteBehind
 from .user_indexes import UserIndexes
 
-__all__ = ["Indexer"]
+__all__ = ["Indexer", "WritePlanner"]
+
+#: Decides, before new rows are stored, what they supersede or repeat: it may mark a
+#: row itself as superseded (a duplicate, an outdated import) and returns the changes
+#: to existing memories, written in the same transaction (see multisession.lifecycle).
+WritePlanner = Callable[
+    [str, list[dict[str, Any]], "npt.NDArray[np.float32] | None", datetime],
+    list[ValidityChange],
+]
+
+#: The validity columns of a new row, unless a planner set them.
+_NEW_ROW_VALIDITY: dict[str, Any] = {
+    "superseded_at": None,
+    "superseded_by": None,
+    "supersede_reason": None,
+    "mentions": 1,
+    "last_mentioned_at": None,
+    "slot_keys": None,
+}
 
 
 class Indexer:
@@ -56,6 +77,8 @@ class Indexer:
         self._store = store
         self._indexes = indexes
         self._writes = writes
+        #: Supersession and duplicate detection on write; None stores rows as given.
+        self.planner: WritePlanner | None = None
 
     def add(
         self,
@@ -82,8 +105,12 @@ class Indexer:
         vectors = self._writes.embed([row["content"] for row in fresh])
         for position, row in enumerate(fresh):
             row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
+            row["valid_from"] = row["created_at"]
+            for column, value in _NEW_ROW_VALIDITY.items():
+                row.setdefault(column, value)
+        changes = self.planner(user_id, fresh, vectors, now) if self.planner else []
         version, inserted = self._store.insert(
-            user_id, fresh, now, skip_existing=skip_existing, also=also
+            user_id, fresh, now, skip_existing=skip_existing, also=also, changes=changes
         )
         if version is None:
             return []
@@ -102,10 +129,13 @@ class Indexer:
                 created_at=row["created_at"],
                 revision=version,
                 embedding=row["embedding"],
+                retired=row["superseded_at"] is not None,
+                slot_keys=row["slot_keys"],
             )
             for row in fresh
         ]
-        self._indexes.apply(user_id, version, upserted=index_rows)
+        retired = [change.memory_id for change in changes if change.action == "supersede"]
+        self._indexes.apply(user_id, version, upserted=index_rows, retired=retired)
         self._writes.write(user_id, index_rows, vectors)
         return [
             Memory(
@@ -117,11 +147,37 @@ class Indexer:
                 updated_at=now,
                 conversation_id=row["conversation_id"],
                 metadata=row["metadata"],
+                valid_from=row["valid_from"],
+                superseded_at=row["superseded_at"],
+                superseded_by=row["superseded_by"],
+                supersede_reason=row["supersede_reason"],
+                mentions=row["mentions"],
+                last_mentioned_at=row["last_mentioned_at"],
                 sensitivity=row.get("sensitivity"),
                 detectors=tuple(row.get("detectors") or ()),
             )
             for row in fresh
         ]
+
+    def change_validity(
+        self, user_id: str, changes: Sequence[ValidityChange], now: datetime
+    ) -> list[str] | None:
+        """Supersede or restore existing memories (no new ones); the ids changed.
+
+        None if the user has none of them.
+        """
+        result = self._store.change_validity(user_id, changes, now)
+        if result is None:
+            return None
+        version, changed = result
+        actions = {change.memory_id: change.action for change in changes}
+        self._indexes.apply(
+            user_id,
+            version,
+            retired=[i for i in changed if actions[i] == "supersede"],
+            restored=[i for i in changed if actions[i] == "restore"],
+        )
+        return changed
 
     def update(
         self, user_id: str, memory_id: str, values: Mapping[str, Any], now: datetime
@@ -149,6 +205,7 @@ class Indexer:
             memory.created_at,
             version,
             embedding,
+            retired=memory.superseded_at is not None,
         )
         self._indexes.apply(user_id, version, upserted=[row])
         if "content" in values or "kind" in values:

@@ -44,6 +44,10 @@ class UserIndex:
         vectors: The user's vectors for exact search, or None when the user is
             searched through the vector index (more memories than the exact-search
             limit, or keyword-only search).
+        retired: The memories no longer current (superseded, or folded into another
+            memory): indexed for history searches, left out of default ones.
+        slots: The memories filling each personal slot (see multisession.lifecycle),
+            by slot key: what a new memory may replace, found without a SQL scan.
     """
 
     keywords: NeighbourIndexes = field(default_factory=NeighbourIndexes)
@@ -51,6 +55,9 @@ class UserIndex:
     revisions: dict[str, int] = field(default_factory=dict)
     created: dict[str, float] = field(default_factory=dict)
     vectors: ExactVectors | None = None
+    retired: set[str] = field(default_factory=set)
+    slots: dict[str, set[str]] = field(default_factory=dict)
+    slots_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def bm25(self) -> BM25Index:
@@ -160,11 +167,14 @@ class UserIndexes:
         *,
         upserted: Sequence[IndexRow] = (),
         removed: Sequence[str] = (),
+        retired: Sequence[str] = (),
+        restored: Sequence[str] = (),
     ) -> None:
         """Apply this process's own write to a held index, without a reload.
 
         ``version`` is the user's version after the write. A user whose index is not
-        held is left alone: it is loaded from SQL on their next search.
+        held is left alone: it is loaded from SQL on their next search. ``retired`` and
+        ``restored`` name memories the write superseded or made current again.
         """
         with self.lock_for(user_id):
             index = self._indexes.get(user_id)
@@ -173,6 +183,14 @@ class UserIndexes:
             self._index_rows(index, upserted)
             for doc_id in removed:
                 _remove(index, doc_id)
+            for doc_id in retired:
+                if doc_id in index.revisions:
+                    index.retired.add(doc_id)
+                    index.revisions[doc_id] = version
+            for doc_id in restored:
+                if doc_id in index.revisions:
+                    index.retired.discard(doc_id)
+                    index.revisions[doc_id] = version
             # Contiguous versions mean no other process wrote in between; otherwise the
             # next search compares revisions with SQL and catches up.
             if index.version is not None and version == index.version + 1:
@@ -215,6 +233,16 @@ class UserIndexes:
         for row in rows:
             index.revisions[row.id] = row.revision
             index.created[row.id] = row.created_at.timestamp()
+            if row.retired:
+                index.retired.add(row.id)
+            else:
+                index.retired.discard(row.id)
+            _unslot(index, row.id)
+            keys = tuple(key for key in (row.slot_keys or "").split(";") if key)
+            if keys:
+                index.slots_of[row.id] = keys
+                for key in keys:
+                    index.slots.setdefault(key, set()).add(row.id)
         if index.vectors is not None:
             _index_vectors(index.vectors, rows)
             if len(index.vectors) > self._exact_limit:
@@ -243,8 +271,19 @@ def _remove(index: UserIndex, doc_id: str) -> None:
     index.keywords.remove([doc_id])
     index.revisions.pop(doc_id, None)
     index.created.pop(doc_id, None)
+    index.retired.discard(doc_id)
+    _unslot(index, doc_id)
     if index.vectors is not None:
         index.vectors.remove(doc_id)
+
+
+def _unslot(index: UserIndex, doc_id: str) -> None:
+    for key in index.slots_of.pop(doc_id, ()):
+        holders = index.slots.get(key)
+        if holders is not None:
+            holders.discard(doc_id)
+            if not holders:
+                del index.slots[key]
 
 
 def _index_vectors(vectors: ExactVectors, rows: Iterable[IndexRow]) -> None:

@@ -30,6 +30,12 @@ MEMORY_COLUMNS = tuple(
         "updated_at",
         "last_accessed",
         "access_count",
+        "valid_from",
+        "superseded_at",
+        "superseded_by",
+        "supersede_reason",
+        "mentions",
+        "last_mentioned_at",
         "sensitivity",
         "detectors",
     )
@@ -53,6 +59,12 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         updated_at,
         last_accessed,
         access_count,
+        valid_from,
+        superseded_at,
+        superseded_by,
+        supersede_reason,
+        mentions,
+        last_mentioned_at,
         sensitivity,
         detectors,
     ) = row[: len(MEMORY_COLUMNS)]
@@ -71,6 +83,12 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         access_count=int(access_count),
         conversation_id=conversation_id,
         metadata=dict(metadata or {}),
+        valid_from=driver_time(valid_from or created_at),
+        superseded_at=None if superseded_at is None else driver_time(superseded_at),
+        superseded_by=superseded_by,
+        supersede_reason=supersede_reason,
+        mentions=1 if mentions is None else int(mentions),
+        last_mentioned_at=None if last_mentioned_at is None else driver_time(last_mentioned_at),
         sensitivity=sensitivity,
         detectors=tuple(detectors or ()),
     )
@@ -94,6 +112,8 @@ def index_row_from_row(row: Any) -> IndexRow:
         created_at=row.created_at,
         revision=row.revision,
         embedding=row.embedding if "embedding" in row._fields else None,
+        retired=row.superseded_at is not None,
+        slot_keys=row.slot_keys,
     )
 
 
@@ -104,4 +124,6 @@ INDEX_COLUMNS = (
     memories_table.c.conversation_id,
     memories_table.c.created_at,
     memories_table.c.revision,
+    memories_table.c.superseded_at,
+    memories_table.c.slot_keys,
 )

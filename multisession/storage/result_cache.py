@@ -154,8 +154,12 @@ class ResultCache:
         logger.warning("%s the Redis cache failed; searching without it", doing, exc_info=True)
 
 
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 def _memory(item: dict[str, Any]) -> Memory:
-    last = item["last_accessed"]
+    """A memory back from :meth:`Memory.to_dict` (every field it writes)."""
     return Memory(
         id=item["id"],
         user_id=item["user_id"],
@@ -165,6 +169,14 @@ def _memory(item: dict[str, Any]) -> Memory:
         metadata=item["metadata"],
         created_at=datetime.fromisoformat(item["created_at"]),
         updated_at=datetime.fromisoformat(item["updated_at"]),
-        last_accessed=datetime.fromisoformat(last) if last else None,
+        last_accessed=_time(item["last_accessed"]),
         access_count=item["access_count"],
+        valid_from=_time(item["valid_from"]),
+        superseded_at=_time(item["superseded_at"]),
+        superseded_by=item["superseded_by"],
+        supersede_reason=item["supersede_reason"],
+        mentions=item["mentions"],
+        last_mentioned_at=_time(item["last_mentioned_at"]),
+        sensitivity=item["sensitivity"],
+        detectors=tuple(item["detectors"]),
     )

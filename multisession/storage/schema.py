@@ -91,6 +91,18 @@ memories_table = sa.Table(
     # The content's vector (little-endian float32), or NULL until it is embedded. SQL
     # keeps it so that in-process exact search is derived from SQL like the BM25 index.
     sa.Column("embedding", sa.LargeBinary, nullable=True),
+    # Validity (see multisession.lifecycle): from when the memory holds (NULL: since
+    # created_at), when a newer memory replaced it, which one, and why (a rule's name,
+    # "llm", "duplicate", "manual"). A superseded memory is kept as history.
+    sa.Column("valid_from", UTCDateTime, nullable=True),
+    sa.Column("superseded_at", UTCDateTime, nullable=True),
+    sa.Column("superseded_by", sa.String(32), nullable=True),
+    sa.Column("supersede_reason", sa.String(64), nullable=True),
+    # How often the same thing was said again (duplicates reinforce, not repeat it).
+    sa.Column("mentions", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("last_mentioned_at", UTCDateTime, nullable=True),
+    # The personal slots the memory fills (";residence|self;"), to find what it replaces.
+    sa.Column("slot_keys", sa.String(255), nullable=True),
     # The privacy class of the content and the detectors that fired (a JSON list of
     # names); NULL for memories stored before classification or with it turned off.
     sa.Column("sensitivity", sa.String(32), nullable=True),

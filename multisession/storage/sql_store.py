@@ -56,6 +56,7 @@ from .schema import (
     upsert,
     users_table,
 )
+from .validity import ValidityChange, apply_changes, validity_clauses
 from .vectors import collection_name
 
 __all__ = ["SQLStore"]
@@ -259,13 +260,15 @@ class SQLStore:
         *,
         skip_existing: bool = False,
         also: Callable[[Connection], None] | None = None,
+        changes: Sequence[ValidityChange] = (),
     ) -> tuple[int | None, builtins.list[Mapping[str, Any]]]:
         """Insert memories for one user in one transaction.
 
         Returns the new version (None when nothing was written) and the rows inserted.
         An id the user already has raises InvalidInputError, or with ``skip_existing``
         leaves that row out. ``also`` writes more in the same transaction (the messages
-        the memories come from): both commit, or neither.
+        the memories come from): both commit, or neither. ``changes`` (what the new
+        memories supersede or reinforce) are applied in the same transaction.
         """
         try:
             with self._engine.begin() as conn:
@@ -295,6 +298,8 @@ class SQLStore:
                         for row in fresh
                     ],
                 )
+                if changes:
+                    apply_changes(conn, user_id, version, changes)
         except sa.exc.IntegrityError as error:
             raise InvalidInputError(
                 f"a memory id given for user {user_id!r} was stored meanwhile by another "
@@ -466,6 +471,25 @@ class SQLStore:
                     stored[memory_id] = version
         return stored
 
+    def change_validity(
+        self, user_id: str, changes: Sequence[ValidityChange], now: datetime
+    ) -> tuple[int, builtins.list[str]] | None:
+        """Supersede, restore or reinforce existing memories in one transaction.
+
+        Returns the new version and the ids changed; None if none of them exists.
+        """
+        with self._engine.begin() as conn:
+            ids = [change.memory_id for change in changes]
+            found = conn.execute(
+                sa.select(memories_table.c.id).where(
+                    memories_table.c.user_id == user_id, memories_table.c.id.in_(ids)
+                )
+            ).first()
+            if found is None:
+                return None
+            version = self._bump_version(conn, user_id, now)
+            return version, apply_changes(conn, user_id, version, changes)
+
     def mark_vector_indexed(self, user_id: str, revisions: Mapping[str, int]) -> None:
         """Record that the vector index holds these memories at these revisions."""
         if not revisions:
@@ -599,6 +623,7 @@ class SQLStore:
             clauses.append(memories_table.c.created_at >= where.since)
         if where.until is not None:
             clauses.append(memories_table.c.created_at < where.until)
+        clauses.extend(validity_clauses(where))
         if where.sensitivity is not None:
             clauses.append(memories_table.c.sensitivity.in_(list(where.sensitivity)))
         dialect = self._engine.dialect.name

