@@ -5,6 +5,7 @@ A real redis-server runs on loopback (``redis_url``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -42,11 +43,13 @@ def test_every_kind_of_write_makes_the_next_search_fresh(open_engine, redis_url)
     engine = open_engine(cache_url=redis_url)
     oslo = engine.add("alice", "I live in Oslo")
     assert contents(engine.search("alice", "Oslo Bergen")) == ["I live in Oslo"]
-    engine.add("alice", "I moved to Bergen from Oslo")
+    # (Not "I moved to Bergen": that would supersede Oslo, a write of its own kind.)
+    engine.add("alice", "I visited Bergen after Oslo last summer")
     assert len(engine.search("alice", "Oslo Bergen")) == 2
     engine.update("alice", oslo.id, content="I grew up in Tromso")
     after_update = contents(engine.search("alice", "Oslo Bergen"))
-    assert after_update[0] == "I moved to Bergen from Oslo" and "I live in Oslo" not in after_update
+    assert after_update[0] == "I visited Bergen after Oslo last summer"
+    assert "I live in Oslo" not in after_update
     engine.delete("alice", oslo.id)
     assert "I grew up in Tromso" not in contents(engine.search("alice", "Tromso Oslo Bergen"))
     engine.delete_user("alice")
@@ -142,3 +145,22 @@ def test_a_bad_cache_url_is_refused_and_the_store_is_left_as_it_was(open_engine,
     with pytest.raises(ConfigurationError, match="cache_ttl"):
         open_engine(cache_url="redis://127.0.0.1:6379/0", cache_ttl=-1)
     assert contents(open_engine().search("alice", "Oslo")) == ["I live in Oslo"]
+
+
+def test_a_cached_hit_carries_every_field_of_the_memory(open_engine, redis_url):
+    engine = open_engine(cache_url=redis_url)
+    engine.add("alice", "I live in Oslo")
+    engine.add("alice", "I moved to Bergen")  # supersedes Oslo: validity fields are set
+    engine.add("alice", "My card is 4111 1111 1111 1111")  # a privacy class and detector
+    query = dict(user_id="alice", query="Oslo Bergen card", include_superseded=True)
+    fresh = engine.search(**query)
+    cached = engine.search(**query)
+    assert engine.events["cache_hit"] == 1
+
+    # Every field but the access count, which each search bumps.
+    def stored(hits):  # type: ignore[no-untyped-def]
+        return [dataclasses.replace(hit.memory, access_count=0) for hit in hits]
+
+    assert stored(cached) == stored(fresh)
+    assert any(hit.memory.superseded_by for hit in cached)
+    assert any(hit.memory.sensitivity == "sensitive" for hit in cached)
