@@ -154,8 +154,13 @@ class HybridSearch:
         # the filtered ranking's first; enough of them give the filtered answer exactly,
         # without reading every matching id. Too few: filter inside both retrievers.
         wide = depth * _WIDENING
+        # Unfiltered means every version a filter may keep: with history asked for
+        # (as_of, include_superseded), superseded memories are candidates too.
+        unfiltered = MemoryFilter(
+            include_superseded=where.include_superseded or where.as_of is not None
+        )
         keyword, semantic, created = self._candidates(
-            user_id, version, tokens, vector, wide, MemoryFilter(), None, settings
+            user_id, version, tokens, vector, wide, unfiltered, None, settings
         )
         matching = self._store.matching_ids(
             user_id, where, {doc_id for doc_id, _ in (*keyword, *semantic)}
