@@ -259,6 +259,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         *,
         kind: str = "fact",
         conversation_id: str | None = None,
+        scope: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         created_at: datetime | None = None,
         id: str | None = None,
@@ -267,9 +268,10 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         """Remember one thing for a user; returns the stored memory.
 
         ``id`` sets the memory's id (32 lowercase hex characters) instead of a new one;
-        an id the user already has is rejected.
+        an id the user already has is rejected. ``scope`` files it under an app, agent
+        or run of the user (see :meth:`search`).
         """
-        item = MemoryInput(content, kind, conversation_id, metadata, created_at, id)
+        item = MemoryInput(content, kind, conversation_id, metadata, created_at, id, scope)
         return self.add_many(user_id, [item], now=now)[0]
 
     def add_many(
@@ -277,6 +279,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         user_id: str,
         items: Iterable[MemoryInput | str | Mapping[str, Any]],
         *,
+        scope: str | None = None,
         now: datetime | None = None,
         skip_existing: bool = False,
     ) -> builtins.list[Memory]:
@@ -290,10 +293,15 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         unless ``skip_existing`` is true: then that item is left out (the stored memory
         is kept as it is) and only the new ones are returned. That makes re-running an
         import with ids derived from its source safe.
+
+        ``scope`` is the scope of every item that names none of its own.
         """
         user_id = check.check_user_id(user_id)
+        scope = check.check_scope(scope)
         now = self._now(now)
         rows = check.memory_rows(items, now, self.max_content_chars)
+        for row in rows:
+            row["scope"] = row["scope"] or scope
         return self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
 
     def _add_with(
@@ -331,10 +339,24 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         return memory
 
-    def delete(self, user_id: str, memory_id: str, *, now: datetime | None = None) -> None:
-        """Forget one memory. Raises MemoryNotFoundError if the user has no such memory."""
+    def delete(
+        self,
+        user_id: str,
+        memory_id: str,
+        *,
+        scope: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Forget one memory. Raises MemoryNotFoundError if the user has no such memory.
+
+        With ``scope``, only a memory of that scope (or one nested in it) is forgotten:
+        an app or agent cannot delete another's memory of the same user by its id.
+        """
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
+        in_scope = MemoryFilter(scope=check.check_scope(scope))
+        if scope is not None and not self._store.matching_ids(user_id, in_scope, [memory_id]):
+            raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id} in {scope!r}")
         if not self._indexer.delete(user_id, memory_id, self._now(now)):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         self._store.erase_journal()
@@ -372,6 +394,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         *,
         kinds: Sequence[str] | None = None,
         conversation_id: str | None = None,
+        scope: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
@@ -386,9 +409,10 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         ``{"field": value}`` for equality, ``{"field": {"$gt": 3}}`` with ``$eq``,
         ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, and a dict without operators for
         the fields of a nested dict. ``order_by`` picks the time the page is sorted by.
+        ``scope`` keeps the memories of that scope and of the scopes nested in it.
         """
         user_id = check.check_user_id(user_id)
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = check.memory_filter(kinds, conversation_id, since, until, filter, scope)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
         if order_by not in ("created_at", "updated_at"):
@@ -411,6 +435,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         *,
         kinds: Sequence[str] | None = None,
         conversation_id: str | None = None,
+        scope: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         filter: Mapping[str, Any] | None = None,
@@ -418,7 +443,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         """How many memories the user has (matching the filters, as :meth:`list`'s)."""
         user_id = check.check_user_id(user_id)
         return self._store.count(
-            user_id, check.memory_filter(kinds, conversation_id, since, until, filter)
+            user_id, check.memory_filter(kinds, conversation_id, since, until, filter, scope)
         )
 
     def has_user(self, user_id: str) -> bool:
@@ -476,6 +501,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         k: int = 10,
         kinds: Sequence[str] | None = None,
         conversation_id: str | None = None,
+        scope: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         now: datetime | None = None,
@@ -496,6 +522,9 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             k: How many hits at most.
             kinds, conversation_id, since, until: Filters (``since`` inclusive,
                 ``until`` exclusive, on ``created_at``).
+            scope: Only memories of this scope (an app, agent or run of the user) and of
+                the scopes nested in it: ``"bot"`` takes ``"bot"`` and ``"bot/run-7"``,
+                not ``"bot-2"``. None searches all of the user's memories.
             now: The time ages are measured from (default: the engine's clock).
             config: Retrieval settings for this call (default: the engine's).
             query_vector: A precomputed query embedding, skipping the embedder.
@@ -506,7 +535,7 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         query = check.check_query(query)
         k = check.check_positive_int(k, "k", 10_000)
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = check.memory_filter(kinds, conversation_id, since, until, filter, scope)
         now = self._now(now)
         hits = self._hybrid.search(
             user_id, query, k=k, where=where, settings=settings, now=now, query_vector=query_vector

@@ -40,6 +40,9 @@ class MemoryInput:
     #: Your own id (32 lowercase hex characters), e.g. derived from a source record so
     #: that importing it twice stores it once; by default a new one is made.
     id: str | None = None
+    #: Where in the user's memory it belongs, beside the user (an app, agent or run:
+    #: ``"support-bot"``, ``"support-bot/run-7"``); see :meth:`MemoryEngine.search`.
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Memory:
     access_count: int = 0
     conversation_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    scope: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 strings)."""
@@ -65,6 +69,7 @@ class Memory:
             "content": self.content,
             "kind": self.kind,
             "conversation_id": self.conversation_id,
+            "scope": self.scope,
             "metadata": dict(self.metadata),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -251,12 +256,15 @@ class MemoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     metadata: tuple[MetadataCondition, ...] = ()
+    #: The scope and the scopes nested in it (``"a"`` takes ``"a"`` and ``"a/..."``).
+    scope: str | None = None
 
     @property
     def is_empty(self) -> bool:
         return (
             self.kinds is None
             and self.conversation_id is None
+            and self.scope is None
             and self.since is None
             and self.until is None
             and not self.metadata

@@ -140,23 +140,29 @@ class HybridSearch:
                 user_id, version, tokens, vector, depth, where, None, settings
             )
             return rank(keyword, semantic, created, settings, now, dated, limit=k)
-        # A filter that lets most memories through: take unfiltered candidates a few
-        # times deeper and keep those SQL says match. The first matches of a ranking are
-        # the filtered ranking's first; enough of them give the filtered answer exactly,
-        # without reading every matching id. Too few: filter inside both retrievers.
-        wide = depth * _WIDENING
-        keyword, semantic, created = self._candidates(
-            user_id, version, tokens, vector, wide, MemoryFilter(), None, settings
-        )
-        matching = self._store.matching_ids(
-            user_id, where, {doc_id for doc_id, _ in (*keyword, *semantic)}
-        )
-        kept_keyword = [hit for hit in keyword if hit[0] in matching][:depth]
-        kept_semantic = [hit for hit in semantic if hit[0] in matching][:depth]
-        if (len(kept_keyword) == depth or len(keyword) < wide) and (
-            len(kept_semantic) == depth or len(semantic) < wide
-        ):
-            return rank(kept_keyword, kept_semantic, created, settings, now, dated, limit=k)
+        # A filter that lets most memories through: take unfiltered candidates and keep
+        # those SQL says match. The first matches of a ranking are the filtered
+        # ranking's first; enough of them give the filtered answer exactly, without
+        # reading every matching id. First at the search's own depth (a filter that
+        # lets all through then costs one small SQL read), then a few times deeper if
+        # enough matched for that to be likely to suffice. Too few: filter inside both
+        # retrievers.
+        width = depth
+        while True:
+            keyword, semantic, created = self._candidates(
+                user_id, version, tokens, vector, width, MemoryFilter(), None, settings
+            )
+            ids = {doc_id for doc_id, _ in (*keyword, *semantic)}
+            matching = self._store.matching_ids(user_id, where, ids)
+            kept_keyword = [hit for hit in keyword if hit[0] in matching][:depth]
+            kept_semantic = [hit for hit in semantic if hit[0] in matching][:depth]
+            if (len(kept_keyword) == depth or len(keyword) < width) and (
+                len(kept_semantic) == depth or len(semantic) < width
+            ):
+                return rank(kept_keyword, kept_semantic, created, settings, now, dated, limit=k)
+            if width > depth or len(matching) * _WIDENING < len(ids):
+                break
+            width = depth * _WIDENING
         allowed = self._store.filtered_ids(user_id, where)
         keyword, semantic, created = self._candidates(
             user_id, version, tokens, vector, depth, where, allowed, settings
@@ -195,8 +201,8 @@ class HybridSearch:
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, depth, where)
-                if where.metadata:
-                    # The vector index holds no metadata: SQL's matches decide.
+                if where.metadata or where.scope is not None:
+                    # The vector index holds no metadata or scope: SQL's matches decide.
                     semantic = [hit for hit in semantic if allowed is None or hit[0] in allowed]
             except StoreDamagedError:
                 raise  # names the damaged file and the fix: not an outage to ride out

@@ -117,6 +117,7 @@ class Indexer:
                 updated_at=now,
                 conversation_id=row["conversation_id"],
                 metadata=row["metadata"],
+                scope=row.get("scope"),
             )
             for row in fresh
         ]

@@ -30,6 +30,7 @@ MEMORY_COLUMNS = tuple(
         "updated_at",
         "last_accessed",
         "access_count",
+        "scope",
     )
 )
 GET_MANY_SQL = (
@@ -51,6 +52,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         updated_at,
         last_accessed,
         access_count,
+        scope,
     ) = row[: len(MEMORY_COLUMNS)]
     if isinstance(metadata, (str, bytes)):
         metadata = json.loads(metadata)
@@ -65,6 +67,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         access_count=int(access_count),
         conversation_id=conversation_id,
         metadata=dict(metadata or {}),
+        scope=scope,
     )
 
 

@@ -91,12 +91,15 @@ memories_table = sa.Table(
     # The content's vector (little-endian float32), or NULL until it is embedded. SQL
     # keeps it so that in-process exact search is derived from SQL like the BM25 index.
     sa.Column("embedding", sa.LargeBinary, nullable=True),
+    # Where in the user's memory a memory belongs (an app, agent or run), or NULL.
+    sa.Column("scope", sa.String(255), nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
     sa.Index("ix_ms_memories_user_kind_created", "user_id", "kind", "created_at"),
     sa.Index("ix_ms_memories_user_conversation", "user_id", "conversation_id"),
     sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
+    sa.Index("ix_ms_memories_user_scope", "user_id", "scope"),
 )
 
 conversations_table = sa.Table(

@@ -550,6 +550,16 @@ class SQLStore:
             clauses.append(memories_table.c.kind.in_(list(where.kinds)))
         if where.conversation_id is not None:
             clauses.append(memories_table.c.conversation_id == where.conversation_id)
+        if where.scope is not None:
+            # The scope itself or one nested in it; substr, unlike LIKE, is
+            # case-sensitive and has no wildcards on every backend.
+            nested = where.scope + "/"
+            clauses.append(
+                sa.or_(
+                    memories_table.c.scope == where.scope,
+                    sa.func.substr(memories_table.c.scope, 1, len(nested)) == nested,
+                )
+            )
         if where.since is not None:
             clauses.append(memories_table.c.created_at >= where.since)
         if where.until is not None:
