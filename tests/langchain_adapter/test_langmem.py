@@ -8,26 +8,16 @@ fake tool-calling chat model (the outside boundary) drives the agent.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.warnings import LangGraphDeprecatedSinceV10
+from langmem import create_manage_memory_tool, create_search_memory_tool
 
 from langchain_multisession import MultiSessionMiddleware, MultiSessionStore
 from multisession import MemoryEngine
-
-with warnings.catch_warnings():
-    # langmem's dependency trustcall imports Send from its old place in langgraph.
-    warnings.filterwarnings(
-        "ignore",
-        message="Importing Send from langgraph.constants",
-        category=LangGraphDeprecatedSinceV10,
-    )
-    from langmem import create_manage_memory_tool, create_search_memory_tool
 
 NAMESPACE = ("memories", "{user_id}")
 
