@@ -231,6 +231,10 @@ class ContextMessage:
                 f"ContextMessage.content must be a string, got {type(self.content).__name__}"
             )
 
+    def to_dict(self) -> dict[str, str]:
+        """``{"role": ..., "content": ...}``, the shape chat APIs and JSON take."""
+        return {"role": self.role, "content": self.content}
+
 
 @dataclass(frozen=True)
 class MetadataCondition:
