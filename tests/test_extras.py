@@ -6,13 +6,11 @@ Each case runs in a fresh interpreter where the package is made unimportable (a
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).parents[1]
 
@@ -47,13 +45,3 @@ def test_a_missing_package_names_its_extra(blocked: list[str], statement: str, e
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("ImportError:")
     assert f"pip install 'multisession[{extra}]'" in last_line
-
-
-def test_the_readme_lists_every_extra() -> None:
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-        "optional-dependencies"
-    ]
-    listed = set(
-        re.findall(r"^\| `([\w-]+)` \|", (ROOT / "README.md").read_text(encoding="utf-8"), re.M)
-    )
-    assert sorted(set(extras) - listed) == []
