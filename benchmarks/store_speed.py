@@ -7,9 +7,9 @@ in the same run, query by query in turn:
   over the same memories, ``k`` / ``limit`` 10; p50 and p95;
 * ``store.put`` of one new item against ``engine.add`` of one new memory, p50 and p95.
 
-The store's search adds what LangGraph asks of it: the namespace prefix and the
-"indexed" marker as metadata conditions inside the query, and the translation of the
-hits into ``SearchItem``s. Query and item texts are embedded once, before timing, and
+The store's search adds what LangGraph asks of it: the namespace prefix as a scope
+and the store's kind as conditions inside the query, and the translation of the hits
+into ``SearchItem``s. Query and item texts are embedded once, before timing, and
 served from a table to both (the embedder is the same for both; the figures then show
 what the store itself costs).
 

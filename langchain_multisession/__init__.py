@@ -6,6 +6,13 @@
 
 from typing import TYPE_CHECKING, Any
 
+try:
+    import langchain_core  # noqa: F401
+except ModuleNotFoundError as error:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        "langchain_multisession needs LangChain: pip install 'multisession[langchain]'"
+    ) from error
+
 from .chat_message_histories import MultiSessionChatMessageHistory
 from .embeddings import MultiSessionEmbeddings, embedder_from_langchain
 from .llms import llm_from_chat_model, llm_from_langchain
@@ -34,8 +41,14 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The middleware imports `langchain` (agents), an optional dependency: load it on use.
     if name == "MultiSessionMiddleware":
-        from .middleware import MultiSessionMiddleware
-
+        try:
+            from .middleware import MultiSessionMiddleware
+        except ModuleNotFoundError as error:
+            if error.name is None or error.name.split(".")[0] not in ("langchain", "langgraph"):
+                raise
+            raise ImportError(
+                f"{name} needs LangChain's agents: pip install 'multisession[langchain-agents]'"
+            ) from error
         return MultiSessionMiddleware
     # The store imports `langgraph`, also optional.
     if name in ("MultiSessionSearchItem", "MultiSessionStore"):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.prompts import BasePromptTemplate
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
 
 from multisession import ContextConfig, MemoryEngine
 from multisession.context.replay import replayable
@@ -34,6 +35,9 @@ class MultiSessionMemory:
     message with the system prompt, preferences, resumption and relevant memories, then
     the conversation's recent history); after it, the turn is recorded with
     :meth:`~multisession.MemoryEngine.record_exchange`.
+
+    The wrapped chain streams: ``stream`` / ``astream`` yield the chain's own chunks
+    (the model's tokens), and the reply they add up to is recorded at the end.
 
     Tool calls in the history are replayed as text, since the stored history keeps no
     tool-call ids: a tool result comes back as an AI message saying what the tool
@@ -82,25 +86,79 @@ class MultiSessionMemory:
         history_key: str = "history",
         output_key: str | None = None,
     ) -> Runnable[Any, Any]:
-        """``chain`` with this memory; see :func:`with_multisession_memory`."""
+        """``chain`` with this memory; see :func:`with_multisession_memory`.
 
-        def invoke(inputs: Any, config: RunnableConfig) -> Any:
-            user_id, conversation_id = session_ids(config)
-            text, chain_input = _chain_input(inputs, input_key)
-            history = self.load(user_id, text, conversation_id=conversation_id)
-            output = chain.invoke({**chain_input, history_key: history}, config)
-            self.save(user_id, conversation_id, text, _reply(output, output_key))
-            return output
+        Raises:
+            ValueError: The chain starts with a prompt that has no placeholder named
+                ``history_key``, so the memory would never reach the model.
+        """
+        _check_placeholder(chain, history_key)
+        return _WithMemory(self, chain, input_key, history_key, output_key)
 
-        async def ainvoke(inputs: Any, config: RunnableConfig) -> Any:
-            user_id, conversation_id = session_ids(config)
-            text, chain_input = _chain_input(inputs, input_key)
-            history = await self.aload(user_id, text, conversation_id=conversation_id)
-            output = await chain.ainvoke({**chain_input, history_key: history}, config)
-            await self.asave(user_id, conversation_id, text, _reply(output, output_key))
-            return output
 
-        return RunnableLambda(invoke, afunc=ainvoke, name="MultiSessionMemory")
+class _WithMemory(Runnable[Any, Any]):
+    """A chain run with a :class:`MultiSessionMemory`: load, run (or stream), save."""
+
+    name = "MultiSessionMemory"
+
+    def __init__(
+        self,
+        memory: MultiSessionMemory,
+        chain: Runnable[Any, Any],
+        input_key: str,
+        history_key: str,
+        output_key: str | None,
+    ) -> None:
+        self.memory = memory
+        self.chain = chain
+        self.input_key = input_key
+        self.history_key = history_key
+        self.output_key = output_key
+
+    def _start(self, inputs: Any, config: RunnableConfig | None) -> tuple[str, str, str, Any]:
+        user_id, conversation_id = session_ids(config or {})
+        text, chain_input = _chain_input(inputs, self.input_key)
+        return user_id, conversation_id, text, chain_input
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Run the chain with the user's memory; record the turn."""
+        user_id, conversation_id, text, chain_input = self._start(input, config)
+        history = self.memory.load(user_id, text, conversation_id=conversation_id)
+        output = self.chain.invoke({**chain_input, self.history_key: history}, config)
+        self.memory.save(user_id, conversation_id, text, _reply(output, self.output_key))
+        return output
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Async :meth:`invoke`."""
+        user_id, conversation_id, text, chain_input = self._start(input, config)
+        history = await self.memory.aload(user_id, text, conversation_id=conversation_id)
+        output = await self.chain.ainvoke({**chain_input, self.history_key: history}, config)
+        await self.memory.asave(user_id, conversation_id, text, _reply(output, self.output_key))
+        return output
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Yield the chain's chunks as they come; record the turn once they are all out."""
+        user_id, conversation_id, text, chain_input = self._start(input, config)
+        history = self.memory.load(user_id, text, conversation_id=conversation_id)
+        whole: Any = None
+        for chunk in self.chain.stream({**chain_input, self.history_key: history}, config):
+            whole = _joined(whole, chunk)
+            yield chunk
+        self.memory.save(user_id, conversation_id, text, _reply(whole, self.output_key))
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`stream`."""
+        user_id, conversation_id, text, chain_input = self._start(input, config)
+        history = await self.memory.aload(user_id, text, conversation_id=conversation_id)
+        whole: Any = None
+        async for chunk in self.chain.astream({**chain_input, self.history_key: history}, config):
+            whole = _joined(whole, chunk)
+            yield chunk
+        await self.memory.asave(user_id, conversation_id, text, _reply(whole, self.output_key))
 
 
 def with_multisession_memory(
@@ -140,6 +198,29 @@ def with_multisession_memory(
     return MultiSessionMemory(engine, context=context).wrap(
         chain, input_key=input_key, history_key=history_key, output_key=output_key
     )
+
+
+def _check_placeholder(chain: Runnable[Any, Any], history_key: str) -> None:
+    prompt = chain.first if isinstance(chain, RunnableSequence) else chain
+    if not isinstance(prompt, BasePromptTemplate):
+        return  # not a prompt we can read: the chain is trusted to use the history
+    if history_key not in (*prompt.input_variables, *prompt.optional_variables):
+        raise ValueError(
+            f"the chain's prompt has no placeholder {history_key!r}, so the memory would "
+            f"never reach the model: add MessagesPlaceholder({history_key!r}) to the "
+            "prompt (e.g. ChatPromptTemplate([MessagesPlaceholder('history'), "
+            "('human', '{input}')])), or pass history_key=... naming the one it has"
+        )
+
+
+def _joined(whole: Any, chunk: Any) -> Any:
+    """The chunks of a stream so far, added up as LangChain adds them (else the last)."""
+    if whole is None:
+        return chunk
+    try:
+        return whole + chunk
+    except TypeError:
+        return chunk
 
 
 def _chain_input(inputs: Any, input_key: str) -> tuple[str, dict[str, Any]]:

@@ -7,9 +7,12 @@ hybrid keyword + vector ranking, and covered by ``delete_user``, ``export_user``
 command line like every other memory.
 
 How an item is kept: the namespace names its owner (by default its label at position
-1, as in ``("memories", user_id)``); the memory's id is derived from the owner, the
-namespace and the key; its content is the text of the indexed fields; its metadata
-holds the namespace, the key, the value and the expiry under ``"store"``. The class only
+1, as in ``("memories", user_id)``); the namespace is the memory's scope (see
+:func:`namespace_scope`), so a namespace prefix is a scope condition inside the
+engine's query; the memory's id is derived from the owner, the namespace and the key;
+its content is the text of the indexed fields (an item with none is of the kind
+``<kind>_unindexed``, kept out of ranked searches); its metadata holds the namespace,
+the key, the value and the expiry under ``"store"``. The class only
 translates: filters, pages, ordering and ownership are the engine's queries.
 """
 
@@ -115,7 +118,8 @@ class MultiSessionStore(BaseStore):
         owner: Which namespace label names the user, or a callable mapping a namespace
             (or a search prefix) to a user id, or None when it names none.
         fields: What of a value is indexed for ``query`` searches.
-        kind: The kind of the memories that hold store items.
+        kind: The kind of the memories that hold store items (at most 22 characters:
+            items with nothing to index are of the kind ``<kind>_unindexed``).
         ttl: LangGraph's TTL settings.
         clock: Returns the current time for TTLs (timezone-aware); tests pass a fake one.
     """
@@ -151,7 +155,14 @@ class MultiSessionStore(BaseStore):
         self.engine = engine
         self._owner = owner
         self.fields = tuple(fields)
+        if len(kind) > 22:
+            raise ValueError(
+                f"kind {kind!r} is too long: at most 22 characters, so that the kind of "
+                f"unindexed items, {kind + '_unindexed'!r}, is a valid kind"
+            )
         self.kind = kind
+        self.unindexed_kind = f"{kind}_unindexed"
+        self._kinds = [self.kind, self.unindexed_kind]
         self.ttl_config = ttl
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._sweeper: threading.Thread | None = None
@@ -197,7 +208,7 @@ class MultiSessionStore(BaseStore):
         expired = {"store": {"expires_at": {"$lte": self._now().timestamp()}}}
         swept = 0
         for user_id in self.engine.users():
-            while page := self.engine.list(user_id, kinds=[self.kind], filter=expired, limit=500):
+            while page := self.engine.list(user_id, kinds=self._kinds, filter=expired, limit=500):
                 for memory in page:
                     self._forget(user_id, memory.id)
                 swept += len(page)
@@ -274,7 +285,7 @@ class MultiSessionStore(BaseStore):
         except MemoryNotFoundError:
             return None
         stored = memory.metadata.get("store") or {}
-        if memory.kind != self.kind or tuple(stored.get("namespace", ())) != namespace:
+        if memory.kind not in self._kinds or tuple(stored.get("namespace", ())) != namespace:
             return None
         if (
             self._omit_expired()
@@ -317,17 +328,21 @@ class MultiSessionStore(BaseStore):
         metadata = {
             "store": {
                 "namespace": list(op.namespace),
-                "labels": {str(position): label for position, label in enumerate(op.namespace)},
                 "key": op.key,
                 "value": value,
-                "indexed": bool(text),
                 "ttl_minutes": ttl,
                 "expires_at": expires_at,
             }
         }
-        # A memory needs content: an unindexed item keeps its key there, and its
-        # "indexed": False keeps it out of ranked searches.
-        return MemoryInput(text or op.key or "-", kind=self.kind, metadata=metadata, id=memory_id)
+        # A memory needs content: an unindexed item keeps its key there, and its kind
+        # keeps it out of ranked searches.
+        return MemoryInput(
+            text or op.key or "-",
+            kind=self.kind if text else self.unindexed_kind,
+            metadata=metadata,
+            id=memory_id,
+            scope=namespace_scope(op.namespace),
+        )
 
     def _forget(self, user_id: str, memory_id: str) -> None:
         with contextlib.suppress(MemoryNotFoundError):
@@ -335,9 +350,10 @@ class MultiSessionStore(BaseStore):
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
         user_id = self._require_owner(op.namespace_prefix, "search prefix")
-        stored: dict[str, Any] = {
-            "labels": {str(i): label for i, label in enumerate(op.namespace_prefix)}
-        }
+        # The prefix's scope holds its own items and, nested in it, those of the
+        # namespaces below it.
+        scope = namespace_scope(op.namespace_prefix) if op.namespace_prefix else None
+        stored: dict[str, Any] = {}
         if op.filter:
             stored["value"] = dict(op.filter)
         if self._omit_expired():
@@ -352,7 +368,8 @@ class MultiSessionStore(BaseStore):
                 op.query,
                 k=op.offset + op.limit,
                 kinds=[self.kind],
-                filter={"store": {**stored, "indexed": True}},
+                scope=scope,
+                filter={"store": stored} if stored else None,
             )
             for hit in hits[op.offset :]:
                 memory = self._refresh(user_id, hit.memory) if op.refresh_ttl else hit.memory
@@ -364,14 +381,18 @@ class MultiSessionStore(BaseStore):
                 0,
                 op.offset
                 - self.engine.count(
-                    user_id, kinds=[self.kind], filter={"store": {**stored, "indexed": True}}
+                    user_id,
+                    kinds=[self.kind],
+                    scope=scope,
+                    filter={"store": stored} if stored else None,
                 ),
             )
-            stored["indexed"] = False
         memories = self.engine.list(
             user_id,
-            kinds=[self.kind],
-            filter={"store": stored},
+            # After the scored items, only the unindexed ones are left to list.
+            kinds=[self.unindexed_kind] if op.query else self._kinds,
+            scope=scope,
+            filter={"store": stored} if stored else None,
             limit=op.limit - len(results),
             offset=skip,
             order_by="updated_at",
@@ -405,7 +426,7 @@ class MultiSessionStore(BaseStore):
         offset = 0
         while page := self.engine.list(
             user_id,
-            kinds=[self.kind],
+            kinds=self._kinds,
             filter={"store": stored} if stored else None,
             limit=1000,
             offset=offset,
@@ -424,6 +445,21 @@ class MultiSessionStore(BaseStore):
 
     def _omit_expired(self) -> bool:
         return bool((self.ttl_config or {}).get("omit_expired", False))
+
+
+def namespace_scope(namespace: Namespace) -> str:
+    """The engine scope of a namespace: its labels joined by ``/``, each escaped.
+
+    A namespace's items are then found by its scope, and a prefix's scope holds the
+    scopes of every namespace below it (``"memories/alice"`` holds
+    ``"memories/alice/work"``). ``%`` and ``/`` inside a label are written ``%25`` and
+    ``%2F``, so that ``("a/b",)`` and ``("a", "b")`` stay apart.
+
+    Example:
+        >>> namespace_scope(("memories", "alice", "a/b"))
+        'memories/alice/a%2Fb'
+    """
+    return "/".join(label.replace("%", "%25").replace("/", "%2F") for label in namespace)
 
 
 def _memory_id(user_id: str, namespace: Namespace, key: str) -> str:

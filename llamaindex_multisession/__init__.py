@@ -9,6 +9,13 @@ Example:
     ... )
 """
 
+try:
+    import llama_index.core  # noqa: F401
+except ModuleNotFoundError as error:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        "llamaindex_multisession needs LlamaIndex: pip install 'multisession[llamaindex]'"
+    ) from error
+
 from .embeddings import MultiSessionEmbedding, embedder_from_llamaindex
 from .llms import llm_from_llamaindex
 from .memory import MultiSessionMemory

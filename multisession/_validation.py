@@ -96,6 +96,17 @@ def check_conversation_id(conversation_id: object) -> str | None:
     return _check_identifier(conversation_id, "conversation_id", optional=True)
 
 
+def check_scope(scope: object) -> str | None:
+    """A scope is an identifier like a conversation id; ``/`` nests one in another."""
+    checked = _check_identifier(scope, "scope", optional=True)
+    if checked is not None and "" in checked.split("/"):
+        raise InvalidInputError(
+            f"scope {checked!r} has an empty part: scopes nest with single '/' between "
+            "non-empty names, e.g. 'support-bot/run-7'"
+        )
+    return checked
+
+
 def check_memory_id(memory_id: object) -> str:
     if not isinstance(memory_id, str) or not _MEMORY_ID.fullmatch(memory_id):
         raise InvalidInputError(
@@ -219,6 +230,7 @@ def memory_filter(
     since: datetime | None,
     until: datetime | None,
     metadata: Mapping[str, Any] | None = None,
+    scope: str | None = None,
 ) -> MemoryFilter:
     """The filter of a search, list or count, from its checked arguments."""
     if kinds is not None:
@@ -229,6 +241,7 @@ def memory_filter(
         since=check_time(since, "since"),
         until=check_time(until, "until"),
         metadata=metadata_conditions(metadata),
+        scope=check_scope(scope),
     )
 
 
@@ -344,6 +357,7 @@ def _memory_row(item: MemoryInput, now: datetime, max_chars: int) -> dict[str, A
         "content": check_content(item.content, max_chars),
         "kind": check_kind(item.kind),
         "conversation_id": check_conversation_id(item.conversation_id),
+        "scope": check_scope(item.scope),
         "metadata": check_metadata(item.metadata),
         "created_at": created_at.astimezone(timezone.utc),
     }

@@ -327,6 +327,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         *,
         kind: str = "fact",
         conversation_id: str | None = None,
+        scope: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         created_at: datetime | None = None,
         id: str | None = None,
@@ -335,9 +336,10 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         """Remember one thing for a user; returns the stored memory.
 
         ``id`` sets the memory's id (32 lowercase hex characters) instead of a new one;
-        an id the user already has is rejected.
+        an id the user already has is rejected. ``scope`` files it under an app, agent
+        or run of the user (see :meth:`search`).
         """
-        item = MemoryInput(content, kind, conversation_id, metadata, created_at, id)
+        item = MemoryInput(content, kind, conversation_id, metadata, created_at, id, scope)
         return self.add_many(user_id, [item], now=now)[0]
 
     def add_many(
@@ -345,6 +347,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         user_id: str,
         items: Iterable[MemoryInput | str | Mapping[str, Any]],
         *,
+        scope: str | None = None,
         now: datetime | None = None,
         skip_existing: bool = False,
     ) -> builtins.list[Memory]:
@@ -358,10 +361,15 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         unless ``skip_existing`` is true: then that item is left out (the stored memory
         is kept as it is) and only the new ones are returned. That makes re-running an
         import with ids derived from its source safe.
+
+        ``scope`` is the scope of every item that names none of its own.
         """
         user_id = check.check_user_id(user_id)
+        scope = check.check_scope(scope)
         now = self._now(now)
         rows = self._memory_rows(items, now)
+        for row in rows:
+            row["scope"] = row["scope"] or scope
         added = self._indexer.add(user_id, rows, now, skip_existing=skip_existing)
         self.events["memories_written"] += len(added)
         return added
@@ -444,10 +452,24 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         return memory
 
-    def delete(self, user_id: str, memory_id: str, *, now: datetime | None = None) -> None:
-        """Forget one memory. Raises MemoryNotFoundError if the user has no such memory."""
+    def delete(
+        self,
+        user_id: str,
+        memory_id: str,
+        *,
+        scope: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Forget one memory. Raises MemoryNotFoundError if the user has no such memory.
+
+        With ``scope``, only a memory of that scope (or one nested in it) is forgotten:
+        an app or agent cannot delete another's memory of the same user by its id.
+        """
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
+        in_scope = MemoryFilter(scope=check.check_scope(scope))
+        if scope is not None and not self._store.matching_ids(user_id, in_scope, [memory_id]):
+            raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id} in {scope!r}")
         if not self._indexer.delete(user_id, memory_id, self._now(now)):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         self.events["memories_deleted"] += 1
@@ -488,6 +510,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         *,
         kinds: Sequence[str] | None = None,
         conversation_id: str | None = None,
+        scope: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
@@ -507,11 +530,12 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         the fields of a nested dict. ``order_by`` picks the time the page is sorted by.
         ``include_superseded`` adds the memories newer ones replaced (history);
         ``as_of`` lists what held at that time instead. ``sensitivity`` keeps memories
-        of one privacy class (or of any of several).
+        of one privacy class (or of any of several). ``scope`` keeps the memories of
+        that scope and of the scopes nested in it.
         """
         user_id = check.check_user_id(user_id)
         where = self._validity(
-            check.memory_filter(kinds, conversation_id, since, until, filter),
+            check.memory_filter(kinds, conversation_id, since, until, filter, scope),
             include_superseded,
             as_of,
         )
@@ -538,6 +562,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         *,
         kinds: Sequence[str] | None = None,
         conversation_id: str | None = None,
+        scope: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         filter: Mapping[str, Any] | None = None,
@@ -545,7 +570,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
     ) -> int:
         """How many memories the user has (matching the filters, as :meth:`list`'s)."""
         user_id = check.check_user_id(user_id)
-        where = check.memory_filter(kinds, conversation_id, since, until, filter)
+        where = check.memory_filter(kinds, conversation_id, since, until, filter, scope)
         return self._store.count(user_id, self._sensitivity_filter(where, sensitivity))
 
     def has_user(self, user_id: str) -> bool:
@@ -607,6 +632,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         k: int = 10,
         kinds: Sequence[str] | None = None,
         conversation_id: str | None = None,
+        scope: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         now: datetime | None = None,
@@ -631,6 +657,9 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             k: How many hits at most.
             kinds, conversation_id, since, until: Filters (``since`` inclusive,
                 ``until`` exclusive, on ``created_at``).
+            scope: Only memories of this scope (an app, agent or run of the user) and of
+                the scopes nested in it: ``"bot"`` takes ``"bot"`` and ``"bot/run-7"``,
+                not ``"bot-2"``. None searches all of the user's memories.
             now: The time ages are measured from (default: the engine's clock).
             config: Retrieval settings for this call (default: the engine's).
             query_vector: A precomputed query embedding, skipping the embedder.
@@ -651,7 +680,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         k = check.check_positive_int(k, "k", 10_000)
         settings = check.check_setting_type(config, RetrievalConfig, "config") or self.config
         where = self._validity(
-            check.memory_filter(kinds, conversation_id, since, until, filter),
+            check.memory_filter(kinds, conversation_id, since, until, filter, scope),
             include_superseded,
             as_of,
         )

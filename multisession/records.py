@@ -40,6 +40,9 @@ class MemoryInput:
     #: Your own id (32 lowercase hex characters), e.g. derived from a source record so
     #: that importing it twice stores it once; by default a new one is made.
     id: str | None = None
+    #: Where in the user's memory it belongs, beside the user (an app, agent or run:
+    #: ``"support-bot"``, ``"support-bot/run-7"``); see :meth:`MemoryEngine.search`.
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Memory:
     sensitivity: str | None = None
     #: The detectors that fired on the content, sorted.
     detectors: tuple[str, ...] = ()
+    scope: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 strings)."""
@@ -86,6 +90,7 @@ class Memory:
             "content": self.content,
             "kind": self.kind,
             "conversation_id": self.conversation_id,
+            "scope": self.scope,
             "metadata": dict(self.metadata),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -263,6 +268,10 @@ class ContextMessage:
                 f"ContextMessage.content must be a string, got {type(self.content).__name__}"
             )
 
+    def to_dict(self) -> dict[str, str]:
+        """``{"role": ..., "content": ...}``, the shape chat APIs and JSON take."""
+        return {"role": self.role, "content": self.content}
+
 
 @dataclass(frozen=True)
 class MetadataCondition:
@@ -294,6 +303,8 @@ class MemoryFilter:
     as_of: datetime | None = None
     #: The privacy classes to keep (tested in SQL), or None for all.
     sensitivity: tuple[str, ...] | None = None
+    #: The scope and the scopes nested in it (``"a"`` takes ``"a"`` and ``"a/..."``).
+    scope: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -301,6 +312,7 @@ class MemoryFilter:
         return (
             self.kinds is None
             and self.conversation_id is None
+            and self.scope is None
             and self.since is None
             and self.until is None
             and not self.metadata

@@ -106,6 +106,10 @@ def test_retrieval_explained_notebook(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.slow
 def test_langchain_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = printed(execute("langchain_quickstart.ipynb", tmp_path, monkeypatch))
+    # The agent's second session recalls the first, and only its own user's items.
+    assert 'recalled: ["allergic to peanuts"]' in text
+    assert "agent: No peanuts tonight, then." in text
+    assert "namespaces: [('memories', 'alice'), ('memories', 'bob')]" in text
     assert "I'm allergic to peanuts" in text
     assert "How about a green curry, made without peanuts?" in text
 

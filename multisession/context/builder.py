@@ -111,6 +111,11 @@ class BuiltContext:
     def as_text(self) -> str:
         return self.packed.as_text()
 
+    @property
+    def message_dicts(self) -> list[dict[str, str]]:
+        """:attr:`messages` as plain ``{"role", "content"}`` dicts, ready for JSON."""
+        return [message.to_dict() for message in self.packed.messages]
+
 
 def expand_query(query: str, recent: Sequence[str], max_terms: int) -> str:
     """Append the most frequent topic words of recent messages not already in the query.

@@ -149,28 +149,34 @@ class HybridSearch:
                 current_only=not where.include_superseded,
             )
             return rank(keyword, semantic, created, settings, now, dated, limit=k)
-        # A filter that lets most memories through: take unfiltered candidates a few
-        # times deeper and keep those SQL says match. The first matches of a ranking are
-        # the filtered ranking's first; enough of them give the filtered answer exactly,
-        # without reading every matching id. Too few: filter inside both retrievers.
-        wide = depth * _WIDENING
+        # A filter that lets most memories through: take unfiltered candidates and keep
+        # those SQL says match. The first matches of a ranking are the filtered
+        # ranking's first; enough of them give the filtered answer exactly, without
+        # reading every matching id. First at the search's own depth (a filter that
+        # lets all through then costs one small SQL read), then a few times deeper if
+        # enough matched for that to be likely to suffice. Too few: filter inside both
+        # retrievers.
         # Unfiltered means every version a filter may keep: with history asked for
         # (as_of, include_superseded), superseded memories are candidates too.
         unfiltered = MemoryFilter(
             include_superseded=where.include_superseded or where.as_of is not None
         )
-        keyword, semantic, created = self._candidates(
-            user_id, version, tokens, vector, wide, unfiltered, None, settings
-        )
-        matching = self._store.matching_ids(
-            user_id, where, {doc_id for doc_id, _ in (*keyword, *semantic)}
-        )
-        kept_keyword = [hit for hit in keyword if hit[0] in matching][:depth]
-        kept_semantic = [hit for hit in semantic if hit[0] in matching][:depth]
-        if (len(kept_keyword) == depth or len(keyword) < wide) and (
-            len(kept_semantic) == depth or len(semantic) < wide
-        ):
-            return rank(kept_keyword, kept_semantic, created, settings, now, dated, limit=k)
+        width = depth
+        while True:
+            keyword, semantic, created = self._candidates(
+                user_id, version, tokens, vector, width, unfiltered, None, settings
+            )
+            ids = {doc_id for doc_id, _ in (*keyword, *semantic)}
+            matching = self._store.matching_ids(user_id, where, ids)
+            kept_keyword = [hit for hit in keyword if hit[0] in matching][:depth]
+            kept_semantic = [hit for hit in semantic if hit[0] in matching][:depth]
+            if (len(kept_keyword) == depth or len(keyword) < width) and (
+                len(kept_semantic) == depth or len(semantic) < width
+            ):
+                return rank(kept_keyword, kept_semantic, created, settings, now, dated, limit=k)
+            if width > depth or len(matching) * _WIDENING < len(ids):
+                break
+            width = depth * _WIDENING
         allowed = self._store.filtered_ids(user_id, where)
         keyword, semantic, created = self._candidates(
             user_id, version, tokens, vector, depth, where, allowed, settings
@@ -224,8 +230,8 @@ class HybridSearch:
             try:
                 semantic = self._vectors.query(user_id, vector, more, where)
                 if allowed is not None:
-                    # The vector index holds no metadata, validity nor privacy class:
-                    # SQL's matches decide.
+                    # The vector index holds no metadata, scope, validity nor privacy
+                    # class: SQL's matches decide.
                     semantic = [hit for hit in semantic if hit[0] in allowed]
                 semantic = _without(semantic, skip, depth)
             except StoreDamagedError:

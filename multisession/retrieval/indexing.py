@@ -155,6 +155,7 @@ class Indexer:
                 last_mentioned_at=row["last_mentioned_at"],
                 sensitivity=row.get("sensitivity"),
                 detectors=tuple(row.get("detectors") or ()),
+                scope=row.get("scope"),
             )
             for row in fresh
         ]

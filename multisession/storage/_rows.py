@@ -38,6 +38,7 @@ MEMORY_COLUMNS = tuple(
         "last_mentioned_at",
         "sensitivity",
         "detectors",
+        "scope",
     )
 )
 GET_MANY_SQL = (
@@ -67,6 +68,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         last_mentioned_at,
         sensitivity,
         detectors,
+        scope,
     ) = row[: len(MEMORY_COLUMNS)]
     if isinstance(metadata, (str, bytes)):
         metadata = json.loads(metadata)
@@ -91,6 +93,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         last_mentioned_at=None if last_mentioned_at is None else driver_time(last_mentioned_at),
         sensitivity=sensitivity,
         detectors=tuple(detectors or ()),
+        scope=scope,
     )
 
 

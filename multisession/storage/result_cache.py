@@ -179,4 +179,5 @@ def _memory(item: dict[str, Any]) -> Memory:
         last_mentioned_at=_time(item["last_mentioned_at"]),
         sensitivity=item["sensitivity"],
         detectors=tuple(item["detectors"]),
+        scope=item["scope"],
     )

@@ -107,6 +107,8 @@ memories_table = sa.Table(
     # names); NULL for memories stored before classification or with it turned off.
     sa.Column("sensitivity", sa.String(32), nullable=True),
     sa.Column("detectors", sa.JSON, nullable=True),
+    # Where in the user's memory a memory belongs (an app, agent or run), or NULL.
+    sa.Column("scope", sa.String(255), nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
@@ -115,6 +117,7 @@ memories_table = sa.Table(
     sa.Index("ix_ms_memories_vector_indexed", "vector_indexed"),
     # A user's memories of one class: privacy reports and `forget --class`.
     sa.Index("ix_ms_memories_user_sensitivity", "user_id", "sensitivity"),
+    sa.Index("ix_ms_memories_user_scope", "user_id", "scope"),
 )
 
 conversations_table = sa.Table(

@@ -619,6 +619,16 @@ class SQLStore:
             clauses.append(memories_table.c.kind.in_(list(where.kinds)))
         if where.conversation_id is not None:
             clauses.append(memories_table.c.conversation_id == where.conversation_id)
+        if where.scope is not None:
+            # The scope itself or one nested in it; substr, unlike LIKE, is
+            # case-sensitive and has no wildcards on every backend.
+            nested = where.scope + "/"
+            clauses.append(
+                sa.or_(
+                    memories_table.c.scope == where.scope,
+                    sa.func.substr(memories_table.c.scope, 1, len(nested)) == nested,
+                )
+            )
         if where.since is not None:
             clauses.append(memories_table.c.created_at >= where.since)
         if where.until is not None:
@@ -685,6 +695,14 @@ class SQLStore:
     ) -> set[str]:
         """Which of the user's memories with these ids the filter lets through."""
         ids = builtins.list(memory_ids)
+        if (
+            not where.metadata
+            and where.since is None
+            and where.until is None
+            and where.as_of is None
+            and where.sensitivity is None
+        ):
+            return self._matching_ids_direct(user_id, where, ids)
         clauses = self._filtered(user_id, dataclasses.replace(where, kinds=None))
         if where.kinds is not None:
             # `kind || ''` keeps SQLite from reading the kind index for all the user's
@@ -698,6 +716,39 @@ class SQLStore:
                     *clauses, memories_table.c.id.in_(chunk)
                 )
                 found.update(conn.execute(statement).scalars())
+        return found
+
+    def _matching_ids_direct(
+        self, user_id: str, where: MemoryFilter, ids: builtins.list[str]
+    ) -> set[str]:
+        """:meth:`matching_ids` for column conditions only, on the driver directly.
+
+        Every filtered search makes this read; building it through SQLAlchemy cost
+        several times the query (as for ``get_many``).
+        """
+        conditions = ""
+        parameters: builtins.list[Any] = []
+        if where.kinds is not None:
+            # `kind || ''`: the few ids are found by the key, then tested (see above).
+            conditions += f" AND kind || '' IN ({', '.join('?' * len(where.kinds))})"
+            parameters.extend(where.kinds)
+        if where.conversation_id is not None:
+            conditions += " AND conversation_id = ?"
+            parameters.append(where.conversation_id)
+        if where.scope is not None:
+            nested = where.scope + "/"
+            conditions += " AND (scope = ? OR substr(scope, 1, ?) = ?)"
+            parameters.extend([where.scope, len(nested), nested])
+        if not where.include_superseded:
+            conditions += " AND superseded_at IS NULL"  # as validity_clauses() says
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = (
+                "SELECT id FROM ms_memories WHERE user_id = ? "
+                f"AND id IN ({', '.join('?' * len(chunk))}){conditions}"
+            )
+            found.update(row[0] for row in self._direct(sql, (user_id, *chunk, *parameters)))
         return found
 
     def filtered_ids(self, user_id: str, where: MemoryFilter) -> set[str]:

@@ -151,7 +151,8 @@ def test_a_cached_hit_carries_every_field_of_the_memory(open_engine, redis_url):
     engine = open_engine(cache_url=redis_url)
     engine.add("alice", "I live in Oslo")
     engine.add("alice", "I moved to Bergen")  # supersedes Oslo: validity fields are set
-    engine.add("alice", "My card is 4111 1111 1111 1111")  # a privacy class and detector
+    # A privacy class and detector, and a scope.
+    engine.add("alice", "My card is 4111 1111 1111 1111", scope="wallet")
     query = dict(user_id="alice", query="Oslo Bergen card", include_superseded=True)
     fresh = engine.search(**query)
     cached = engine.search(**query)
@@ -164,3 +165,4 @@ def test_a_cached_hit_carries_every_field_of_the_memory(open_engine, redis_url):
     assert stored(cached) == stored(fresh)
     assert any(hit.memory.superseded_by for hit in cached)
     assert any(hit.memory.sensitivity == "sensitive" for hit in cached)
+    assert any(hit.memory.scope == "wallet" for hit in cached)

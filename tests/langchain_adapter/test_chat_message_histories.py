@@ -151,3 +151,17 @@ def test_unknown_message_type_is_rejected(engine: MemoryEngine) -> None:
     history = MultiSessionChatMessageHistory(engine, "alice", "c1")
     with pytest.raises(ValueError, match="HumanMessage, AIMessage"):
         history.add_messages([ChatMessage(role="narrator", content="Once upon a time")])
+
+
+def test_adding_an_exchange_keeps_its_memories(engine: MemoryEngine) -> None:
+    history = MultiSessionChatMessageHistory(engine, "alice", "c1")
+    history.add_messages(
+        [HumanMessage(content="I'm allergic to peanuts"), AIMessage(content="Noted.")]
+    )
+    history.add_messages([HumanMessage(content="ok"), AIMessage(content="Anything else?")])
+    memories = engine.list("alice")
+    assert [(m.content, m.conversation_id) for m in memories] == [("I'm allergic to peanuts", "c1")]
+    assert [hit.memory.content for hit in engine.search("alice", "food allergy")] == [
+        "I'm allergic to peanuts"
+    ]
+    assert len(history.messages) == 4

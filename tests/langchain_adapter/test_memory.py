@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 
@@ -133,3 +141,54 @@ async def test_async_load_replays_tool_calls_as_text(engine: MemoryEngine) -> No
     loaded = await MultiSessionMemory(engine).aload("alice", "Thanks", conversation_id="c1")
 
     assert [(message.type, message.text) for message in loaded[1:]] == _REPLAYED
+
+
+def _streaming_model(reply: str) -> GenericFakeChatModel:
+    """A fake chat model that streams its reply word by word (the outside boundary)."""
+    return GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+
+
+def test_stream_yields_the_models_chunks_and_records_the_reply(engine: MemoryEngine) -> None:
+    engine.add("alice", "I'm allergic to peanuts")
+    chain = with_multisession_memory(
+        _prompt() | _streaming_model("Try a coconut curry tonight."), engine
+    )
+
+    chunks = list(chain.stream({"input": "What should I cook?"}, _config("alice", "c1")))
+
+    assert len(chunks) > 1  # the model's chunks, not one final message
+    assert all(isinstance(chunk, AIMessageChunk) for chunk in chunks)
+    assert "".join(chunk.text for chunk in chunks) == "Try a coconut curry tonight."
+    assert [(m.role, m.content) for m in engine.get_messages("alice", "c1")] == [
+        ("user", "What should I cook?"),
+        ("assistant", "Try a coconut curry tonight."),
+    ]
+
+
+async def test_astream_yields_the_models_chunks_and_records_the_reply(
+    engine: MemoryEngine,
+) -> None:
+    chain = with_multisession_memory(_prompt() | _streaming_model("Lentil soup, then."), engine)
+
+    chunks = [chunk async for chunk in chain.astream("Dinner idea?", _config("alice", "c1"))]
+
+    assert len(chunks) > 1
+    assert "".join(chunk.text for chunk in chunks) == "Lentil soup, then."
+    assert [m.content for m in engine.get_messages("alice", "c1")] == [
+        "Dinner idea?",
+        "Lentil soup, then.",
+    ]
+
+
+def test_a_prompt_without_the_history_placeholder_is_refused(
+    engine: MemoryEngine, recording_model: Callable[..., Any]
+) -> None:
+    prompt = ChatPromptTemplate([("system", "You cook."), ("human", "{input}")])
+    with pytest.raises(ValueError, match=r"no placeholder 'history'.*MessagesPlaceholder"):
+        with_multisession_memory(prompt | recording_model(), engine)
+    named = ChatPromptTemplate([MessagesPlaceholder("past", optional=True), ("human", "{input}")])
+    with pytest.raises(ValueError, match="no placeholder 'history'"):
+        with_multisession_memory(named | recording_model(), engine)
+    # Naming the placeholder the prompt has is the fix.
+    chain = with_multisession_memory(named | recording_model("Hi."), engine, history_key="past")
+    assert chain.invoke("Hello", _config("alice", "c1")).text == "Hi."

@@ -190,5 +190,5 @@ def test_missing_user_names_the_fix(
     engine: MemoryEngine, recording_model: Callable[..., Any]
 ) -> None:
     agent = create_agent(recording_model(), [], middleware=[MultiSessionMiddleware(engine)])
-    with pytest.raises(ValueError, match="needs user_id and conversation_id"):
+    with pytest.raises(ValueError, match="needs the user.*context=.*configurable"):
         agent.invoke(_ask("Hi"))

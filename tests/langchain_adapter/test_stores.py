@@ -108,6 +108,16 @@ def test_search_covers_the_prefix_and_nothing_beside_it(store: BaseStore) -> Non
     assert store.search(("memories", "ali")) == []  # labels match whole, not as prefixes
 
 
+def test_labels_with_separators_stay_apart(store: BaseStore) -> None:
+    # ("a/b",) must not read as ("a", "b"), nor "%2F" as an escaped "/".
+    store.put((*ALICE, "a/b"), "slash", {"text": "one label with a slash"})
+    store.put((*ALICE, "a", "b"), "nested", {"text": "two labels"})
+    store.put((*ALICE, "a%2Fb"), "percent", {"text": "a label that looks escaped"})
+    assert _keys(store.search((*ALICE, "a/b"))) == ["slash"]
+    assert _keys(store.search((*ALICE, "a"))) == ["nested"]
+    assert _keys(store.search((*ALICE, "a%2Fb"), query="label")) == ["percent"]
+
+
 @pytest.mark.parametrize(
     ("where", "expected"),
     [
@@ -291,6 +301,8 @@ def test_items_are_memories_of_their_user(engine: MemoryEngine) -> None:
     exported = engine.export_user("alice")["memories"]
     assert [m["metadata"]["store"]["key"] for m in exported] == ["diet"]
     assert [m["content"] for m in exported] == ["allergic to peanuts"]
+    # The namespace is the memory's scope: the engine's own searches can use it.
+    assert [m["scope"] for m in exported] == ["memories/alice"]
     assert [hit.memory.content for hit in engine.search("alice", "peanuts")] == [
         "allergic to peanuts"
     ]
