@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .bm25 import BM25Index
 
@@ -33,8 +33,7 @@ __all__ = ["NeighbourIndexes", "Passage"]
 _FEW_DOCUMENTS = 16
 
 
-@dataclass(frozen=True)
-class Passage:
+class Passage(NamedTuple):
     """One memory as the keyword side needs it.
 
     Attributes:
@@ -76,12 +75,17 @@ class NeighbourIndexes:
         # conversation id -> its memories' (created_at, id), sorted.
         self._threads: dict[str, list[tuple[float, str]]] = {}
         self._indexes: dict[int, BM25Index] = {}
+        self._term_count = 0
 
     def __len__(self) -> int:
         return len(self._passages)
 
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._passages
+
+    def term_count(self) -> int:
+        """How many terms the memories hold together (repeats included)."""
+        return self._term_count
 
     def windows(self) -> list[int]:
         """The windows whose indexes are held."""
@@ -112,6 +116,32 @@ class NeighbourIndexes:
             tokens.extend(self._passages[neighbour].tokens)
         return tokens
 
+    def load(self, passages: Iterable[Passage]) -> None:
+        """Fill an empty instance at once: what :meth:`upsert` does, without its bookkeeping.
+
+        A user's whole set of memories, read when their index is loaded: each thread is
+        sorted once instead of kept sorted insert by insert, and nothing is re-indexed
+        (the keyword indexes are built when a search first asks for them).
+
+        Raises:
+            ValueError: The instance is not empty.
+        """
+        if self._passages:
+            raise ValueError("load() fills an empty NeighbourIndexes; use upsert()")
+        by_id = self._passages
+        threads = self._threads
+        for passage in passages:
+            by_id[passage.id] = passage
+        for passage in by_id.values():  # a repeated id: its last passage only
+            self._term_count += len(passage.tokens)
+            if passage.conversation_id is not None:
+                thread = threads.get(passage.conversation_id)
+                if thread is None:
+                    thread = threads[passage.conversation_id] = []
+                thread.append((passage.created_at, passage.id))
+        for thread in threads.values():
+            thread.sort()
+
     def upsert(self, passages: Iterable[Passage]) -> None:
         """Add memories, or replace those with the same id, and re-index what they touch."""
         touched: dict[str, int] = {}  # id -> the distance at which a change came near it
@@ -119,7 +149,9 @@ class NeighbourIndexes:
             old = self._passages.get(passage.id)
             if old is not None:
                 self._leave_thread(old, touched)
+                self._term_count -= len(old.tokens)
             self._passages[passage.id] = passage
+            self._term_count += len(passage.tokens)
             touched[passage.id] = 0
             if passage.conversation_id is not None:
                 thread = self._threads.setdefault(passage.conversation_id, [])
@@ -137,6 +169,7 @@ class NeighbourIndexes:
             passage = self._passages.pop(doc_id, None)
             if passage is None:
                 continue
+            self._term_count -= len(passage.tokens)
             removed.append(doc_id)
             touched.pop(doc_id, None)
             self._leave_thread(passage, touched)

@@ -91,6 +91,9 @@ memories_table = sa.Table(
     # The content's vector (little-endian float32), or NULL until it is embedded. SQL
     # keeps it so that in-process exact search is derived from SQL like the BM25 index.
     sa.Column("embedding", sa.LargeBinary, nullable=True),
+    # The content's BM25 terms as the tokenizer stored them (see retrieval/terms.py), so
+    # that loading a keyword index skips tokenizing; NULL in rows written before.
+    sa.Column("terms", sa.Text, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
