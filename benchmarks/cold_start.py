@@ -7,6 +7,7 @@ existing store (200 memories of one user), with the built model already cached:
 
 - default: the offline MiniLM embedder (hybrid search);
 - keyword-only: ``embedder=None``;
+- the command line: ``multisession search`` (hybrid), and ``multisession --help``;
 - import only: ``import multisession``.
 
 It also reports whether ``onnx`` and ``chromadb`` were imported on the way: neither is
@@ -40,6 +41,17 @@ from multisession import MemoryEngine
 engine = MemoryEngine({directory!r}{embedder})
 hits = engine.search("alice", "when is the dentist appointment?", k=5)
 assert hits, "no result"
+print("RESULT", int("onnx" in sys.modules), int("chromadb" in sys.modules))
+"""
+
+_CLI = """
+import sys
+from multisession.cli.main import main
+sys.argv = ["multisession", *{arguments!r}]
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
 print("RESULT", int("onnx" in sys.modules), int("chromadb" in sys.modules))
 """
 
@@ -124,6 +136,13 @@ def main() -> None:
                 "first search, keyword-only",
                 _SEARCH.format(directory=str(store), embedder=", embedder=None"),
             ),
+            (
+                "CLI search",
+                _CLI.format(
+                    arguments=["search", "alice", "dentist appointment", "--store", str(store)]
+                ),
+            ),
+            ("CLI --help", _CLI.format(arguments=["--help"])),
         ]
         for code in codes:
             _timed(search, _environment(code, cache, home))  # each version's own memos

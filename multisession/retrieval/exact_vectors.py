@@ -56,14 +56,12 @@ class ExactVectors:
         """
         size = 4 * dimension
         kept = [i for i, blob in enumerate(blobs) if blob is not None and len(blob) == size]
-        vectors = cls(dimension, capacity=len(kept))
+        vectors = cls(dimension, capacity=1)
         if kept:
-            if len(kept) == len(blobs):
-                joined = b"".join(blobs)  # type: ignore[arg-type]
-            else:
-                joined = b"".join([blobs[i] for i in kept])  # type: ignore[misc]
-            matrix = np.frombuffer(joined, dtype="<f4").reshape(len(kept), dimension)
-            vectors._matrix[: len(kept)] = matrix
+            chosen = blobs if len(kept) == len(blobs) else [blobs[i] for i in kept]
+            # A bytearray: the matrix is the joined blobs themselves, writable, no copy.
+            joined = bytearray().join(chosen)  # type: ignore[arg-type]
+            vectors._matrix = np.frombuffer(joined, dtype="<f4").reshape(len(kept), dimension)
             kept_ids = [ids[i] for i in kept]
             vectors._ids = list(kept_ids)
             vectors._slots = dict(zip(kept_ids, range(len(kept)), strict=True))

@@ -96,7 +96,10 @@ class NeighbourIndexes:
         index = self._indexes.get(window)
         if index is None:
             index = BM25Index()
-            index.add_many((doc_id, self.document(doc_id, window)) for doc_id in self._passages)
+            if window == 0:  # the memories' own terms, as they are (BM25 copies nothing)
+                index.add_many((passage.id, passage.tokens) for passage in self._passages.values())
+            else:
+                index.add_many((doc_id, self.document(doc_id, window)) for doc_id in self._passages)
             self._indexes[window] = index
         return index
 

@@ -9,6 +9,7 @@ memory or a half-applied write.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import threading
@@ -177,3 +178,29 @@ def test_a_user_s_lock_does_not_hold_up_other_users(
         "add": "Bob sails on weekends",
         "cold": [],
     }
+
+
+def test_async_searches_wait_in_a_worker_thread_not_in_the_event_loop(
+    open_engine: Callable[..., MemoryEngine],
+) -> None:
+    engine = open_engine(embedder=None)
+    engine.add("alice", "Alice keeps bees")
+    engine.add("bob", "Bob grows tomatoes")
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        lock = engine.indexes.lock_for("alice")  # as a long write of Alice would hold it
+        lock.__enter__()
+        try:
+            alice = asyncio.ensure_future(engine.asearch("alice", "bees"))
+            bob = await asyncio.wait_for(engine.asearch("bob", "tomatoes"), JOIN_SECONDS)
+            alice_waited = not alice.done()
+        finally:
+            lock.__exit__(None, None, None)
+        found = await asyncio.wait_for(alice, JOIN_SECONDS)
+        return (
+            [hit.memory.content for hit in bob],
+            [hit.memory.content for hit in found],
+            alice_waited,
+        )
+
+    assert asyncio.run(scenario()) == (["Bob grows tomatoes"], ["Alice keeps bees"], True)
