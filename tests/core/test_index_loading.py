@@ -9,6 +9,7 @@ rest), and that the cache keeps within its bound of bytes.
 from __future__ import annotations
 
 import gc
+import sqlite3
 import tracemalloc
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -249,3 +250,20 @@ def test_the_byte_estimate_is_close_to_what_an_index_takes(
     finally:
         tracemalloc.stop()
     assert 0.7 * taken <= index.estimated_bytes() <= 1.4 * taken
+
+
+def test_a_store_from_before_terms_were_stored_gains_them(
+    store_dir: Path, clock: ManualClock
+) -> None:
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        old = engine.add("alice", "I keep bees in the garden")
+    db = store_dir / "memory.db"
+    with sqlite3.connect(db) as conn:  # as an earlier version left it
+        conn.execute("ALTER TABLE ms_memories DROP COLUMN terms")
+
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        new = engine.add("alice", "The bees swarmed in May")
+        assert [hit.memory.id for hit in engine.search("alice", "bees garden")] == [old.id, new.id]
+    with sqlite3.connect(db) as conn:
+        stored = dict(conn.execute("SELECT id, terms FROM ms_memories").fetchall())
+    assert stored == {old.id: None, new.id: f"{Tokenizer().key} bee swarm may"}
