@@ -272,13 +272,7 @@ class UserIndexes:
         columns = self._store.index_columns(user_id, with_embeddings=exact)
         index = UserIndex()
         index.keywords.load(
-            map(
-                Passage,
-                columns.ids,
-                self._terms(columns),
-                columns.conversation_ids,
-                columns.created,
-            )
+            columns.ids, self._terms(columns), columns.conversation_ids, columns.created
         )
         index.revisions = dict(zip(columns.ids, columns.revisions, strict=True))
         index.created = dict(zip(columns.ids, columns.created, strict=True))
@@ -288,18 +282,21 @@ class UserIndexes:
             )
         return index
 
-    def _terms(self, columns: IndexColumns) -> list[list[str]]:
-        """Each memory's terms: as stored when this tokenizer made them, else tokenized."""
+    def _terms(self, columns: IndexColumns) -> list[tuple[str, ...]]:
+        """Each memory's terms: as stored when this tokenizer made them, else tokenized.
+
+        Tuples, not lists: a tuple of strings is left out of the garbage collector's
+        passes, which otherwise walk every held memory's terms again and again.
+        """
         key = self._tokenize.key
-        terms: list[list[str]] = []
+        terms: list[tuple[str, ...]] = []
         for content, stored in zip(columns.contents, columns.terms, strict=True):
             if stored is not None:
-                parts = stored.split(" ")
+                parts = tuple(stored.split(" "))
                 if parts[0] == key:
-                    del parts[0]
-                    terms.append(parts)
+                    terms.append(parts[1:])
                     continue
-            terms.append(self._tokenize(content))
+            terms.append(tuple(self._tokenize(content)))
         return terms
 
     def _index_rows(self, index: UserIndex, rows: Sequence[IndexRow]) -> None:
@@ -320,9 +317,9 @@ class UserIndexes:
             if len(index.vectors) > self._exact_limit:
                 index.vectors = None  # grown out of exact search: the vector index serves it
 
-    def _row_terms(self, row: IndexRow) -> list[str]:
+    def _row_terms(self, row: IndexRow) -> tuple[str, ...]:
         terms = self._tokenize.from_stored(row.terms)
-        return terms if terms is not None else self._tokenize(row.content)
+        return tuple(terms if terms is not None else self._tokenize(row.content))
 
     def _exact_search_fits(self, memories: int) -> bool:
         return (
