@@ -127,7 +127,8 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
             server is down.
 
     Attributes:
-        indexes: The users' in-process indexes: which users, how many vectors are held.
+        indexes: The users' in-process indexes: which users, how many vectors and
+            about how many bytes are held.
 
     Raises:
         ConfigurationError: A setting is of the wrong type or out of range (all are

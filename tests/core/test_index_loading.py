@@ -267,3 +267,19 @@ def test_a_store_from_before_terms_were_stored_gains_them(
     with sqlite3.connect(db) as conn:
         stored = dict(conn.execute("SELECT id, terms FROM ms_memories").fetchall())
     assert stored == {old.id: None, new.id: f"{Tokenizer().key} bee swarm may"}
+
+
+def test_the_engine_bounds_its_held_indexes_by_bytes(store_dir: Path, clock: ManualClock) -> None:
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        for user in ("alice", "bob", "carol"):
+            engine.add_many(user, TEXTS)
+            engine.search(user, "marathon")
+        assert engine.indexes.cached_users() == ["alice", "bob", "carol"]  # 1 GiB: all fit
+        one_user = engine.indexes.cached_bytes() // 3
+    with MemoryEngine(
+        store_dir, embedder=None, clock=clock, max_cached_bytes=2 * one_user + one_user // 2
+    ) as engine:
+        for user in ("alice", "bob", "carol", "alice"):
+            assert engine.search(user, "marathon")
+        assert engine.indexes.cached_users() == ["carol", "alice"]
+        assert engine.indexes.cached_bytes() <= 2 * one_user + one_user // 2
