@@ -544,7 +544,12 @@ class MemoryEngine(ConversationMethods, AsyncTwins):
         compared with SQL's, which also rebuilds a vector index that was lost or
         replaced. Vectors come from SQL, where each memory keeps its own; only memories
         never embedded go to the embedder. Safe to run while other processes write.
+
+        It also stores the keyword terms of memories written by a version that did not
+        (``events["terms_stored"]`` counts them), so that loading their user's keyword
+        index reads them instead of tokenizing them again.
         """
+        self.events["terms_stored"] += self._indexer.store_missing_terms()
         return self._writes.repair()
 
     def flush_vectors(self) -> int:

@@ -169,3 +169,21 @@ class Indexer:
         self._indexes.apply(user_id, version, removed=[memory_id])
         self._writes.delete(user_id, memory_id)
         return True
+
+    def store_missing_terms(self, batch_size: int = 2_000) -> int:
+        """Store the terms of memories written before terms were stored; returns how many.
+
+        Loads read those memories' terms instead of tokenizing them from then on.
+        """
+        stored = 0
+        while True:
+            rows = self._store.rows_without_terms(batch_size)
+            done = self._store.store_terms(
+                [
+                    (owner, memory_id, revision, self._indexes.stored_terms(content))
+                    for owner, memory_id, revision, content in rows
+                ]
+            )
+            stored += done
+            if len(rows) < batch_size or done == 0:
+                return stored

@@ -677,6 +677,47 @@ class SQLStore:
             rows.sort(key=lambda row: (row[5], row[0]))  # (revision, id) over the chunks
         return rows
 
+    def rows_without_terms(self, limit: int) -> builtins.list[tuple[str, str, int, str]]:
+        """Up to ``limit`` memories stored before terms were: (user, id, revision, content)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    memories_table.c.user_id,
+                    memories_table.c.id,
+                    memories_table.c.revision,
+                    memories_table.c.content,
+                )
+                .where(memories_table.c.terms.is_(None))
+                .limit(limit)
+            )
+            return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
+
+    def store_terms(self, rows: Sequence[tuple[str, str, int, str]]) -> int:
+        """Save terms computed after the write: (user, id, revision, terms); returns how many.
+
+        A memory changed since its revision was read is left alone (its write stored its
+        own terms). Terms derive from the content, so neither the memory's revision nor
+        the user's version changes: no index has anything to catch up with.
+        """
+        if not rows:
+            return 0
+        statement = (
+            memories_table.update()
+            .where(
+                memories_table.c.user_id == sa.bindparam("owner"),
+                memories_table.c.id == sa.bindparam("memory"),
+                memories_table.c.revision == sa.bindparam("seen"),
+                memories_table.c.terms.is_(None),
+            )
+            .values(terms=sa.bindparam("new_terms"))
+        )
+        stored = 0
+        with self._engine.begin() as conn:
+            for owner, memory, revision, terms in rows:  # one by one: rowcount is exact
+                parameters = {"owner": owner, "memory": memory, "seen": revision}
+                stored += conn.execute(statement, {**parameters, "new_terms": terms}).rowcount
+        return stored
+
     def revisions(self, user_id: str) -> tuple[int | None, dict[str, int]]:
         """The user's version and every memory's revision, read consistently."""
         with self._engine.begin() as conn:

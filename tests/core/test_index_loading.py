@@ -283,3 +283,28 @@ def test_the_engine_bounds_its_held_indexes_by_bytes(store_dir: Path, clock: Man
             assert engine.search(user, "marathon")
         assert engine.indexes.cached_users() == ["carol", "alice"]
         assert engine.indexes.cached_bytes() <= 2 * one_user + one_user // 2
+
+
+def test_repair_stores_the_terms_an_earlier_version_did_not(
+    store_dir: Path, clock: ManualClock
+) -> None:
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        first = engine.add("alice", "I keep bees in the garden")
+        second = engine.add("bob", "Bob bakes bread")
+    db = store_dir / "memory.db"
+    with sqlite3.connect(db) as conn:  # as an earlier version wrote them
+        conn.execute("UPDATE ms_memories SET terms = NULL")
+        versions_before = conn.execute("SELECT * FROM ms_users ORDER BY user_id").fetchall()
+
+    with MemoryEngine(store_dir, embedder=None, clock=clock) as engine:
+        engine.repair()
+        assert engine.events["terms_stored"] == 2
+        engine.repair()
+        assert engine.events["terms_stored"] == 2  # nothing left to store
+        assert [hit.memory.id for hit in engine.search("alice", "bees")] == [first.id]
+    with sqlite3.connect(db) as conn:
+        stored = dict(conn.execute("SELECT id, terms FROM ms_memories").fetchall())
+        versions = conn.execute("SELECT * FROM ms_users ORDER BY user_id").fetchall()
+    key = Tokenizer().key
+    assert stored == {first.id: f"{key} keep bee garden", second.id: f"{key} bob bake bread"}
+    assert versions == versions_before  # no index has anything to catch up with
