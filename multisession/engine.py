@@ -105,7 +105,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             within ``vector_flush_seconds``, before any read that returns memories
             (get, list, export), and on close.
         repair_on_open: Re-index memories missing from the vector index when opening.
-        max_cached_users: How many users' keyword indexes stay in memory.
+        max_cached_users: How many users' in-process indexes stay in memory at most;
+            None (the default) bounds them by ``max_cached_bytes`` alone.
         llm: Optional; a callable ``prompt -> text`` used for rolling summaries and
             fact extraction. Without one, deterministic fallbacks do both.
         context: How :meth:`build_context` fills the prompt.
@@ -120,8 +121,14 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             fraction of a millisecond); larger ones through the vector index's
             approximate search. 0 always uses the vector index.
         max_cached_vectors: How many vectors the in-process exact search may hold over
-            all cached users (4 bytes per dimension each: 200k MiniLM vectors ≈ 300 MB);
-            the least recently searched users are let go first.
+            all cached users at most (4 bytes per dimension each); None (the default)
+            bounds them by ``max_cached_bytes`` alone.
+        max_cached_bytes: About how much memory the users' in-process indexes (keyword
+            indexes and exact vectors) may take together, 1 GiB by default: a user
+            of 1,000 memories takes about 3 MB with MiniLM vectors, so this holds
+            the ~350 most recently searched such users. The least recently searched go first; a
+            search of a user not held loads them from SQL (a few milliseconds per
+            thousand memories). ``engine.indexes.cached_bytes()`` tells the estimate.
         vector_timeout: Seconds each call to a Chroma server may take. A server that
             does not answer (frozen, down) costs a call at most this long; then searches
             use keywords only and writes wait in SQL for the vector index, for a short
@@ -146,7 +153,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             :meth:`build_context` unless they pass their own; 0 keeps every hit.
 
     Attributes:
-        indexes: The users' in-process indexes: which users, how many vectors are held.
+        indexes: The users' in-process indexes: which users, how many vectors and
+            about how many bytes are held.
 
     Raises:
         ConfigurationError: A setting is of the wrong type or out of range (all are
@@ -169,13 +177,14 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         max_content_chars: int = 32_000,
         track_access: bool = True,
         repair_on_open: bool = True,
-        max_cached_users: int = 64,
+        max_cached_users: int | None = None,
         llm: Callable[[str], str] | None = None,
         context: ContextConfig | None = None,
         vector_flush_size: int = 64,
         vector_flush_seconds: float = 1.0,
         exact_vector_limit: int = 50_000,
-        max_cached_vectors: int = 200_000,
+        max_cached_vectors: int | None = None,
+        max_cached_bytes: int = 1 << 30,
         vector_timeout: float = 5.0,
         privacy: PrivacyConfig | bool = True,
         cache_url: str | None = None,
@@ -200,13 +209,14 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         self.max_content_chars = check.check_setting_int(
             max_content_chars, "max_content_chars", 1, 10_000_000
         )
-        max_cached_users = check.check_setting_int(max_cached_users, "max_cached_users", 1, 10**6)
+        if max_cached_users is not None:
+            check.check_setting_int(max_cached_users, "max_cached_users", 1, 10**6)
         exact_vector_limit = check.check_setting_int(
             exact_vector_limit, "exact_vector_limit", 0, 10**8
         )
-        max_cached_vectors = check.check_setting_int(
-            max_cached_vectors, "max_cached_vectors", 0, 10**9
-        )
+        if max_cached_vectors is not None:
+            check.check_setting_int(max_cached_vectors, "max_cached_vectors", 0, 10**9)
+        max_cached_bytes = check.check_setting_int(max_cached_bytes, "max_cached_bytes", 0, 2**62)
         flush_size = check.check_setting_int(vector_flush_size, "vector_flush_size", 1, 100_000)
         flush_seconds = check.check_setting_seconds(vector_flush_seconds, "vector_flush_seconds")
         vector_timeout = check.check_setting_seconds(vector_timeout, "vector_timeout")
@@ -261,6 +271,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             tokenize,
             dimension=self.embedder.dimension if self.embedder is not None else None,
             exact_limit=exact_vector_limit,
+            max_bytes=max_cached_bytes,
             max_users=max_cached_users,
             max_vectors=max_cached_vectors,
         )
@@ -749,7 +760,12 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         compared with SQL's, which also rebuilds a vector index that was lost or
         replaced. Vectors come from SQL, where each memory keeps its own; only memories
         never embedded go to the embedder. Safe to run while other processes write.
+
+        It also stores the keyword terms of memories written by a version that did not
+        (``events["terms_stored"]`` counts them), so that loading their user's keyword
+        index reads them instead of tokenizing them again.
         """
+        self.events["terms_stored"] += self._indexer.store_missing_terms()
         return self._writes.repair()
 
     def flush_vectors(self) -> int:

@@ -12,6 +12,7 @@ from .errors import InvalidInputError
 __all__ = [
     "ContextMessage",
     "Conversation",
+    "IndexColumns",
     "IndexRow",
     "Memory",
     "MemoryFilter",
@@ -336,3 +337,29 @@ class IndexRow:
     retired: bool = False
     #: The personal slots it fills (``";residence|self;"``), see multisession.lifecycle.
     slot_keys: str | None = None
+    #: The content's terms as stored in SQL (see ``Tokenizer.stored``), or None.
+    terms: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexColumns:
+    """A user's memories as loading the in-process indexes needs them, column by column.
+
+    One list per column, aligned, in the order the indexes take them (revision, then id):
+    a load of thousands of memories builds no object per memory.
+    """
+
+    ids: list[str]
+    contents: list[str]
+    conversation_ids: list[str | None]
+    #: ``created_at`` as POSIX timestamps.
+    created: list[float]
+    revisions: list[int]
+    #: As stored (see ``Tokenizer.stored``); None where not stored.
+    terms: list[str | None]
+    #: Whether each is superseded (left out of default searches; see IndexRow.retired).
+    retired: list[bool]
+    #: The personal slots each fills (see IndexRow.slot_keys).
+    slot_keys: list[str | None]
+    #: The stored vectors (None where not embedded yet), or None when not read.
+    embeddings: list[bytes | None] | None = None

@@ -575,8 +575,6 @@ class BM25Index:
             lengths: Each document's token count.
             term_ids: All tokens' term ids, document after document.
         """
-        from scipy import sparse  # imported here: only bulk loads need it
-
         n_new = len(doc_ids)
         n_tokens = len(term_ids)
         base = self._reserve_slots(n_new)
@@ -596,36 +594,48 @@ class BM25Index:
         if not n_tokens:
             return
 
-        # Regroup the tokens by term, documents ascending within a term (CSR -> CSC is a
-        # linear-time counting sort), then add up a document's repeats of a term, which
-        # are now adjacent (summing sorted duplicates is linear too). Both run in C++.
-        indptr = np.zeros(n_new + 1, dtype=np.int64)
-        indptr[1:] = ends
-        by_term = sparse.csr_array(
-            (np.ones(n_tokens, dtype=np.int64), term_ids, indptr),
-            shape=(n_new, len(self._vocab)),
-        ).tocsc()
-        by_term.sum_duplicates()
-        term_ptr: _Ints = np.asarray(by_term.indptr, dtype=np.int64)
-        slots_all: _Ints = base + np.asarray(by_term.indices, dtype=np.int64)
-        tf_all: _Floats = np.asarray(by_term.data, dtype=np.float64)
-        terms = np.flatnonzero(term_ptr[1:] != term_ptr[:-1])
-        starts = term_ptr[terms]
-        stops = term_ptr[terms + 1]
+        # Regroup the tokens by term, documents ascending within a term: a stable sort
+        # keeps each term's tokens in corpus order. A document's repeats of a term are
+        # then adjacent: one run per (term, document) pair, its length the frequency.
+        by_term = np.argsort(term_ids, kind="stable")
+        sorted_terms = term_ids[by_term]
+        sorted_docs = np.repeat(np.arange(n_new, dtype=np.int64), lengths)[by_term]
+        new_pair = np.empty(n_tokens, dtype=np.bool_)
+        new_pair[0] = True
+        new_term = new_pair.copy()
+        np.not_equal(sorted_terms[1:], sorted_terms[:-1], out=new_term[1:])
+        np.logical_or(new_term[1:], sorted_docs[1:] != sorted_docs[:-1], out=new_pair[1:])
+        pair_starts = np.flatnonzero(new_pair)
+        pair_terms = sorted_terms[pair_starts]
+        slots_all: _Ints = base + sorted_docs[pair_starts]
+        tf_all: _Floats = np.diff(pair_starts, append=n_tokens).astype(np.float64)
+        term_starts = np.flatnonzero(np.r_[True, pair_terms[1:] != pair_terms[:-1]])
+        terms = pair_terms[term_starts]
+        starts = term_starts
+        stops = np.r_[term_starts[1:], len(pair_terms)]
 
         df_before = self._df[terms]
         self._df[terms] = df_before + (stops - starts)
-        born_terms = terms[df_before == 0]
-        if len(born_terms):
-            first_token = np.full(len(self._vocab), n_tokens, dtype=np.int64)
-            np.minimum.at(first_token, term_ids, np.arange(n_tokens, dtype=np.int64))
-            first_token = first_token[born_terms]
+        born = df_before == 0
+        if born.any():
+            born_terms = terms[born]
+            # The first token of a term in the stable order is its first occurrence.
+            first_token = by_term[np.flatnonzero(new_term)][born]
             doc = np.searchsorted(ends, first_token, side="right")
             self._first_slot[born_terms] = base + doc
             self._first_pos[born_terms] = first_token - (ends - lengths)[doc]
             self._extend_order(born_terms[np.argsort(first_token)])
 
         post_slots, post_tf, post_size = self._post_slots, self._post_tf, self._post_size
+        first, last = int(terms[0]), int(terms[-1])
+        if born.all() and last - first + 1 == len(terms):
+            # Only new terms, numbered in a row (a load): each posting list is a slice
+            # of the batch, and the lists are set at once.
+            bounds = list(zip(starts.tolist(), stops.tolist(), strict=True))
+            post_slots[first : last + 1] = [slots_all[a:b] for a, b in bounds]
+            post_tf[first : last + 1] = [tf_all[a:b] for a, b in bounds]
+            post_size[first : last + 1] = (stops - starts).tolist()
+            return
         for term, start, stop_ in zip(terms.tolist(), starts.tolist(), stops.tolist(), strict=True):
             size = post_size[term]
             if size == 0:

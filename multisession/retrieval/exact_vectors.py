@@ -11,7 +11,7 @@ searched through the vector index instead.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -45,8 +45,35 @@ class ExactVectors:
         self._slots: dict[str, int] = {}
         self._free: list[int] = []
 
+    @classmethod
+    def from_blobs(
+        cls, dimension: int, ids: Sequence[str], blobs: Sequence[bytes | None]
+    ) -> ExactVectors:
+        """The vectors as SQL stores them (little-endian float32), decoded in one call.
+
+        ``ids`` are distinct (SQL keys memories by id). A memory without a vector of
+        this dimension (not embedded yet) is left out.
+        """
+        size = 4 * dimension
+        kept = [i for i, blob in enumerate(blobs) if blob is not None and len(blob) == size]
+        vectors = cls(dimension, capacity=1)
+        if kept:
+            chosen = blobs if len(kept) == len(blobs) else [blobs[i] for i in kept]
+            # A bytearray: the matrix is the joined blobs themselves, writable, no copy.
+            joined = bytearray().join(chosen)  # type: ignore[arg-type]
+            vectors._matrix = np.frombuffer(joined, dtype="<f4").reshape(len(kept), dimension)
+            kept_ids = [ids[i] for i in kept]
+            vectors._ids = list(kept_ids)
+            vectors._slots = dict(zip(kept_ids, range(len(kept)), strict=True))
+        return vectors
+
     def __len__(self) -> int:
         return len(self._slots)
+
+    @property
+    def nbytes(self) -> int:
+        """About how much memory this holds: the matrix, and each id's slot."""
+        return int(self._matrix.nbytes) + 120 * len(self._ids)
 
     def upsert(self, memory_id: str, vector: npt.NDArray[np.float32]) -> None:
         slot = self._slots.get(memory_id)

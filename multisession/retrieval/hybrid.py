@@ -60,9 +60,7 @@ class HybridSearch:
         >>> from multisession.storage.write_behind import WriteBehind
         >>> store, tokenize, events = SQLStore("sqlite://"), Tokenizer(), Counter()
         >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> indexes = UserIndexes(
-        ...     store, tokenize, dimension=None, exact_limit=0, max_users=8, max_vectors=0
-        ... )
+        >>> indexes = UserIndexes(store, tokenize, dimension=None, exact_limit=0)
         >>> writes = WriteBehind(store, None, None, lambda: now, 64, 1.0, events)
         >>> search = HybridSearch(store, indexes, None, writes, None, tokenize, events)
         >>> search.search("alice", "peanuts", k=3, where=MemoryFilter(),

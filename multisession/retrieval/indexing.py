@@ -1,11 +1,13 @@
 """How a write reaches every index a search reads: SQL first, then what derives from it.
 
 A write of memories is committed in SQL before anything else sees it, because SQL is
-the source of truth. Only then does it reach the derived indexes: this process's
-in-process index of the user (applied at once, so the next search reads nothing more
-from SQL) and the vector index, through the write-behind buffer. A failure after the
-commit never fails the write: the vector side is counted, logged and repaired later,
-and other processes catch up through the user's version in SQL.
+the source of truth; each memory's BM25 terms are stored with it, so that loading the
+user's keyword index later reads them instead of tokenizing again. Only then does the
+write reach the derived indexes: this process's in-process index of the user (applied
+at once, so the next search reads nothing more from SQL) and the vector index, through
+the write-behind buffer. A failure after the commit never fails the write: the vector
+side is counted, logged and repaired later, and other processes catch up through the
+user's version in SQL.
 
 This is the write side of :mod:`.hybrid`, and the one place that knows the order.
 """
@@ -57,9 +59,7 @@ class Indexer:
         >>> from multisession.retrieval.terms import Tokenizer
         >>> from multisession.storage.sql_store import SQLStore
         >>> store, now = SQLStore("sqlite://"), datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> indexes = UserIndexes(
-        ...     store, Tokenizer(), dimension=None, exact_limit=0, max_users=8, max_vectors=0
-        ... )
+        >>> indexes = UserIndexes(store, Tokenizer(), dimension=None, exact_limit=0)
         >>> writes = WriteBehind(store, None, None, lambda: now, 64, 1.0, Counter())
         >>> row = {"id": "0" * 32, "content": "I like tea", "kind": "fact",
         ...        "conversation_id": None, "metadata": {}, "created_at": now}
@@ -105,6 +105,7 @@ class Indexer:
         vectors = self._writes.embed([row["content"] for row in fresh])
         for position, row in enumerate(fresh):
             row["embedding"] = to_bytes(vectors[position]) if vectors is not None else None
+            row["terms"] = self._indexes.stored_terms(row["content"])
             row["valid_from"] = row["created_at"]
             for column, value in _NEW_ROW_VALIDITY.items():
                 row.setdefault(column, value)
@@ -131,6 +132,7 @@ class Indexer:
                 embedding=row["embedding"],
                 retired=row["superseded_at"] is not None,
                 slot_keys=row["slot_keys"],
+                terms=row["terms"],
             )
             for row in fresh
         ]
@@ -194,6 +196,7 @@ class Indexer:
         if "content" in values:
             vectors = self._writes.embed([values["content"]])
             values["embedding"] = to_bytes(vectors[0]) if vectors is not None else None
+            values["terms"] = self._indexes.stored_terms(values["content"])
         result = self._store.update(user_id, memory_id, values, now)
         if result is None:
             return None
@@ -207,6 +210,7 @@ class Indexer:
             version,
             embedding,
             retired=memory.superseded_at is not None,
+            terms=values.get("terms"),
         )
         self._indexes.apply(user_id, version, upserted=[row])
         if "content" in values or "kind" in values:
@@ -225,3 +229,21 @@ class Indexer:
         self._indexes.apply(user_id, version, removed=[memory_id])
         self._writes.delete(user_id, memory_id)
         return True
+
+    def store_missing_terms(self, batch_size: int = 2_000) -> int:
+        """Store the terms of memories written before terms were stored; returns how many.
+
+        Loads read those memories' terms instead of tokenizing them from then on.
+        """
+        stored = 0
+        while True:
+            rows = self._store.rows_without_terms(batch_size)
+            done = self._store.store_terms(
+                [
+                    (owner, memory_id, revision, self._indexes.stored_terms(content))
+                    for owner, memory_id, revision, content in rows
+                ]
+            )
+            stored += done
+            if len(rows) < batch_size or done == 0:
+                return stored

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .bm25 import BM25Index
 
@@ -31,10 +31,11 @@ __all__ = ["NeighbourIndexes", "Passage"]
 
 # Up to this many documents are re-indexed one by one rather than in bulk.
 _FEW_DOCUMENTS = 16
+# A memory as held: its tokens, its conversation and its creation time.
+_Entry = tuple[Sequence[str], str | None, float]
 
 
-@dataclass(frozen=True)
-class Passage:
+class Passage(NamedTuple):
     """One memory as the keyword side needs it.
 
     Attributes:
@@ -72,16 +73,24 @@ class NeighbourIndexes:
     """
 
     def __init__(self) -> None:
-        self._passages: dict[str, Passage] = {}
+        # id -> (tokens, conversation_id, created_at): a plain tuple, which the garbage
+        # collector stops walking once it holds only strings and numbers (a Passage, a
+        # tuple subclass, it would walk on every full pass, for every held memory).
+        self._passages: dict[str, _Entry] = {}
         # conversation id -> its memories' (created_at, id), sorted.
         self._threads: dict[str, list[tuple[float, str]]] = {}
         self._indexes: dict[int, BM25Index] = {}
+        self._term_count = 0
 
     def __len__(self) -> int:
         return len(self._passages)
 
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._passages
+
+    def term_count(self) -> int:
+        """How many terms the memories hold together (repeats included)."""
+        return self._term_count
 
     def windows(self) -> list[int]:
         """The windows whose indexes are held."""
@@ -92,7 +101,10 @@ class NeighbourIndexes:
         index = self._indexes.get(window)
         if index is None:
             index = BM25Index()
-            index.add_many((doc_id, self.document(doc_id, window)) for doc_id in self._passages)
+            if window == 0:  # the memories' own terms, as they are (BM25 copies nothing)
+                index.add_many((doc_id, entry[0]) for doc_id, entry in self._passages.items())
+            else:
+                index.add_many((doc_id, self.document(doc_id, window)) for doc_id in self._passages)
             self._indexes[window] = index
         return index
 
@@ -102,15 +114,46 @@ class NeighbourIndexes:
         Raises:
             KeyError: No such memory.
         """
-        passage = self._passages[doc_id]
-        if window == 0 or passage.conversation_id is None:
-            return list(passage.tokens)
-        thread = self._threads[passage.conversation_id]
-        place = bisect.bisect_left(thread, (passage.created_at, doc_id))
+        own, conversation_id, created_at = self._passages[doc_id]
+        if window == 0 or conversation_id is None:
+            return list(own)
+        thread = self._threads[conversation_id]
+        place = bisect.bisect_left(thread, (created_at, doc_id))
         tokens: list[str] = []
         for _, neighbour in thread[max(0, place - window) : place + window + 1]:
-            tokens.extend(self._passages[neighbour].tokens)
+            tokens.extend(self._passages[neighbour][0])
         return tokens
+
+    def load(
+        self,
+        ids: Sequence[str],
+        tokens: Sequence[Sequence[str]],
+        conversation_ids: Sequence[str | None],
+        created: Sequence[float],
+    ) -> None:
+        """Fill an empty instance at once, column by column: what :meth:`upsert` does.
+
+        A user's whole set of memories (distinct ids), read when their index is loaded:
+        each thread is sorted once instead of kept sorted insert by insert, and nothing
+        is re-indexed (the keyword indexes are built when a search first asks for them).
+
+        Raises:
+            ValueError: The instance is not empty.
+        """
+        if self._passages:
+            raise ValueError("load() fills an empty NeighbourIndexes; use upsert()")
+        entries = zip(tokens, conversation_ids, created, strict=True)
+        self._passages = dict(zip(ids, entries, strict=True))
+        self._term_count = sum(map(len, tokens))
+        threads = self._threads
+        for doc_id, conversation_id, created_at in zip(ids, conversation_ids, created, strict=True):
+            if conversation_id is not None:
+                thread = threads.get(conversation_id)
+                if thread is None:
+                    thread = threads[conversation_id] = []
+                thread.append((created_at, doc_id))
+        for thread in threads.values():
+            thread.sort()
 
     def upsert(self, passages: Iterable[Passage]) -> None:
         """Add memories, or replace those with the same id, and re-index what they touch."""
@@ -118,8 +161,14 @@ class NeighbourIndexes:
         for passage in passages:
             old = self._passages.get(passage.id)
             if old is not None:
-                self._leave_thread(old, touched)
-            self._passages[passage.id] = passage
+                self._leave_thread(passage.id, old, touched)
+                self._term_count -= len(old[0])
+            self._passages[passage.id] = (
+                passage.tokens,
+                passage.conversation_id,
+                passage.created_at,
+            )
+            self._term_count += len(passage.tokens)
             touched[passage.id] = 0
             if passage.conversation_id is not None:
                 thread = self._threads.setdefault(passage.conversation_id, [])
@@ -134,25 +183,27 @@ class NeighbourIndexes:
         touched: dict[str, int] = {}
         removed: list[str] = []
         for doc_id in doc_ids:
-            passage = self._passages.pop(doc_id, None)
-            if passage is None:
+            entry = self._passages.pop(doc_id, None)
+            if entry is None:
                 continue
+            self._term_count -= len(entry[0])
             removed.append(doc_id)
             touched.pop(doc_id, None)
-            self._leave_thread(passage, touched)
+            self._leave_thread(doc_id, entry, touched)
         self._reindex(touched, removed)
 
-    def _leave_thread(self, passage: Passage, touched: dict[str, int]) -> None:
-        if passage.conversation_id is None:
+    def _leave_thread(self, doc_id: str, entry: _Entry, touched: dict[str, int]) -> None:
+        _, conversation_id, created_at = entry
+        if conversation_id is None:
             return
-        thread = self._threads[passage.conversation_id]
-        place = bisect.bisect_left(thread, (passage.created_at, passage.id))
+        thread = self._threads[conversation_id]
+        place = bisect.bisect_left(thread, (created_at, doc_id))
         del thread[place]
         if thread:
             # The memories that had it in their window: distance d on either side.
             self._note_neighbours(thread, place, place, touched)
         else:
-            del self._threads[passage.conversation_id]
+            del self._threads[conversation_id]
 
     def _note_neighbours(
         self, thread: list[tuple[float, str]], start: int, stop: int, touched: dict[str, int]

@@ -17,6 +17,14 @@ A text becomes a list of terms in four steps:
 4. **Stemming.** With a ``stemmer`` language set, each word is reduced to its Snowball
    stem (``running`` -> ``run``), through PyStemmer.
 
+Stored terms: a memory's terms are computed once, when it is written, and kept in SQL
+next to its text (:meth:`Tokenizer.stored`), so that loading a user's keyword index reads
+them instead of tokenizing every memory again (tokenizing and stemming were a fifth of
+a load). The stored value is the tokenizer's :attr:`~Tokenizer.key` followed by the
+terms, separated by spaces (a term never holds whitespace): terms made by other rules
+(another configuration, or an earlier version of these rules) do not carry this key and
+are tokenized again, as are rows written before terms were stored.
+
 :data:`PLAIN_TOKENIZER_CONFIG` keeps only step 1, with lowercasing. On text made of
 letters, digits and whitespace it equals ``text.lower().split()``, the tokenization
 that benchmarks built on ``rank_bm25`` usually use; elsewhere it differs in that
@@ -28,7 +36,9 @@ possessive rules above.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
+import json
 import re
 import threading
 import unicodedata
@@ -78,6 +88,9 @@ lowercase, ASCII apostrophe, possessive ``'s`` already removed (``it's`` is ``it
 _ASCII_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*")
 _TYPOGRAPHIC_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'"})
 _STEM_CACHE_LIMIT = 200_000
+# Part of every Tokenizer.key: bump it when a change to the rules above changes the terms
+# of some text, so that terms stored by the earlier rules are made again.
+_RULES_VERSION = 1
 
 
 @functools.cache
@@ -193,9 +206,43 @@ class Tokenizer:
         self.config = config
         self._stems: dict[str, str] = {}
         self._local = threading.local()  # PyStemmer objects are not thread-safe.
+        rules = [
+            _RULES_VERSION,
+            config.lowercase,
+            config.stemmer,
+            sorted(config.stopwords),
+            config.min_length,
+        ]
+        digest = hashlib.sha256(json.dumps(rules).encode()).hexdigest()
+        self.key = f"t{digest[:11]}"
+        """Names these rules in stored terms (see :meth:`stored`); equal configs, equal keys."""
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.config!r})"
+
+    def stored(self, text: str) -> str:
+        """The terms of ``text`` as SQL keeps them: this tokenizer's key, then the terms.
+
+        Example::
+
+            tokenizer = Tokenizer()
+            value = tokenizer.stored("Alice likes green tea")  # key, then 'alic like green tea'
+            tokenizer.from_stored(value)  # ['alic', 'like', 'green', 'tea']
+
+        Raises:
+            InvalidInputError: If ``text`` is not a string.
+        """
+        return " ".join([self.key, *self(text)])
+
+    def from_stored(self, value: str | None) -> list[str] | None:
+        """The terms a stored value holds, or None if these rules did not make it."""
+        if value is None:
+            return None
+        terms = value.split(" ")
+        if terms[0] != self.key:
+            return None
+        del terms[0]
+        return terms
 
     def __call__(self, text: str) -> list[str]:
         """Split ``text`` into terms.

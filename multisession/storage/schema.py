@@ -109,6 +109,9 @@ memories_table = sa.Table(
     sa.Column("detectors", sa.JSON, nullable=True),
     # Where in the user's memory a memory belongs (an app, agent or run), or NULL.
     sa.Column("scope", sa.String(255), nullable=True),
+    # The content's BM25 terms as the tokenizer stored them (see retrieval/terms.py), so
+    # that loading a keyword index skips tokenizing; NULL in rows written before.
+    sa.Column("terms", sa.Text, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).

@@ -31,14 +31,18 @@ from ..errors import (
     ConfigurationError,
     InvalidInputError,
 )
-from ..records import IndexRow, Memory, MemoryFilter
+from ..records import IndexColumns, IndexRow, Memory, MemoryFilter
 from ._connections import damage_error, lost_creation_race, make_engine, unreachable
 from ._rows import (
+    COUNT_SQL,
     GET_MANY_SQL,
     INDEX_COLUMNS,
     MEMORY_COLUMNS,
     VERSION_SQL,
+    index_columns_from_driver,
+    index_row_from_driver,
     index_row_from_row,
+    index_rows_sql,
     memory_from_row,
 )
 from .json_filter import metadata_clause
@@ -681,6 +685,8 @@ class SQLStore:
             return [memory_from_row(row) for row in conn.execute(statement)]
 
     def count(self, user_id: str, where: MemoryFilter | None = None) -> int:
+        if where is None:  # the indexes' question before a load: a direct read
+            return int(self._direct(COUNT_SQL, (user_id,))[0][0])
         with self._engine.connect() as conn:
             return int(
                 conn.execute(
@@ -767,19 +773,73 @@ class SQLStore:
         with_embeddings: bool = False,
     ) -> builtins.list[IndexRow]:
         """All of a user's memories (or the given ones) as the indexes need them."""
-        columns: tuple[sa.Column[Any], ...] = INDEX_COLUMNS
-        if with_embeddings:
-            columns = (*columns, memories_table.c.embedding)
-        statement = sa.select(*columns).where(memories_table.c.user_id == user_id)
-        if memory_ids is not None:
-            statement = statement.where(memories_table.c.id.in_(list(memory_ids)))
+        rows = self._index_read(user_id, memory_ids, with_embeddings)
+        return [index_row_from_driver(row) for row in rows]
+
+    def index_columns(self, user_id: str, *, with_embeddings: bool) -> IndexColumns:
+        """All of a user's memories as loading the indexes needs them, column by column.
+
+        A search of a user whose indexes are not held waits for this read, so it runs
+        on the driver directly and decodes in bulk.
+        """
+        rows = self._index_read(user_id, None, with_embeddings)
+        return index_columns_from_driver(rows, with_embeddings)
+
+    def _index_read(
+        self, user_id: str, memory_ids: Iterable[str] | None, with_embeddings: bool
+    ) -> builtins.list[Any]:
+        if memory_ids is None:
+            return self._direct(index_rows_sql(with_embeddings=with_embeddings), (user_id,))
+        ids = builtins.list(memory_ids)
+        rows: builtins.list[Any] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = index_rows_sql(with_embeddings=with_embeddings, ids=len(chunk))
+            rows.extend(self._direct(sql, (user_id, *chunk)))
+        if len(ids) > 500:
+            rows.sort(key=lambda row: (row[5], row[0]))  # (revision, id) over the chunks
+        return rows
+
+    def rows_without_terms(self, limit: int) -> builtins.list[tuple[str, str, int, str]]:
+        """Up to ``limit`` memories stored before terms were: (user, id, revision, content)."""
         with self._engine.connect() as conn:
-            return [
-                index_row_from_row(row)
-                for row in conn.execute(
-                    statement.order_by(memories_table.c.revision, memories_table.c.id)
+            rows = conn.execute(
+                sa.select(
+                    memories_table.c.user_id,
+                    memories_table.c.id,
+                    memories_table.c.revision,
+                    memories_table.c.content,
                 )
-            ]
+                .where(memories_table.c.terms.is_(None))
+                .limit(limit)
+            )
+            return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
+
+    def store_terms(self, rows: Sequence[tuple[str, str, int, str]]) -> int:
+        """Save terms computed after the write: (user, id, revision, terms); returns how many.
+
+        A memory changed since its revision was read is left alone (its write stored its
+        own terms). Terms derive from the content, so neither the memory's revision nor
+        the user's version changes: no index has anything to catch up with.
+        """
+        if not rows:
+            return 0
+        statement = (
+            memories_table.update()
+            .where(
+                memories_table.c.user_id == sa.bindparam("owner"),
+                memories_table.c.id == sa.bindparam("memory"),
+                memories_table.c.revision == sa.bindparam("seen"),
+                memories_table.c.terms.is_(None),
+            )
+            .values(terms=sa.bindparam("new_terms"))
+        )
+        stored = 0
+        with self._engine.begin() as conn:
+            for owner, memory, revision, terms in rows:  # one by one: rowcount is exact
+                parameters = {"owner": owner, "memory": memory, "seen": revision}
+                stored += conn.execute(statement, {**parameters, "new_terms": terms}).rowcount
+        return stored
 
     def revisions(self, user_id: str) -> tuple[int | None, dict[str, int]]:
         """The user's version and every memory's revision, read consistently."""

@@ -375,6 +375,8 @@ def test_invalid_configuration_names_the_problem(store_dir):
         ({"max_cached_users": True}, "max_cached_users must be an integer"),
         ({"exact_vector_limit": -1}, "exact_vector_limit must be an integer from 0 to"),
         ({"max_cached_vectors": 1.5}, "max_cached_vectors must be an integer from 0 to"),
+        ({"max_cached_bytes": -1}, "max_cached_bytes must be an integer from 0 to"),
+        ({"max_cached_bytes": None}, "max_cached_bytes must be an integer"),
         ({"vector_flush_size": 0}, "vector_flush_size must be an integer from 1 to"),
         ({"vector_flush_seconds": 0}, "vector_flush_seconds must be a positive, finite"),
         ({"vector_flush_seconds": -1.0}, "vector_flush_seconds must be a positive"),
