@@ -318,3 +318,18 @@ def test_the_async_twins_read_and_change_history(engine: MemoryEngine) -> None:
         return [v.id for v in versions], restored.is_current, superseded.is_current
 
     assert asyncio.run(scenario()) == ([old.id, new.id], True, False)
+
+
+def test_a_reopened_store_still_leaves_superseded_memories_out(open_engine: Any) -> None:
+    first = open_engine()
+    porto = first.add("dana", "I live in Porto")
+    lisbon = first.add("dana", "I moved to Lisbon last spring")
+    first.add("dana", "I collect old maps")
+    first.close()
+
+    # A new process loads the user's indexes from SQL: what is superseded stays out.
+    again = open_engine()
+    found = [hit.memory.id for hit in again.search("dana", "where do I live? Porto", k=5)]
+    assert porto.id not in found and lisbon.id in found
+    history = again.search("dana", "Porto", k=5, include_superseded=True)
+    assert porto.id in [hit.memory.id for hit in history]
