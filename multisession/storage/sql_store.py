@@ -186,9 +186,13 @@ class SQLStore:
         """Run one read on a pooled DBAPI connection; ``?`` marks parameters."""
         if self._marker != "?":
             sql = sql.replace("?", self._marker)
-        connection = self._engine.raw_connection()
         # On a server, one read in autocommit is one round trip (no BEGIN, no ROLLBACK).
         server = self._engine.dialect.name == "postgresql"
+        try:
+            connection = self._engine.raw_connection()
+        except self._engine.dialect.loaded_dbapi.OperationalError as error:
+            # The pool's own connect is not wrapped by SQLAlchemy's error events.
+            raise unreachable(self._engine, error) from error
         driver = connection.driver_connection if server else None
         lost = False
         try:
