@@ -67,13 +67,13 @@ class Row:
 
 
 def multisession_variants() -> dict[str, Any]:
-    """The default configuration, the ``recall`` preset and ablations of the preset."""
+    """The default configuration, the earlier default (``rrf`` preset) and ablations."""
     from multisession import PRESETS, RetrievalConfig
 
-    recall = PRESETS["recall"]
+    recall = RetrievalConfig()  # the default, also named PRESETS["recall"]
     return {
-        "multisession default": RetrievalConfig(),
-        "multisession recall preset": recall,
+        "multisession default": recall,
+        "multisession rrf preset (earlier default)": PRESETS["rrf"],
         "recall, fusion rrf": replace(recall, fusion="rrf"),
         "recall, normalisation min-max": replace(recall, normalisation="min-max"),
         "recall, neighbour window 0": replace(recall, neighbour_window=0),

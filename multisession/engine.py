@@ -658,7 +658,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         """Hybrid search over one user's memories, best first.
 
         BM25 and vector search each give up to ``candidate_depth`` candidates (filters
-        applied inside both), weighted reciprocal rank fusion combines them, and temporal
+        applied inside both), convex fusion of their normalised scores combines them (or
+        reciprocal rank fusion with ``fusion="rrf"``), and temporal
         weighting reorders near-ties in favour of newer memories. Each hit carries its
         score breakdown.
 

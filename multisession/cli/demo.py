@@ -13,9 +13,9 @@ all-MiniLM-L6-v2 model on onnxruntime. No API key, no service, no network.
   their score breakdowns and the budgeted prompt that
   :meth:`MemoryEngine.build_context` built, with its token count.
 - Session 3, four months later: alice has switched editor themes; the newer preference
-  supersedes the old one, which is kept as history (a search of the history with
-  temporal weighting off would rank it first). A search as alice for bob's words finds
-  none of bob's memories.
+  supersedes the old one, which leaves the current results and is kept as history
+  (found with include_superseded=True). A search as alice for bob's words finds none of
+  bob's memories.
 
 Each session runs in its own process, so everything alice is remembered for went
 through the store on disk. The clock is scripted (``MemoryEngine(clock=...)``).
@@ -444,16 +444,18 @@ def session_three(store: Path, console: Console) -> None:
             )
         )
         console.print(_order_table(hits, timeless, clock.now))
-        newest, oldest = hits[0], timeless[0]
-        if newest.memory.id != oldest.memory.id and not oldest.memory.is_current:
+        newest = hits[0].memory
+        older = [hit.memory for hit in timeless if hit.memory.superseded_by == newest.id]
+        current = {hit.memory.id for hit in hits}
+        if older and older[0].id not in current:
             console.print(
                 "[green]✓[/] The newer preference ranks first and superseded the older one "
-                f"(from {oldest.memory.created_at:%d %b}, rule "
-                f"{oldest.memory.supersede_reason}), kept as history: searched with "
-                "include_superseded=True and temporal weighting off, it would rank first."
+                f"(from {older[0].created_at:%d %b}, rule {older[0].supersede_reason}): it "
+                "is out of the current results and kept as history, found with "
+                "include_superseded=True."
             )
         else:
-            console.print("[red]✗ Temporal weighting did not change the order.[/]")
+            console.print("[red]✗ The newer preference did not replace the older one.[/]")
         console.print(
             f"[dim]The weighting is bounded: a memory of any age keeps at least "
             f"{1 - engine.config.temporal.weight:.0%} of its score, so it reorders near-ties "

@@ -1,13 +1,13 @@
 """How the keyword and the vector candidates become one score: two pure rules.
 
-Reciprocal rank fusion (``fusion="rrf"``, the default):
+Reciprocal rank fusion (``fusion="rrf"``, the ``rrf`` preset):
 ``fused(d) = sum_i w_i / (k + rank_i(d))`` with ranks counted from 1; a list in which
 ``d`` does not appear contributes nothing. With every weight 1 this is the RRF of
 Cormack et al. (2009); LangChain's ``EnsembleRetriever`` and LlamaIndex's
 ``reciprocal_rerank`` compute the same sum. It needs no score scale, but throws away
 margins: a keyword hit far ahead of the rest counts like a marginal one.
 
-Convex fusion (``fusion="convex"``, in the ``recall`` preset): each list's scores are
+Convex fusion (``fusion="convex"``, the default): each list's scores are
 normalised to ``[0, 1]`` (by the list's best score, or min-max) and combined as a
 weighted mean, so margins count. On LoCoMo it measures best (benchmarks/README.md).
 """

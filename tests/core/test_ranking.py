@@ -82,12 +82,20 @@ def test_presets_are_frozen_and_cannot_be_changed() -> None:
     assert PRESETS["default"].candidate_depth != 3 and changed.candidate_depth == 3
     assert PRESETS["keyword"].vector_weight == 0 and PRESETS["semantic"].bm25_weight == 0
     assert PRESETS["timeless"].temporal.enabled is False
-    assert (PRESETS["default"].fusion, PRESETS["default"].neighbour_window) == ("rrf", 0)
-    assert (PRESETS["recall"].fusion, PRESETS["recall"].neighbour_window) == ("convex", 2)
+    assert (PRESETS["default"].fusion, PRESETS["default"].neighbour_window) == ("convex", 2)
+    assert PRESETS["recall"] == PRESETS["default"] == RetrievalConfig()
+    assert (PRESETS["rrf"].fusion, PRESETS["rrf"].neighbour_window) == ("rrf", 0)
+    assert PRESETS["rrf"].temporal.weight == 0.05
 
 
 def test_rank_breaks_down_every_candidate_of_either_list() -> None:
-    settings = RetrievalConfig(fusion="rrf", bm25_weight=1.0, vector_weight=0.5, rrf_k=60)
+    settings = RetrievalConfig(
+        fusion="rrf",
+        bm25_weight=1.0,
+        vector_weight=0.5,
+        rrf_k=60,
+        temporal=TemporalConfig(weight=0.05),
+    )
     created = {"a": NOW_TS - 30 * DAY, "b": NOW_TS, "c": NOW_TS - 400 * DAY}
     ranked = rank([("a", 7.5), ("b", 3.0)], [("c", 0.9), ("a", 0.8)], created, settings, NOW)
 
