@@ -115,6 +115,11 @@ class Indexer:
         )
         if version is None:
             return []
+        if self.planner is not None and changes:
+            # Counted once committed (the metrics' "supersessions").
+            self.planner.events["supersessions"] += sum(
+                change.action == "supersede" for change in changes
+            )
         if len(inserted) != len(fresh):
             # Another writer stored some of these ids between the check and the insert.
             inserted_ids = {row["id"] for row in inserted}

@@ -75,7 +75,8 @@ def test_two_sessions_a_changed_preference_supersedes_the_old_one(
     engine.add("alice", RED, kind="preference", conversation_id="s2")
 
     assert [memory.content for memory in engine.preferences("alice")] == [RED]
-    for config in (None, PRESETS["recall"]):  # RRF and convex fusion alike
+    assert engine.events["supersessions"] == 1
+    for config in (None, PRESETS["rrf"]):  # convex fusion and RRF alike
         hits = engine.search("alice", "which theme does my code editor use?", k=5, config=config)
         assert hits[0].memory.content == RED
         assert BLUE not in [hit.memory.content for hit in hits]
