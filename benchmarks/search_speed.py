@@ -58,10 +58,10 @@ except ImportError:  # run as a script
         chroma_client,
     )
 
-SYSTEMS = ("multisession", "ms-recall", "langchain", "llamaindex")
+SYSTEMS = ("multisession", "ms-rrf", "langchain", "llamaindex")
 LABELS = {
     "multisession": "multisession",
-    "ms-recall": "ms recall",
+    "ms-rrf": "ms rrf",
     "langchain": "LangChain",
     "llamaindex": "LlamaIndex",
 }
@@ -212,8 +212,8 @@ class _Multisession:
         self.engine.close()
 
 
-class _RecallPreset(_Multisession):
-    """A second engine, searched with the ``recall`` preset (convex fusion, window 2).
+class _RrfPreset(_Multisession):
+    """A second engine, searched with the ``rrf`` preset (the earlier default: RRF, no window).
 
     Its own engine, so that each holds only the keyword index its configuration uses, as
     an application would; searches take turns with the default's, on the same load.
@@ -223,7 +223,7 @@ class _RecallPreset(_Multisession):
         from multisession import PRESETS
 
         super().__init__(directory, table, k)
-        self.config = PRESETS["recall"]
+        self.config = PRESETS["rrf"]
 
     def search(self, query: str, vector: np.ndarray | None = None) -> list[Any]:
         return self.engine.search(
@@ -335,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems: dict[str, Any] = {}
         if "multisession" in selected:
             systems["multisession"] = _Multisession(f"{directory}/multisession", table, args.k)
-        if "ms-recall" in selected:
-            systems["ms-recall"] = _RecallPreset(f"{directory}/recall", table, args.k)
+        if "ms-rrf" in selected:
+            systems["ms-rrf"] = _RrfPreset(f"{directory}/rrf", table, args.k)
         if "langchain" in selected:
             systems["langchain"] = LangChainEnsemble(
                 chroma_client(f"{directory}/langchain"), "langchain-speed", table
@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if size == CHAT_SIZE:
                 # Query vectors stay in the table: the cycles exclude embedding on both sides.
                 for name, system in systems.items():
-                    own = name in ("multisession", "ms-recall")
+                    own = name in ("multisession", "ms-rrf")
                     cycles = args.cycles if own else args.peer_cycles
                     chat[name] = _chat_cycles(
                         name,
@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.forget(queries)
 
         for name, system in systems.items():
-            if name in ("multisession", "ms-recall"):
+            if name in ("multisession", "ms-rrf"):
                 system.close()
         systems.clear()
         gc.collect()
@@ -470,7 +470,7 @@ def _save_vector_cache(path: str | None, table: VectorTable, corpus: Sequence[st
 def _searcher(
     name: str, system: Any, query: str, vector: np.ndarray | None, k: int
 ) -> Callable[[], Any]:
-    if name in ("multisession", "ms-recall"):
+    if name in ("multisession", "ms-rrf"):
         return lambda: system.search(query, vector)
     if name == "llamaindex":
         return lambda: system.search(query, k, query_vector=vector)
@@ -556,8 +556,8 @@ def report(
         "peer/ms p50: peer's p50 (vector given) / multisession's, same run. bulk load/s: "
         "memories per second growing the store to that size with precomputed vectors "
         "(multisession add_many in batches of 1000; peers: vector-store add + one BM25 build). "
-        "ms recall: multisession with PRESETS['recall'] (convex fusion, candidate depth 30, "
-        "neighbour window 2, date boost), its own engine on the same memories; memories "
+        "ms rrf: multisession with PRESETS['rrf'] (the earlier default: RRF, candidate depth "
+        "10, no neighbour window, no date boost), its own engine on the same memories; memories "
         f"come in conversations of {CONVERSATION_LENGTH}."
     )
     if chat:

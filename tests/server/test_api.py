@@ -399,3 +399,30 @@ def test_a_user_s_story_through_the_api(acme: httpx.Client) -> None:
     error(acme.get("/v1/users/jade/summary"), 404)
     error(acme.get("/v1/users/jade/export"), 404)
     assert "jade" not in acme.get("/v1/users").json()["users"]
+
+
+def test_a_changed_fact_shows_its_history_and_as_of_through_the_api(acme: httpx.Client) -> None:
+    porto = acme.post(
+        "/v1/users/lena/memories",
+        json={"content": "I live in Porto", "created_at": "2026-01-01T00:00:00Z"},
+    ).json()
+    lisbon = acme.post(
+        "/v1/users/lena/memories",
+        json={"content": "I moved to Lisbon", "created_at": "2026-03-01T00:00:00Z"},
+    ).json()
+
+    history = acme.get(f"/v1/users/lena/memories/{porto['id']}/history").json()
+    assert history["lifecycle"] is True
+    assert [version["id"] for version in history["versions"]] == [porto["id"], lisbon["id"]]
+
+    def found(**options: object) -> list[str]:
+        body = {"query": "where do I live?", "k": 5, **options}
+        return [
+            hit["memory"]["id"]
+            for hit in acme.post("/v1/users/lena/search", json=body).json()["hits"]
+        ]
+
+    assert porto["id"] not in found() and lisbon["id"] in found()
+    assert porto["id"] in found(include_superseded=True)
+    then = found(as_of="2026-02-01T00:00:00Z")
+    assert porto["id"] in then and lisbon["id"] not in then
