@@ -311,13 +311,14 @@ class Planner:
                 continue  # another source, key or namespace: a record of its own
             if other.norm == known.norm:
                 return other
-            if _NUMBER.findall(other.norm) != _NUMBER.findall(known.norm):
-                continue  # "note 8" and "note 9", "2 kids" and "3 kids" differ
+            # The cheap test first: most memories are nowhere near a repeat.
             cosine = similarity.get(other.id)
             if cosine is None and other.vector is not None and known.vector is not None:
                 cosine = float(np.dot(other.vector, known.vector))
             if cosine is None or cosine < config.duplicate_similarity:
                 continue
+            if _NUMBER.findall(other.norm) != _NUMBER.findall(known.norm):
+                continue  # "note 8" and "note 9", "2 kids" and "3 kids" differ
             union = known.words | other.words
             if union and len(known.words & other.words) / len(union) >= config.duplicate_overlap:
                 return other
