@@ -285,6 +285,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             self.events,
         )
         self._indexer = Indexer(self._store, self.indexes, self._writes)
+        self._indexer.events = self.events
         self._indexer.planner = Planner(
             self._store, self.indexes, tokenize, self.lifecycle_config, llm, self.events
         )
@@ -549,8 +550,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             check.memory_filter(kinds, conversation_id, since, until, filter, scope),
             include_superseded,
             as_of,
+            sensitivity,
         )
-        where = self._sensitivity_filter(where, sensitivity)
         limit = check.check_positive_int(limit, "limit", 100_000)
         offset = check.check_non_negative_int(offset, "offset", 1_000_000_000)
         if order_by not in ("created_at", "updated_at"):
@@ -695,8 +696,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             check.memory_filter(kinds, conversation_id, since, until, filter, scope),
             include_superseded,
             as_of,
+            sensitivity,
         )
-        where = self._sensitivity_filter(where, sensitivity)
         floor = self._relevance_floor(min_relevance)
         given_now, now = now, self._now(now)
         cache_key = cached = None
@@ -734,19 +735,22 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         self.search_latency.observe(user_id, time.perf_counter() - started)
         return found
 
-    @staticmethod
     def _validity(
-        where: MemoryFilter, include_superseded: object, as_of: datetime | None
+        self,
+        where: MemoryFilter,
+        include_superseded: object,
+        as_of: datetime | None,
+        sensitivity: str | Sequence[str] | None,
     ) -> MemoryFilter:
-        """The filter with which versions of facts a read sees."""
+        """``where`` with which versions of facts a read sees, and of which privacy class."""
         if not isinstance(include_superseded, bool):
             raise InvalidInputError(
                 f"include_superseded must be True or False, got {include_superseded!r}"
             )
         as_of = check.check_time(as_of, "as_of")
-        if not include_superseded and as_of is None:
-            return where
-        return dataclasses.replace(where, include_superseded=include_superseded, as_of=as_of)
+        if include_superseded or as_of is not None:
+            where = dataclasses.replace(where, include_superseded=include_superseded, as_of=as_of)
+        return self._sensitivity_filter(where, sensitivity)
 
     # -- maintenance -------------------------------------------------------------------
 

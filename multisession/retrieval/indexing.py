@@ -14,6 +14,7 @@ This is the write side of :mod:`.hybrid`, and the one place that knows the order
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,8 @@ class Indexer:
         self._writes = writes
         #: Supersession and duplicate detection on write; None stores rows as given.
         self.planner: WritePlanner | None = None
+        #: Writes' counters (the engine's ``events``): supersessions once committed.
+        self.events: Counter[str] = Counter()
 
     def add(
         self,
@@ -115,11 +118,8 @@ class Indexer:
         )
         if version is None:
             return []
-        if self.planner is not None and changes:
-            # Counted once committed (the metrics' "supersessions").
-            self.planner.events["supersessions"] += sum(
-                change.action == "supersede" for change in changes
-            )
+        if changes:
+            self.events["supersessions"] += sum(change.action == "supersede" for change in changes)
         if len(inserted) != len(fresh):
             # Another writer stored some of these ids between the check and the insert.
             inserted_ids = {row["id"] for row in inserted}

@@ -17,18 +17,19 @@ from .schema import metadata
 __all__ = ["add_missing_columns"]
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
+def add_missing_columns(engine: Engine, schema: sa.MetaData = metadata) -> list[str]:
     """Add every column of the schema that the store's tables lack.
 
     Args:
         engine: The store's SQLAlchemy engine; its tables already exist.
+        schema: The tables as they should be (the store's own schema by default).
 
     Returns:
         ``table.column`` for each column added (empty when the store is current).
     """
     inspector = sa.inspect(engine)
     added: list[str] = []
-    for table in metadata.sorted_tables:
+    for table in schema.sorted_tables:
         if not inspector.has_table(table.name):
             continue
         present = {column["name"] for column in inspector.get_columns(table.name)}
