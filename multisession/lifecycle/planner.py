@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,6 +87,66 @@ class _Known:
 class _Plan:
     changes: dict[str, ValidityChange] = field(default_factory=dict)
     reinforced: Counter[str] = field(default_factory=Counter)
+
+
+class _Pool:
+    """What a new memory of a batch is compared with: the stored memories the planner
+    fetched and the batch's earlier memories, found by slot and by vector rather than by
+    scanning them all for each new memory (a batch of 500 would otherwise cost 250,000
+    comparisons).
+
+    The order of :meth:`claiming` is that of a scan (stored first, then the batch in
+    order), and :meth:`possible_repeats` yields the batch's latest memories first, as
+    the rules expect.
+    """
+
+    #: How many of the batch's latest memories a new one may repeat.
+    REPEAT_WINDOW = 200
+
+    def __init__(self, stored: Iterable[_Known], fresh: Sequence[_Known]) -> None:
+        self._fresh = fresh
+        self._order: dict[int, int] = {}
+        self._by_key: dict[str, list[_Known]] = {}
+        self._by_norm: dict[str, list[int]] = {}
+        self._admitted = 0
+        for other in stored:
+            self._add(other)
+        vectors = [known.vector for known in fresh if known.vector is not None]
+        self._vectors = np.stack(vectors) if vectors and len(vectors) == len(fresh) else None
+
+    def _add(self, other: _Known) -> None:
+        self._order[id(other)] = len(self._order)
+        for key in {claim.key for claim in other.claims}:
+            self._by_key.setdefault(key, []).append(other)
+
+    def admit(self, position: int) -> None:
+        """The batch's memory at ``position`` is decided: later ones compare with it."""
+        known = self._fresh[position]
+        self._add(known)
+        self._by_norm.setdefault(known.norm, []).append(position)
+        self._admitted = position + 1
+
+    def claiming(self, known: _Known) -> list[_Known]:
+        """The memories with a claim on one of ``known``'s slots, in scan order."""
+        found: dict[int, _Known] = {}
+        for key in {claim.key for claim in known.claims}:
+            for other in self._by_key.get(key, ()):
+                found[id(other)] = other
+        return sorted(found.values(), key=lambda other: self._order[id(other)])
+
+    def possible_repeats(self, known: _Known, similarity: float) -> list[_Known]:
+        """The batch's recent memories with the same words or a vector that close,
+        latest first."""
+        end = self._admitted
+        start = max(0, end - self.REPEAT_WINDOW)
+        if end == start:
+            return []
+        positions = {p for p in self._by_norm.get(known.norm, ()) if p >= start}
+        if self._vectors is not None and known.vector is not None:
+            cosines = self._vectors[start:end] @ known.vector
+            # A hair below the threshold: the rules recheck each with the exact dot.
+            positions.update((np.flatnonzero(cosines >= similarity - 1e-4) + start).tolist())
+        return [self._fresh[p] for p in sorted(positions, reverse=True)]
 
 
 _LLM_PROMPT = """\
@@ -167,13 +227,13 @@ class Planner:
         stored = self._stored(user_id, fresh, neighbours, slotted)
         plan = _Plan()
         decided = self._ask_llm(fresh, neighbours, stored, plan)
-        batch: list[_Known] = []
+        pool = _Pool(stored.values(), fresh)
         for position, known in enumerate(fresh):
             if position not in decided:
                 near = [stored[i] for i, _ in neighbours[position] if i in stored]
                 similar = {i: s for i, s in neighbours[position]}
-                self._decide(known, near, similar, stored, batch, plan)
-            batch.append(known)
+                self._decide(known, near, similar, pool, plan)
+            pool.admit(position)
         changes = list(plan.changes.values())
         for memory_id, count in plan.reinforced.items():
             changes.extend(
@@ -261,31 +321,32 @@ class Planner:
         known: _Known,
         near: list[_Known],
         similarity: dict[str, float],
-        stored: dict[str, _Known],
-        batch: list[_Known],
+        pool: _Pool,
         plan: _Plan,
     ) -> None:
         config = self.config
         if config.deduplicate:
-            original = self._original(known, near, similarity, batch)
+            original = self._original(known, near, similarity, pool)
             if original is not None:
                 _mark(known, original, "duplicate", plan)
                 return
         if not config.supersede or not known.claims:
             return
         keyed = {claim.key for claim in known.claims if claim.slot != "object"}
-        pool = [
-            other
-            for other in (*stored.values(), *batch)
-            if other.id != known.id
-            and not _retired(other, plan)
-            and (
-                any(claim.key in keyed for claim in other.claims)
-                or other in near
-                or (other.row is not None and _close(known, other))
-            )
-        ]
-        for other in pool:
+        near_ids = {other.id for other in near}
+        # Only a memory with a claim on one of this memory's slots (same slot, same
+        # subject) can conflict with it; the pool finds those without a scan.
+        for other in pool.claiming(known):
+            if (
+                other.id == known.id
+                or _retired(other, plan)
+                or not (
+                    any(claim.key in keyed for claim in other.claims)
+                    or other.id in near_ids
+                    or (other.row is not None and _close(known, other))
+                )
+            ):
+                continue
             rule = _conflicting_rule(known, other)
             if rule is None:
                 continue
@@ -300,11 +361,11 @@ class Planner:
         known: _Known,
         near: list[_Known],
         similarity: dict[str, float],
-        batch: list[_Known],
+        pool: _Pool,
     ) -> _Known | None:
         """The memory ``known`` repeats, if any: stored or earlier in the batch."""
         config = self.config
-        for other in (*near, *reversed(batch[-200:])):
+        for other in (*near, *pool.possible_repeats(known, config.duplicate_similarity)):
             if other.kind != known.kind or other.row is not None and other.row.get("superseded_at"):
                 continue
             if (other.metadata or {}) != (known.metadata or {}):

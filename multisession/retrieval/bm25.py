@@ -260,12 +260,28 @@ class BM25Index:
                 raise InvalidInputError(f"tokens must be str, got {type(token).__name__}")
 
         # Everything is valid: from here on the index changes.
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        self.add_encoded(doc_ids, lengths, local_of_token, distinct)
+
+    def add_encoded(
+        self, doc_ids: list[str], lengths: _Ints, codes: _Ints, tokens: list[str]
+    ) -> None:
+        """Add or replace documents given already numbered: what :meth:`add_many` does.
+
+        For a caller that holds its documents as numbers (documents made of slices of
+        other documents' tokens), so no token is looked up twice.
+
+        Args:
+            doc_ids: Distinct document ids (not checked).
+            lengths: Each document's token count.
+            codes: All tokens, document after document, as positions in ``tokens``.
+            tokens: Distinct str tokens (not checked).
+        """
         for doc_id in doc_ids:
             old_slot = self._slot_of.get(doc_id)
             if old_slot is not None:
                 self._remove_slot(old_slot)
-        term_ids = self._term_ids(distinct)[local_of_token]
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        term_ids = self._term_ids(tokens)[codes]
         self._append_batch(doc_ids, lengths, term_ids)
         self._version += 1
         self._compact_if_sparse()

@@ -32,7 +32,7 @@ import math
 
 __all__ = ["recency", "temporal_multiplier"]
 
-_SECONDS_PER_DAY = 86_400.0
+SECONDS_PER_DAY = 86_400.0
 
 
 def recency(age_seconds: float, half_life_days: float, floor: float) -> float:
@@ -44,7 +44,7 @@ def recency(age_seconds: float, half_life_days: float, floor: float) -> float:
         >>> recency(30 * 86_400, half_life_days=30, floor=0.1)
         0.5
     """
-    age_days = max(0.0, age_seconds) / _SECONDS_PER_DAY
+    age_days = max(0.0, age_seconds) / SECONDS_PER_DAY
     return max(floor, math.exp(-math.log(2) * age_days / half_life_days))
 
 

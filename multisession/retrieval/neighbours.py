@@ -22,8 +22,13 @@ documents whose window it falls in (at most ``2 * window + 1`` of them).
 from __future__ import annotations
 
 import bisect
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from .bm25 import BM25Index
 
@@ -33,6 +38,16 @@ __all__ = ["NeighbourIndexes", "Passage"]
 _FEW_DOCUMENTS = 16
 # A memory as held: its tokens, its conversation and its creation time.
 _Entry = tuple[Sequence[str], str | None, float]
+_Ints = npt.NDArray[np.int64]
+
+
+def _ranges(starts: _Ints, lengths: _Ints) -> _Ints:
+    """The concatenation of ``arange(start, start + length)`` for each pair."""
+    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    # Each output position minus the start of its own range, plus that range's start.
+    offsets: _Ints = np.repeat(starts - (ends - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
 
 
 class Passage(NamedTuple):
@@ -103,10 +118,57 @@ class NeighbourIndexes:
             index = BM25Index()
             if window == 0:  # the memories' own terms, as they are (BM25 copies nothing)
                 index.add_many((doc_id, entry[0]) for doc_id, entry in self._passages.items())
-            else:
-                index.add_many((doc_id, self.document(doc_id, window)) for doc_id in self._passages)
+            elif self._passages:
+                index.add_encoded(*self._encoded_documents(window))
             self._indexes[window] = index
         return index
+
+    def _encoded_documents(self, window: int) -> tuple[list[str], _Ints, _Ints, list[str]]:
+        """Every memory's document for ``window``, numbered for :meth:`BM25Index.add_encoded`.
+
+        The same documents as :meth:`document` gives, built in a few array operations:
+        laid out conversation by conversation, a memory's window is one contiguous run of
+        tokens, so each document is a slice of that layout. ``(ids, lengths, codes,
+        tokens)``: the memories in the order held, their document lengths, the documents'
+        tokens as positions in ``tokens``.
+        """
+        ids = list(self._passages)
+        own = [entry[0] for entry in self._passages.values()]
+        numbered: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        flat = list(itertools.chain.from_iterable(own))
+        codes = np.fromiter(map(numbered.__getitem__, flat), dtype=np.int64, count=len(flat))
+        own_length = np.fromiter(map(len, own), dtype=np.int64, count=len(own))
+        own_start = np.cumsum(own_length) - own_length
+        # The memories conversation by conversation, each in its order; one alone if it
+        # has no conversation.
+        position = {doc_id: place for place, doc_id in enumerate(ids)}
+        layout: list[int] = []
+        first: list[int] = []  # per memory in layout order: where its conversation starts
+        last: list[int] = []  # ... and where it ends (exclusive)
+        for thread in self._threads.values():
+            start = len(layout)
+            layout.extend(position[doc_id] for _, doc_id in thread)
+            first.extend([start] * len(thread))
+            last.extend([len(layout)] * len(thread))
+        for place, entry in enumerate(self._passages.values()):
+            if entry[1] is None:
+                first.append(len(layout))
+                layout.append(place)
+                last.append(len(layout))
+        order = np.asarray(layout, dtype=np.int64)
+        laid_length = own_length[order]
+        laid_end = np.cumsum(laid_length)
+        laid_start = laid_end - laid_length
+        laid_codes = codes[_ranges(own_start[order], laid_length)]
+        # Each memory's window, in layout places, kept inside its conversation.
+        places = np.arange(len(order), dtype=np.int64)
+        low = np.maximum(places - window, np.asarray(first, dtype=np.int64))
+        high = np.minimum(places + window, np.asarray(last, dtype=np.int64) - 1)
+        doc_start = np.empty(len(ids), dtype=np.int64)
+        doc_length = np.empty(len(ids), dtype=np.int64)
+        doc_start[order] = laid_start[low]
+        doc_length[order] = laid_end[high] - laid_start[low]
+        return ids, doc_length, laid_codes[_ranges(doc_start, doc_length)], list(numbered)
 
     def document(self, doc_id: str, window: int) -> list[str]:
         """The terms of ``doc_id``'s keyword document for ``window``.

@@ -11,12 +11,13 @@ order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from ..records import ScoreBreakdown
 from .config import RetrievalConfig
-from .decay import recency, temporal_multiplier
+from .decay import SECONDS_PER_DAY as _SECONDS_PER_DAY
 from .fusion import convex_fusion, reciprocal_rank_fusion
 
 __all__ = ["rank"]
@@ -71,11 +72,16 @@ def rank(
     vector_rank = {doc_id: (place, sim) for place, (doc_id, sim) in enumerate(semantic, 1)}
     temporal = settings.temporal
     now_ts = now.timestamp()
+    # decay.recency() and decay.temporal_multiplier(), inlined with the same operations
+    # in the same order (so the same floats): this loop runs for every candidate.
+    ln2, half_life = math.log(2), temporal.half_life_days
+    floor, weight, enabled = temporal.floor, temporal.weight, temporal.enabled
     scored: list[tuple[float, float, str, float, float, float, float]] = []
     for doc_id, fused_score in fused.items():
         created_ts = created.get(doc_id, now_ts)
-        curve = recency(now_ts - created_ts, temporal.half_life_days, temporal.floor)
-        multiplier = temporal_multiplier(curve, temporal.weight) if temporal.enabled else 1.0
+        age_days = max(0.0, now_ts - created_ts) / _SECONDS_PER_DAY
+        curve = max(floor, math.exp(-ln2 * age_days / half_life))
+        multiplier = 1.0 - weight + weight * curve if enabled else 1.0
         boost = 1.0
         if dated and any(start <= created_ts < end for start, end in dated):
             boost = settings.date_boost

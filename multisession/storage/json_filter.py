@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from ..errors import ConfigurationError
 from ..records import MetadataCondition
@@ -97,6 +96,8 @@ class _SQLiteReader(_Reader):
 
 class _PostgresReader(_Reader):
     def __init__(self, column: sa.Column[Any], path: tuple[str, ...]) -> None:
+        from sqlalchemy.dialects import postgresql  # only PostgreSQL stores need it
+
         keys = sa.literal(list(path), type_=postgresql.ARRAY(sa.Text))
         self._json = column.op("#>", return_type=sa.JSON)(keys)
         self._text = column.op("#>>", return_type=sa.Text)(keys)

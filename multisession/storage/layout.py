@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from os import PathLike, fspath
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..embeddings.base import Embedder
 from ..errors import ConfigurationError
-from .pgvector import PgVectorIndex, pgvector_available
 from .sql_store import SQLStore
 from .vector_index import VectorIndex
 from .vectors import DEFAULT_TIMEOUT, ChromaVectorIndex
+
+if TYPE_CHECKING:
+    from .pgvector import PgVectorIndex
 
 #: ``vector_url`` that keeps the vectors in PostgreSQL (pgvector) rather than Chroma.
 PGVECTOR = "pgvector"
@@ -120,6 +123,9 @@ def _open_in_sql(
             f"vector_url={PGVECTOR!r} keeps vectors in PostgreSQL: give sql_url="
             "'postgresql+psycopg://...' as well, or leave vector_url unset"
         )
+    # Imported here: it loads SQLAlchemy's PostgreSQL dialect, which SQLite stores skip.
+    from .pgvector import PgVectorIndex, pgvector_available
+
     store = SQLStore(sql_url)
     try:
         if not require and not pgvector_available(store):

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..errors import ConfigurationError
@@ -193,9 +192,15 @@ settings_table = sa.Table(
 def upsert(conn: Connection, table: sa.Table) -> Any:
     """The backend's INSERT that supports ON CONFLICT (SQLite and PostgreSQL both do)."""
     dialect = conn.dialect.name
+    # Imported on use: loading SQLAlchemy's PostgreSQL dialect costs a SQLite store
+    # (and every process's start) a tenth of a second.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table)
     raise ConfigurationError(f"unsupported SQL backend {dialect!r}: use SQLite or PostgreSQL")
 
