@@ -18,7 +18,7 @@ __all__ = ["BM25_HALF", "DEFAULT_MIN_RELEVANCE", "relevance"]
 #: The engine's default floor, chosen on LoCoMo dev and a labelled small-talk set
 #: (benchmarks/lifecycle_locomo.py): recall@10 barely moves while greetings, thanks and
 #: acknowledgements retrieve nothing.
-DEFAULT_MIN_RELEVANCE = 0.0
+DEFAULT_MIN_RELEVANCE = 0.2
 
 #: The BM25 score that counts as much as a cosine of 0.5.
 BM25_HALF = 12.0
