@@ -155,16 +155,19 @@ def test_the_prompt_says_once_that_a_fact_changed_recently(
 
     built = engine.build_context("ivy", "what is my favourite colour?")
     text = built.as_text()
-    assert 'My favourite colour is now red (changed on ' in text
+    assert "My favourite colour is now red (changed on " in text
     assert text.count('before: "My favourite colour is blue"') == 1
     assert "- (" in text  # rendered as a memory line
 
     # Not after the window, nor with the note turned off.
-    assert "changed on" not in engine.build_context(
-        "ivy",
-        "what is my favourite colour?",
-        config=ContextConfig(changed_within_days=0),
-    ).as_text()
+    assert (
+        "changed on"
+        not in engine.build_context(
+            "ivy",
+            "what is my favourite colour?",
+            config=ContextConfig(changed_within_days=0),
+        ).as_text()
+    )
     clock.advance(days=40)
     assert "changed on" not in engine.build_context("ivy", "what is my favourite colour?").as_text()
 
@@ -199,9 +202,7 @@ def _sql_url(backend: dict[str, Any]) -> str:
     return backend["sql_url"] or f"sqlite:///{Path(backend['directory']) / 'memory.db'}"
 
 
-def test_update_recomputes_slot_keys(
-    backend: dict[str, Any], open_engine: Any, clock: Any
-) -> None:
+def test_update_recomputes_slot_keys(backend: dict[str, Any], open_engine: Any, clock: Any) -> None:
     engine = open_engine(**backend)
     memory = engine.add("kim", "I drive a Honda Civic")
     assert _slot_keys(_sql_url(backend), memory.id) == ";vehicle|self;"
