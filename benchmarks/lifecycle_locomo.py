@@ -10,7 +10,9 @@ positive. The script ingests every conversation twice, with the lifecycle off an
   of 20 of them with the memory that replaced each, to be read;
 - for a range of ``min_relevance`` floors: recall@10 with the floor (lifecycle on,
   default settings) and the share of small-talk messages (``data/small_talk.txt``)
-  that retrieve nothing from any conversation's memories.
+  that retrieve nothing from any conversation's memories, by the floor alone and with
+  the small-talk rule a floor above 0 turns on (:mod:`multisession.lifecycle.small_talk`:
+  a question it takes for small talk retrieves nothing).
 
 Usage::
 
@@ -37,7 +39,7 @@ except ImportError:  # run as a script
     from _peers import VectorTable  # type: ignore[no-redef]
 
 SMALL_TALK = Path(__file__).parent / "data" / "small_talk.txt"
-FLOORS = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 KS = (5, 10, 20)
 
 
@@ -83,6 +85,7 @@ def recall_rows(
                 k=max(KS),
                 now=conversation.now,
                 config=config,
+                min_relevance=0.0,  # the floors are applied below
             )
             ranked = [(hit.memory.metadata["dia_id"], relevance(hit.breakdown)) for hit in hits]
             tally.add(question, [dia_id for dia_id, _ in ranked], 0.0)
@@ -144,7 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     best = 0.0
                     for conversation in conversations:
                         for hit in engine.search(
-                            conversation.sample_id, message, k=5, now=conversation.now
+                            conversation.sample_id,
+                            message,
+                            k=5,
+                            now=conversation.now,
+                            min_relevance=0.0,
                         ):
                             best = max(best, relevance(hit.breakdown))
                     talk_best.append(best)
@@ -169,18 +176,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  [{memory.supersede_reason}] {memory.content[:110]!r}")
         print(f"      by {by.content[:110]!r}" if by is not None else "      (retracted)")
 
+    from multisession.lifecycle.small_talk import is_small_talk
+
+    gated_talk = [is_small_talk(message) for message in talk]
     print("\nRelevance floor (lifecycle on, default settings)")
-    print(f"{'min_relevance':>14}{'R@10':>9}{'drop':>8}{'small talk empty':>19}")
+    print(
+        f"{'min_relevance':>14}{'R@10':>9}{'drop':>8}{'small talk empty':>19}"
+        f"{'R@10 + rule':>13}{'drop':>8}{'small talk empty + rule':>26}"
+    )
     base = None
     for floor in FLOORS:
         tally = locomo.RecallTally(ks=(10,))
+        ruled = locomo.RecallTally(ks=(10,))
         for question, ranked in floors_input:
             kept = [dia_id for dia_id, score in ranked[:10] if score >= floor]
             tally.add(question, kept, 0.0)
+            gated = floor > 0 and is_small_talk(question.question)
+            ruled.add(question, [] if gated else kept, 0.0)
         r10 = tally.recall_percent("all", 10) or 0.0
+        r10_ruled = ruled.recall_percent("all", 10) or 0.0
         base = r10 if base is None else base
         empty = sum(1 for best in talk_best if best < floor) / len(talk_best)
-        print(f"{floor:>14.2f}{r10:>9.2f}{r10 - base:>+8.2f}{100 * empty:>18.1f}%")
+        empty_ruled = sum(
+            1
+            for best, gated in zip(talk_best, gated_talk, strict=True)
+            if best < floor or (floor > 0 and gated)
+        ) / len(talk_best)
+        print(
+            f"{floor:>14.2f}{r10:>9.2f}{r10 - base:>+8.2f}{100 * empty:>18.1f}%"
+            f"{r10_ruled:>13.2f}{r10_ruled - base:>+8.2f}{100 * empty_ruled:>25.1f}%"
+        )
     print(f"({len(talk)} small-talk messages, each searched in all {len(conversations)} users)")
     return 0
 

@@ -51,6 +51,8 @@ class _Engine(Protocol):
     def list(self) -> Callable[..., builtins.list[Memory]]: ...
     @property
     def search(self) -> Callable[..., builtins.list[SearchHit]]: ...
+    @property
+    def _recent_changes(self) -> Callable[..., dict[str, tuple[str, datetime]]]: ...
 
 
 class ConversationMethods:
@@ -163,6 +165,7 @@ class ConversationMethods:
             now=now,
             config=config,
             resumption=resumption,
+            changes=functools.partial(self._recent_changes, user_id),
         )
         if built.warnings:
             self.events["context_retrieval_failed"] += 1

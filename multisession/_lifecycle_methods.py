@@ -14,10 +14,12 @@ from typing import Protocol
 
 from . import _validation as check
 from .errors import InvalidInputError, MemoryNotFoundError
+from .lifecycle import LifecycleConfig
+from .lifecycle.slot_keys import slot_keys
 from .records import Memory
 from .retrieval.indexing import Indexer
 from .storage.sql_store import SQLStore
-from .storage.validity import ValidityChange, chain_ids
+from .storage.validity import ValidityChange, chain_ids, recent_predecessors
 
 __all__ = ["LifecycleMethods"]
 
@@ -26,6 +28,7 @@ class _Engine(Protocol):
     """What the methods use of the engine."""
 
     min_relevance: float
+    lifecycle_config: LifecycleConfig
 
     def _now(self, now: datetime | None = None) -> datetime: ...
     @property
@@ -100,6 +103,33 @@ class LifecycleMethods:
         if not self._indexer.change_validity(user_id, [ValidityChange(memory_id, "restore")], now):
             raise MemoryNotFoundError(f"user {user_id!r} has no memory {memory_id}")
         return self.get(user_id, memory_id)
+
+    def _recent_changes(
+        self: _Engine, user_id: str, memory_ids: list[str], since: datetime
+    ) -> dict[str, tuple[str, datetime]]:
+        """What each of these memories replaced since ``since`` (the prompt's note)."""
+        with self._store.engine.connect() as conn:
+            return recent_predecessors(conn, user_id, memory_ids, since)
+
+    def _store_missing_slot_keys(self: _Engine, batch_size: int = 2_000) -> int:
+        """Compute the slot keys of memories written before they were stored; how many.
+
+        Run by ``repair()``; with supersession off, slot keys are neither written nor
+        read, and nothing is done.
+        """
+        if not self.lifecycle_config.supersede:
+            return 0
+        stored = 0
+        now = self._now()
+        while True:
+            rows = self._store.rows_without_slot_keys(batch_size)
+            done = self._store.store_slot_keys(
+                [(owner, memory, seen, slot_keys(text)) for owner, memory, seen, text in rows],
+                now,
+            )
+            stored += done
+            if len(rows) < batch_size or done == 0:
+                return stored
 
     def _relevance_floor(self: _Engine, min_relevance: float | None) -> float:
         if min_relevance is None:

@@ -40,6 +40,8 @@ from .errors import (
 )
 from .lifecycle import LifecycleConfig, Planner
 from .lifecycle.relevance import DEFAULT_MIN_RELEVANCE, relevance
+from .lifecycle.slot_keys import slot_keys
+from .lifecycle.small_talk import is_small_talk
 from .privacy import PrivacyConfig, SensitivityClassifier
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
@@ -150,7 +152,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             fold repeats in (see :class:`~multisession.lifecycle.LifecycleConfig`).
         min_relevance: The evidence of relevance a hit needs, in ``[0, 1]`` (see
             :func:`~multisession.lifecycle.relevance.relevance`), for :meth:`search` and
-            :meth:`build_context` unless they pass their own; 0 keeps every hit.
+            :meth:`build_context` unless they pass their own; 0 keeps every hit. Above
+            0, small talk retrieves nothing (see :mod:`multisession.lifecycle.small_talk`).
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors and
@@ -449,7 +452,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
     ) -> Memory:
         """Change a memory's content, kind or metadata (metadata is replaced whole).
 
-        New content is re-indexed for both keyword and vector search.
+        New content is re-indexed for both keyword and vector search, and the personal
+        slots it fills are read again.
         """
         user_id = check.check_user_id(user_id)
         memory_id = check.check_memory_id(memory_id)
@@ -457,6 +461,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         if "content" in values and self.privacy is not None:
             values["sensitivity"], detectors = self._classify(values["content"])
             values["detectors"] = list(detectors)
+        if "content" in values and self.lifecycle_config.supersede:
+            values["slot_keys"] = slot_keys(values["content"])
         now = self._now(now)
         self._writes.flush_access(user_id)
         memory = self._indexer.update(user_id, memory_id, values, now)
@@ -685,7 +691,9 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             as_of: Search what held at this time (superseded since, or not).
             min_relevance: Keep only hits with this much evidence of relevance (see
                 :func:`~multisession.lifecycle.relevance.relevance`); default: the
-                engine's ``min_relevance``.
+                engine's ``min_relevance``. Above 0, small talk ("hi", "thanks!", see
+                :mod:`~multisession.lifecycle.small_talk`) retrieves nothing; 0 turns
+                both off.
         """
         started = time.perf_counter()
         user_id = check.check_user_id(user_id)
@@ -711,14 +719,19 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             )
             cached = self._cache.get(cache_key)
         if cached is None:
-            hits = self._hybrid.search(
-                user_id,
-                query,
-                k=k,
-                where=where,
-                settings=settings,
-                now=now,
-                query_vector=query_vector,
+            # Small talk ("hi", "thanks!") asks for no memory: with a floor, it gets none.
+            hits = (
+                []
+                if floor > 0 and is_small_talk(query)
+                else self._hybrid.search(
+                    user_id,
+                    query,
+                    k=k,
+                    where=where,
+                    settings=settings,
+                    now=now,
+                    query_vector=query_vector,
+                )
             )
             if floor > 0:
                 hits = [(doc_id, found) for doc_id, found in hits if relevance(found) >= floor]
@@ -768,9 +781,12 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
 
         It also stores the keyword terms of memories written by a version that did not
         (``events["terms_stored"]`` counts them), so that loading their user's keyword
-        index reads them instead of tokenizing them again.
+        index reads them instead of tokenizing them again, and the slot keys of memories
+        written before slot keys were stored (``events["slot_keys_stored"]``), so that
+        later writes can replace them and searches find them by the slot they fill.
         """
         self.events["terms_stored"] += self._indexer.store_missing_terms()
+        self.events["slot_keys_stored"] += self._store_missing_slot_keys()
         return self._writes.repair()
 
     def flush_vectors(self) -> int:

@@ -125,10 +125,13 @@ class ScoreBreakdown:
         recency: the decay curve's value for the memory's age, in ``[floor, 1]``.
         temporal_multiplier: what recency multiplied the fused score by,
             ``1 - weight + weight * recency`` (1.0 when temporal weighting is off).
-        final_score: ``fused_score * temporal_multiplier * date_boost``; hits are
-            sorted by it.
+        final_score: ``fused_score * temporal_multiplier * date_boost * slot_boost``;
+            hits are sorted by it.
         date_boost: what the score was multiplied by because the memory is dated inside
             a date the query names (1.0 when it names none, or the memory lies outside).
+        slot_boost: what the score was multiplied by because the memory fills the
+            personal slot the query asks about (1.0 otherwise; see
+            :mod:`multisession.retrieval.slots`).
     """
 
     bm25_rank: int | None
@@ -140,6 +143,7 @@ class ScoreBreakdown:
     temporal_multiplier: float
     final_score: float
     date_boost: float = 1.0
+    slot_boost: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -153,6 +157,7 @@ class ScoreBreakdown:
             "temporal_multiplier": self.temporal_multiplier,
             "final_score": self.final_score,
             "date_boost": self.date_boost,
+            "slot_boost": self.slot_boost,
         }
 
 

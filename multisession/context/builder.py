@@ -10,10 +10,11 @@ Recording what comes back is :mod:`multisession.extraction.recording`.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from ..errors import ConfigurationError
 from ..records import ContextMessage, Message, SearchHit
@@ -56,6 +57,10 @@ class ContextConfig:
         expansion_terms: How many topic words are added at most.
         resume: Session resumption thresholds and wording.
         summary_every: Refresh the rolling summary after this many new messages.
+        changed_within_days: A retrieved memory that replaced another within this many
+            days says so once, after its text: ``(changed on 30 Jun 2026; before: "I
+            like the blue theme")``, so the model knows which version is current and
+            that it is new. 0 turns the note off.
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -68,6 +73,7 @@ class ContextConfig:
     expansion_terms: int = 6
     resume: ResumeConfig = field(default_factory=ResumeConfig)
     summary_every: int = 6
+    changed_within_days: float = 30.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.system_prompt, str):
@@ -76,6 +82,16 @@ class ContextConfig:
             raise ConfigurationError("ContextConfig.budget must be a ContextBudget")
         if not isinstance(self.resume, ResumeConfig):
             raise ConfigurationError("ContextConfig.resume must be a ResumeConfig")
+        days = self.changed_within_days
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, (int, float))
+            or not math.isfinite(days)
+            or days < 0
+        ):
+            raise ConfigurationError(
+                f"ContextConfig.changed_within_days must be a number >= 0, got {days!r}"
+            )
         counts = {
             "history_messages": (self.history_messages, 0),
             "memories_k": (self.memories_k, 1),
@@ -173,6 +189,7 @@ def build_context(
     now: datetime,
     config: ContextConfig,
     resumption: Resumption | None = None,
+    changes: Callable[[list[str], datetime], Mapping[str, tuple[str, datetime]]] | None = None,
 ) -> BuiltContext:
     """The budgeted prompt for the user's next message (see the module docstring).
 
@@ -191,6 +208,9 @@ def build_context(
         now: The time the resumption gap is measured to.
         config: What goes in and how much of it.
         resumption: The resumption taken when the session started, if any.
+        changes: ``(memory ids, since) -> {id: (content it replaced, when)}``: what
+            retrieved memories replaced since then, for the "changed on" note (see
+            :attr:`ContextConfig.changed_within_days`); None adds no note.
 
     A failing ``search`` does not fail the call: the context is built without memories
     and the failure is named in :attr:`BuiltContext.warnings`.
@@ -224,9 +244,18 @@ def build_context(
             message = f"memory retrieval failed ({type(error).__name__}); context built without it"
             warnings.append(message)
             logger.warning(message, exc_info=True)
+    replaced: Mapping[str, tuple[str, datetime]] = {}
+    if changes is not None and hits and config.changed_within_days > 0:
+        since = now - timedelta(days=config.changed_within_days)
+        try:
+            replaced = changes([hit.memory.id for hit in hits], since)
+        except Exception as error:
+            message = f"reading what memories replaced failed ({type(error).__name__})"
+            warnings.append(message)
+            logger.warning(message, exc_info=True)
     snippets = [
         MemorySnippet(
-            content=hit.memory.content,
+            content=_with_change(hit.memory.content, replaced.get(hit.memory.id)),
             created_at=hit.memory.created_at,
             score=hit.score,
             kind=hit.memory.kind,
@@ -244,3 +273,19 @@ def build_context(
         counter=token_counter(config.model),
     )
     return BuiltContext(packed, resumption, hits, search_query, warnings)
+
+
+def _with_change(content: str, change: tuple[str, datetime] | None) -> str:
+    """The memory's text, with what it replaced and when, if it replaced something.
+
+    Example:
+        >>> when = datetime(2026, 6, 30, tzinfo=timezone.utc)
+        >>> _with_change("I like the red theme", ("I like the blue theme", when))
+        'I like the red theme (changed on 30 Jun 2026; before: "I like the blue theme")'
+    """
+    if change is None:
+        return content
+    before, when = change
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return f'{content} (changed on {when.day} {when:%b %Y}; before: "{before}")'

@@ -36,6 +36,7 @@ from ..retrieval.user_indexes import UserIndexes
 from ..storage.sql_store import SQLStore
 from ..storage.validity import Candidate, ValidityChange, candidates
 from .rules import Claim, claims, conflict, content_words, normalise
+from .slot_keys import stored_keys
 
 __all__ = ["LifecycleConfig", "Planner"]
 
@@ -220,9 +221,9 @@ class Planner:
             )
             for position, row in enumerate(rows)
         ]
-        for known in fresh:
-            keys = sorted({claim.key for claim in known.claims if claim.slot != "object"})
-            known.row["slot_keys"] = f";{';'.join(keys)};" if keys else None  # type: ignore[index]
+        if config.supersede:
+            for known in fresh:
+                known.row["slot_keys"] = stored_keys(known.claims)  # type: ignore[index]
         neighbours, slotted = self._neighbours(user_id, fresh)
         stored = self._stored(user_id, fresh, neighbours, slotted)
         plan = _Plan()

@@ -96,6 +96,10 @@ class RetrievalConfig:
         date_boost: What a memory dated inside a date the query names ("in May 2023",
             "last week") has its score multiplied by (default 1.5); 1 turns it off. It boosts, never
             filters.
+        slot_boost: What a current memory filling the personal slot the query asks
+            about ("where do I live?": the memory that says where) has its score
+            multiplied by (default 2.0; see :mod:`.slots`); such memories also join the
+            candidates. 1 turns it off. It boosts, never filters.
         temporal: Temporal weighting settings.
     """
 
@@ -107,6 +111,7 @@ class RetrievalConfig:
     vector_weight: float = 1.0
     neighbour_window: int = 2
     date_boost: float = 1.5
+    slot_boost: float = 2.0
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
@@ -140,6 +145,11 @@ class RetrievalConfig:
             f"got {self.date_boost!r}",
         )
         _require(
+            _finite(self.slot_boost) and self.slot_boost >= 1.0,
+            "RetrievalConfig.slot_boost must be a number >= 1 (1 turns it off), "
+            f"got {self.slot_boost!r}",
+        )
+        _require(
             _finite(self.rrf_k) and self.rrf_k >= 0,
             f"RetrievalConfig.rrf_k must be a number >= 0, got {self.rrf_k!r}",
         )
@@ -161,10 +171,10 @@ class RetrievalConfig:
 
 
 #: Named presets. ``default`` (= ``RetrievalConfig()``) is the measured best on LoCoMo:
-#: convex fusion, candidate depth 30, neighbour window 2, date boost 1.5, temporal weight
-#: 0.1; ``recall`` is kept as its old name. ``rrf`` is the earlier default (reciprocal
-#: rank fusion, depth 10, the memory alone as its keyword document, no date boost,
-#: temporal weight 0.05), which finds less but needs no score scale (see README "How
+#: convex fusion, candidate depth 30, neighbour window 2, date boost 1.5, slot boost 2,
+#: temporal weight 0.1; ``recall`` is kept as its old name. ``rrf`` is the earlier default
+#: (reciprocal rank fusion, depth 10, the memory alone as its keyword document, no date
+#: or slot boost, temporal weight 0.05), which finds less but needs no score scale (see README "How
 #: search ranks" and benchmarks/README.md).
 PRESETS: Mapping[str, RetrievalConfig] = MappingProxyType(
     {
@@ -175,6 +185,7 @@ PRESETS: Mapping[str, RetrievalConfig] = MappingProxyType(
             fusion="rrf",
             neighbour_window=0,
             date_boost=1.0,
+            slot_boost=1.0,
             temporal=TemporalConfig(weight=0.05),
         ),
         "keyword": RetrievalConfig(vector_weight=0.0),

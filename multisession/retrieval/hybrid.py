@@ -4,7 +4,8 @@ This is the whole way from a query to ranked memory ids, so that it reads in one
 the user's version from SQL (the only read when nothing changed), the ids a filter lets
 through, BM25 candidates from the user's in-process index, vector candidates either
 from the in-process exact vectors or from the vector index plus the vectors still
-waiting to be written to it, and then :func:`~multisession.retrieval.ranking.rank`.
+waiting to be written to it, the current memories filling the personal slot the query
+asks about (:mod:`.slots`), and then :func:`~multisession.retrieval.ranking.rank`.
 For score (convex) fusion each side also scores the other side's candidates, so that a
 missing score is a true zero rather than an unknown: BM25 always, cosine when the
 user's vectors are held in process.
@@ -31,10 +32,12 @@ from ..records import MemoryFilter, ScoreBreakdown
 from ..storage.sql_store import SQLStore
 from ..storage.vector_index import VectorIndex
 from ..storage.write_behind import Pending, WriteBehind
+from .bm25 import BM25Index
 from .config import RetrievalConfig
 from .dates import named_periods
-from .exact_vectors import row_dots
+from .exact_vectors import ExactVectors, row_dots
 from .ranking import rank
+from .slots import asked_slots
 from .user_indexes import UserIndexes
 
 __all__ = ["HybridSearch", "QueryVector"]
@@ -133,9 +136,10 @@ class HybridSearch:
             if settings.date_boost > 1
             else []
         )
+        asked = asked_slots(query) if settings.slot_boost > 1 else frozenset()
         if where.is_empty:
             # Which memories are current the index knows: no SQL read needed.
-            keyword, semantic, created = self._candidates(
+            keyword, semantic, created, slotted = self._candidates(
                 user_id,
                 version,
                 tokens,
@@ -145,8 +149,9 @@ class HybridSearch:
                 None,
                 settings,
                 current_only=not where.include_superseded,
+                asked=asked,
             )
-            return rank(keyword, semantic, created, settings, now, dated, limit=k)
+            return rank(keyword, semantic, created, settings, now, dated, k, slotted)
         # A filter that lets most memories through: take unfiltered candidates and keep
         # those SQL says match. The first matches of a ranking are the filtered
         # ranking's first; enough of them give the filtered answer exactly, without
@@ -161,8 +166,8 @@ class HybridSearch:
         )
         width = depth
         while True:
-            keyword, semantic, created = self._candidates(
-                user_id, version, tokens, vector, width, unfiltered, None, settings
+            keyword, semantic, created, slotted = self._candidates(
+                user_id, version, tokens, vector, width, unfiltered, None, settings, asked=asked
             )
             ids = {doc_id for doc_id, _ in (*keyword, *semantic)}
             matching = self._store.matching_ids(user_id, where, ids)
@@ -171,15 +176,15 @@ class HybridSearch:
             if (len(kept_keyword) == depth or len(keyword) < width) and (
                 len(kept_semantic) == depth or len(semantic) < width
             ):
-                return rank(kept_keyword, kept_semantic, created, settings, now, dated, limit=k)
+                return rank(kept_keyword, kept_semantic, created, settings, now, dated, k, slotted)
             if width > depth or len(matching) * _WIDENING < len(ids):
                 break
             width = depth * _WIDENING
         allowed = self._store.filtered_ids(user_id, where)
-        keyword, semantic, created = self._candidates(
-            user_id, version, tokens, vector, depth, where, allowed, settings
+        keyword, semantic, created, slotted = self._candidates(
+            user_id, version, tokens, vector, depth, where, allowed, settings, asked=asked
         )
-        return rank(keyword, semantic, created, settings, now, dated, limit=k)
+        return rank(keyword, semantic, created, settings, now, dated, k, slotted)
 
     def _candidates(
         self,
@@ -193,8 +198,10 @@ class HybridSearch:
         settings: RetrievalConfig,
         *,
         current_only: bool = False,
-    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float]]:
-        """Keyword and vector candidates (``allowed`` ids only, if given), and their times.
+        asked: frozenset[str] = frozenset(),
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float], set[str]]:
+        """Keyword and vector candidates (``allowed`` ids only, if given), their times,
+        and the current memories filling the ``asked`` slots, which join the candidates.
 
         ``current_only`` leaves out the memories the index knows are superseded: a few
         are skipped by looking that much deeper, many by naming the allowed ids.
@@ -252,6 +259,15 @@ class HybridSearch:
                 # The vector index cannot score chosen ids; the keyword side still can.
                 union = {doc_id for doc_id, _ in (*keyword, *semantic)}
                 keyword = bm25.top_n(tokens, len(union), allowed=union)
+            slotted = {doc_id for key in asked for doc_id in index.slots.get(key, ())}
+            slotted -= index.retired
+            if allowed is not None:
+                slotted &= allowed
+            found = {doc_id for doc_id, _ in (*keyword, *semantic)}
+            if slotted - found:
+                keyword, semantic = _with_slotted(
+                    keyword, semantic, slotted - found, bm25, tokens, exact, vector
+                )
             created = {
                 doc_id: index.created[doc_id]
                 for doc_id, _ in (*keyword, *semantic)
@@ -261,7 +277,7 @@ class HybridSearch:
         # vector delete) is skipped: SQL decides what exists.
         keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
         semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
-        return keyword, semantic, created
+        return keyword, semantic, created, slotted
 
     def _query_vector(
         self, query: str, given: QueryVector | None, settings: RetrievalConfig
@@ -286,6 +302,28 @@ class HybridSearch:
                 "embedding the query failed; answering from keyword search alone", exc_info=True
             )
             return None
+
+
+def _with_slotted(
+    keyword: list[tuple[str, float]],
+    semantic: list[tuple[str, float]],
+    missing: set[str],
+    bm25: BM25Index,
+    tokens: list[str],
+    exact: ExactVectors | None,
+    vector: npt.NDArray[np.float32] | None,
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Both candidate lists with the ``missing`` slot memories scored into them."""
+    if tokens:
+        keyword = sorted(
+            [*keyword, *bm25.top_n(tokens, len(missing), allowed=missing)],
+            key=lambda hit: -hit[1],
+        )
+    if vector is not None and exact is not None:
+        semantic = sorted(
+            [*semantic, *exact.search(vector, len(missing), missing)], key=lambda hit: -hit[1]
+        )
+    return keyword, semantic
 
 
 def _without(hits: list[tuple[str, float]], skip: set[str], n: int) -> list[tuple[str, float]]:

@@ -192,7 +192,8 @@ class Indexer:
     ) -> Memory | None:
         """Change a memory (checked ``content``, ``kind``, ``metadata``); None if there is none.
 
-        New content gets a new vector; without one (the embedder failed) the old vector
+        New content gets a new vector (and new terms; its slot keys, if the caller
+        computed them, come in ``values``); without one (the embedder failed) the old vector
         is removed too, since it describes the old content. A new kind re-writes the
         vector index's entry, which filters on it.
         """
@@ -205,7 +206,7 @@ class Indexer:
         result = self._store.update(user_id, memory_id, values, now)
         if result is None:
             return None
-        memory, version, embedding = result
+        memory, version, embedding, slot_keys = result
         row = IndexRow(
             memory.id,
             memory.content,
@@ -215,6 +216,7 @@ class Indexer:
             version,
             embedding,
             retired=memory.superseded_at is not None,
+            slot_keys=slot_keys,
             terms=values.get("terms"),
         )
         self._indexes.apply(user_id, version, upserted=[row])

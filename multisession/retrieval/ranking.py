@@ -3,8 +3,10 @@
 Kept apart from the code that gathers candidates so that the whole ranking rule reads
 in one place and can be checked on plain lists, without a store: the keyword and the
 vector candidates are fused (:mod:`.fusion`, convex or reciprocal rank), each fused
-score is multiplied by the memory's bounded recency (:mod:`.decay`) and, when the query
-names a date, by the date boost for memories dated inside it (:mod:`.dates`). Ties go
+score is multiplied by the memory's bounded recency (:mod:`.decay`), when the query
+names a date by the date boost for memories dated inside it (:mod:`.dates`), and when
+it asks about a personal slot by the slot boost for the memories filling it
+(:mod:`.slots`). Ties go
 to the newer memory, then to the smaller id, so that equal inputs always give the same
 order.
 """
@@ -12,7 +14,7 @@ order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from ..records import ScoreBreakdown
@@ -31,6 +33,7 @@ def rank(
     now: datetime,
     dated: Sequence[tuple[float, float]] = (),
     limit: int | None = None,
+    slotted: Collection[str] = (),
 ) -> list[tuple[str, ScoreBreakdown]]:
     """Every candidate of either list, best first, with why it ranks there.
 
@@ -54,6 +57,8 @@ def rank(
             memory created inside one gets ``settings.date_boost``.
         limit: Return only the first ``limit`` (all when None); the others get no
             breakdown built.
+        slotted: The memories filling the personal slot the query asks about (see
+            :mod:`.slots`); each gets ``settings.slot_boost``.
 
     Returns:
         ``(id, breakdown)`` for every id in either list (up to ``limit``), sorted by
@@ -76,7 +81,7 @@ def rank(
     # in the same order (so the same floats): this loop runs for every candidate.
     ln2, half_life = math.log(2), temporal.half_life_days
     floor, weight, enabled = temporal.floor, temporal.weight, temporal.enabled
-    scored: list[tuple[float, float, str, float, float, float, float]] = []
+    scored: list[tuple[float, float, str, float, float, float, float, float]] = []
     for doc_id, fused_score in fused.items():
         created_ts = created.get(doc_id, now_ts)
         age_days = max(0.0, now_ts - created_ts) / _SECONDS_PER_DAY
@@ -85,12 +90,13 @@ def rank(
         boost = 1.0
         if dated and any(start <= created_ts < end for start, end in dated):
             boost = settings.date_boost
-        final = fused_score * multiplier * boost
-        scored.append((final, created_ts, doc_id, fused_score, curve, multiplier, boost))
+        slot = settings.slot_boost if doc_id in slotted else 1.0
+        final = fused_score * multiplier * boost * slot
+        scored.append((final, created_ts, doc_id, fused_score, curve, multiplier, boost, slot))
     # Best score first; between equal scores the newer memory, then the id.
     scored.sort(key=lambda entry: (-entry[0], -entry[1], entry[2]))
     ranked: list[tuple[str, ScoreBreakdown]] = []
-    for final, _, doc_id, fused_score, curve, multiplier, boost in scored[:limit]:
+    for final, _, doc_id, fused_score, curve, multiplier, boost, slot in scored[:limit]:
         bm25 = keyword_rank.get(doc_id)
         dense = vector_rank.get(doc_id)
         breakdown = ScoreBreakdown(
@@ -103,6 +109,7 @@ def rank(
             temporal_multiplier=multiplier,
             final_score=final,
             date_boost=boost,
+            slot_boost=slot,
         )
         ranked.append((doc_id, breakdown))
     return ranked

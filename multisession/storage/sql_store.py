@@ -317,8 +317,8 @@ class SQLStore:
 
     def update(
         self, user_id: str, memory_id: str, values: Mapping[str, Any], now: datetime
-    ) -> tuple[Memory, int, bytes | None] | None:
-        """Change one memory: the memory, the new version and its stored vector.
+    ) -> tuple[Memory, int, bytes | None, str | None] | None:
+        """Change one memory: the memory, the new version, its stored vector and slot keys.
 
         None if the user has no such memory.
         """
@@ -340,11 +340,11 @@ class SQLStore:
                 .values(**changes)
             )
             row = conn.execute(
-                sa.select(*MEMORY_COLUMNS, memories_table.c.embedding).where(
-                    memories_table.c.id == memory_id
-                )
+                sa.select(
+                    *MEMORY_COLUMNS, memories_table.c.embedding, memories_table.c.slot_keys
+                ).where(memories_table.c.id == memory_id)
             ).one()
-        return memory_from_row(row), version, row.embedding
+        return memory_from_row(row), version, row.embedding, row.slot_keys
 
     def delete(self, user_id: str, memory_id: str, now: datetime) -> int | None:
         """Delete one memory; returns the new version, or None if there was none."""
@@ -843,6 +843,59 @@ class SQLStore:
             for owner, memory, revision, terms in rows:  # one by one: rowcount is exact
                 parameters = {"owner": owner, "memory": memory, "seen": revision}
                 stored += conn.execute(statement, {**parameters, "new_terms": terms}).rowcount
+        return stored
+
+    def rows_without_slot_keys(self, limit: int) -> builtins.list[tuple[str, str, int, str]]:
+        """Up to ``limit`` memories whose slot keys were never computed (NULL):
+        (user, id, revision, content)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    memories_table.c.user_id,
+                    memories_table.c.id,
+                    memories_table.c.revision,
+                    memories_table.c.content,
+                )
+                .where(memories_table.c.slot_keys.is_(None))
+                .limit(limit)
+            )
+            return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
+
+    def store_slot_keys(self, rows: Sequence[tuple[str, str, int, str]], now: datetime) -> int:
+        """Save slot keys computed after the write: (user, id, revision, keys); how many.
+
+        A memory changed since its revision was read is left alone. A memory given keys
+        other than ``";"`` (it fills a slot) gets a new revision and its user a new
+        version, so that every process's index of the user learns its slots.
+        """
+        if not rows:
+            return 0
+        columns = memories_table.c
+        statement = (
+            memories_table.update()
+            .where(
+                columns.user_id == sa.bindparam("owner"),
+                columns.id == sa.bindparam("memory"),
+                columns.revision == sa.bindparam("seen"),
+                columns.slot_keys.is_(None),
+            )
+            .values(slot_keys=sa.bindparam("keys"))
+        )
+        stored = 0
+        with self._engine.begin() as conn:
+            versions: dict[str, int] = {}
+            for owner, memory, revision, keys in rows:  # one by one: rowcount is exact
+                parameters = {"owner": owner, "memory": memory, "seen": revision, "keys": keys}
+                done = conn.execute(statement, parameters).rowcount
+                stored += done
+                if done and keys != ";":
+                    if owner not in versions:
+                        versions[owner] = self._bump_version(conn, owner, now)
+                    conn.execute(
+                        memories_table.update()
+                        .where(columns.user_id == owner, columns.id == memory)
+                        .values(revision=versions[owner])
+                    )
         return stored
 
     def revisions(self, user_id: str) -> tuple[int | None, dict[str, int]]:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..records import MemoryFilter
+from ._rows import driver_time
 from .schema import memories_table
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "apply_changes",
     "candidates",
     "chain_ids",
+    "recent_predecessors",
     "validity_clauses",
 ]
 
@@ -156,3 +158,30 @@ def chain_ids(conn: Connection, user_id: str, memory_id: str) -> list[str]:
         if len(seen) > 10_000:
             break
     return sorted(seen)
+
+
+def recent_predecessors(
+    conn: Connection, user_id: str, memory_ids: Sequence[str], since: datetime
+) -> dict[str, tuple[str, datetime]]:
+    """What each of these memories replaced at or after ``since``: its content and when.
+
+    Repeats folded into a memory (reason ``"duplicate"``) are no change and are left
+    out; of several memories one replaced, the latest counts.
+    """
+    columns = memories_table.c
+    found: dict[str, tuple[str, datetime]] = {}
+    if not memory_ids:
+        return found
+    rows = conn.execute(
+        sa.select(columns.superseded_by, columns.content, columns.superseded_at)
+        .where(
+            columns.user_id == user_id,
+            columns.superseded_by.in_(list(memory_ids)),
+            columns.superseded_at >= since,
+            sa.or_(columns.supersede_reason.is_(None), columns.supersede_reason != "duplicate"),
+        )
+        .order_by(columns.superseded_at, columns.created_at)
+    ).all()
+    for by, content, at in rows:
+        found[by] = (content, driver_time(at))
+    return found

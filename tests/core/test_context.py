@@ -48,13 +48,12 @@ def test_two_sessions_days_apart(fresh_engine, clock, gap, mode):
         "alice", "What foods should you avoid suggesting to me?", conversation_id="session-2"
     )
     assert "peanuts" in food.as_text()
+    # The unrelated memory ranks below, or not at all under the default relevance floor.
     ranked = [hit.memory.content for hit in food.hits]
-    assert ranked.index("I'm allergic to peanuts") < ranked.index("My favorite color is green")
+    first = ranked.index("I'm allergic to peanuts")
+    assert "My favorite color is green" not in ranked[:first]
     ranked = [hit.memory.content for hit in work.hits]
     assert ranked[0].startswith("My name is Alice and I work at Acme Corp")
-    assert ranked.index("My name is Alice and I work at Acme Corp") < ranked.index(
-        "My favorite color is green"
-    )
     assert food.tokens <= ContextBudget().available
     assert food.messages[0].role == "system"
 

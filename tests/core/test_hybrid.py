@@ -307,7 +307,7 @@ def test_buffered_vectors_are_searched_with_the_vector_index(stack):
     changed = {"content": content, "embedding": to_bytes(vector[0])}
     result = memories.sql.update("alice", indexed[0], changed, memories.clock.now)
     assert result is not None
-    _, version, embedding = result
+    _, version, embedding, _ = result
     row = IndexRow(indexed[0], content, "fact", None, memories.clock.now, version, embedding)
     memories.indexes.apply("alice", version, upserted=[row])
     memories.writes.write("alice", [row], vector)

@@ -87,7 +87,9 @@ def test_two_sessions_a_changed_preference_supersedes_the_old_one(
     assert BLUE in [hit.memory.content for hit in history]
     context = engine.build_context("alice", "what theme should I pick for my new laptop?")
     system = context.messages[0].content
-    assert "red theme" in system and BLUE not in system
+    # The old preference appears only in the note saying it changed (see ContextConfig).
+    assert "red theme" in system and system.count(BLUE) == 1
+    assert f'(changed on {clock.now.day} {clock.now:%b %Y}; before: "{BLUE}")' in system
 
 
 def test_no_longer_retracts_the_fact_and_is_itself_kept(

@@ -32,5 +32,6 @@ def test_search_hit_metadata_is_flat_and_json_ready() -> None:
         "temporal_multiplier": 0.995,
         "final_score": 0.0159,
         "date_boost": 1.0,
+        "slot_boost": 1.0,
     }
     assert json.loads(json.dumps(metadata)) == metadata
