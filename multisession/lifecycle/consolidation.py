@@ -92,7 +92,7 @@ class ConsolidationConfig:
     max_group: int = 12
     window: timedelta = timedelta(days=7)
     similarity: float = 0.55
-    keyword_similarity: float = 0.3
+    keyword_similarity: float = 0.15
     max_sentences: int = 4
     max_chars: int = 1200
     use_llm: bool = True
@@ -272,10 +272,12 @@ class _Terms:
         self.words = [content_words(text) for text in texts]
         counts: Counter[str] = Counter(word for words in self.words for word in words)
         total = max(len(texts), 1)
-        self.idf = {word: math.log(1.0 + total / count) for word, count in counts.items()}
+        # 1 + log(N / df): a word every memory has still counts (a user's memories may
+        # all be about one trip), a rare one counts more.
+        self.idf = {word: 1.0 + math.log(total / count) for word, count in counts.items()}
 
     def vector(self, words: frozenset[str]) -> dict[str, float]:
-        weights = {word: self.idf.get(word, math.log(2.0)) for word in words}
+        weights = {word: self.idf.get(word, 1.0) for word in words}
         norm = math.sqrt(sum(weight * weight for weight in weights.values()))
         return {word: weight / norm for word, weight in weights.items()} if norm else {}
 
@@ -398,7 +400,8 @@ def extractive_summary(members: Sequence[Episode], config: ConsolidationConfig) 
     length = 0
     for i in chosen:
         member, _, sentence = sentences[i]
-        part = f"{_date(member.at)}: {sentence}"
+        ending = "" if sentence[-1] in ".!?" else "."
+        part = f"{_date(member.at)}: {sentence}{ending}"
         if parts and length + len(part) + 1 > config.max_chars:
             break
         parts.append(part)
