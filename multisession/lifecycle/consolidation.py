@@ -310,15 +310,22 @@ def group_episodes(episodes: Sequence[Episode], config: ConsolidationConfig) -> 
     """
     terms = _Terms([episode.content for episode in episodes])
     groups: list[_Group] = []
+    # Memories come in time order: a group whose newest memory is more than a window
+    # older than this one is closed for good, so each memory is compared with the few
+    # groups of the last window only.
+    open_groups: list[_Group] = []
     for position, episode in enumerate(episodes):
         words = terms.vector(terms.words[position])
+        open_groups = [
+            group
+            for group in open_groups
+            if episode.at - group.members[-1].at <= config.window
+            and len(group.members) < config.max_group
+        ]
         best: _Group | None = None
         best_score = 0.0
-        for group in groups:
-            last = group.members[-1]
-            if last.scope != episode.scope or len(group.members) >= config.max_group:
-                continue
-            if episode.at - last.at > config.window:
+        for group in open_groups:
+            if group.members[-1].scope != episode.scope:
                 continue
             score = _similarity(episode, words, group, config)
             if score > best_score:
@@ -326,6 +333,7 @@ def group_episodes(episodes: Sequence[Episode], config: ConsolidationConfig) -> 
         if best is None:
             best = _Group()
             groups.append(best)
+            open_groups.append(best)
         best.members.append(episode)
         if episode.vector is not None:
             best.vector_sum = (
