@@ -3,7 +3,8 @@
 Every LoCoMo turn is one ``episode`` memory of its conversation's user (as in
 ``retrieval_quality.py``). Recall@5/10/20 is measured with the default settings before
 consolidation, then every user is consolidated (extractive, offline) and recall is
-measured again, one search per question and k, two ways:
+measured again, two ways (one search of the top 20 per question; @5 and @10 are its
+first 5 and 10):
 
 - strict: only the original turns count; a summary in the ranking takes a place and
   answers nothing, so this is the floor of what consolidation costs;
@@ -78,7 +79,7 @@ def quoted_turns(summary: Any, sources: dict[str, Any]) -> list[str]:
 def measure(
     engine: Any, conversations: Sequence[locomo.Conversation], credit: bool
 ) -> locomo.RecallTally:
-    """Recall@k, one search per question and k; summaries credited when ``credit``."""
+    """Recall@k from one top-20 search per question; summaries credited when ``credit``."""
     tally = locomo.RecallTally(ks=KS)
     for conversation in conversations:
         sources: dict[str, Any] = {}
@@ -88,22 +89,19 @@ def measure(
                 for m in engine.list(conversation.sample_id, kinds=["episode"], limit=100_000)
             }
         for question in conversation.questions:
-            rankings: dict[int, list[str]] = {}
-            for k in KS:
-                hits = engine.search(
-                    conversation.sample_id, question.question, k=k, now=conversation.now
-                )
-                ranked: list[str] = []
-                for hit in hits:
-                    if hit.memory.kind == "summary":
-                        if credit:
-                            ranked.extend(quoted_turns(hit.memory, sources))
-                        else:
-                            ranked.append(f"summary:{hit.memory.id}")
+            hits = engine.search(
+                conversation.sample_id, question.question, k=max(KS), now=conversation.now
+            )
+            ranked: list[str] = []
+            for hit in hits:
+                if hit.memory.kind == "summary":
+                    if credit:
+                        ranked.extend(quoted_turns(hit.memory, sources))
                     else:
-                        ranked.append(hit.memory.metadata["dia_id"])
-                rankings[k] = ranked
-            tally.add_per_k(question, rankings, 0.0)
+                        ranked.append(f"summary:{hit.memory.id}")
+                else:
+                    ranked.append(hit.memory.metadata["dia_id"])
+            tally.add(question, ranked, 0.0)
     return tally
 
 
