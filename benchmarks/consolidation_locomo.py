@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,14 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="LoCoMo JSON (default: the dev split)")
+    parser.add_argument(
+        "--similarity",
+        type=float,
+        nargs="+",
+        default=[0.55],
+        help="ConsolidationConfig.similarity values to compare (one store each)",
+    )
+    parser.add_argument("--quoted", action="store_true", help="also count quoted turns")
     args = parser.parse_args(argv)
 
     from multisession import MemoryEngine, default_embedder
@@ -118,38 +127,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = VectorTable(default_embedder())
     table.fill([turn.content for c in conversations for turn in c.turns])
     embedder = as_embedder(table, name="all-MiniLM-L6-v2")
-    with (
-        tempfile.TemporaryDirectory(prefix="multisession-consolidation-") as directory,
-        MemoryEngine(Path(directory) / "store", embedder=embedder) as engine,
-    ):
-        ingest(engine, conversations)
-        before = measure(engine, conversations, credit=False)
-        started = time.perf_counter()
-        summaries = covered = 0
-        for conversation in conversations:
-            report = engine.consolidate(conversation.sample_id, now=conversation.now)
-            summaries += report.written
-            covered += sum(len(group.source_ids) for group in report.groups)
-        seconds = time.perf_counter() - started
-        again = sum(engine.consolidate(c.sample_id, now=c.now).written for c in conversations)
-        strict = measure(engine, conversations, credit=False)
-        quoted = measure(engine, conversations, credit=True)
+    from multisession.lifecycle import ConsolidationConfig
+
     turns = sum(len(c.turns) for c in conversations)
-    print(
-        f"\n{summaries} summaries over {covered} of {turns} memories "
-        f"({100 * covered / max(turns, 1):.1f} %); a second run wrote {again}; "
-        f"{1000 * seconds / len(conversations):.0f} ms per user "
-        f"(load average {os.getloadavg()[0]:.1f})"
-    )
-    print("\nRecall@k (%), default settings, before -> after consolidation")
-    print(f"{'counted':<10}" + "".join(f"{'R@' + str(k):>24}" for k in KS))
-    for name, after in (("strict", strict), ("quoted", quoted)):
+    results: dict[str, locomo.RecallTally] = {}
+    with tempfile.TemporaryDirectory(prefix="multisession-consolidation-") as directory:
+        for similarity in args.similarity:
+            config = ConsolidationConfig(similarity=similarity)
+            with MemoryEngine(
+                Path(directory) / f"store-{similarity}", embedder=embedder, consolidation=config
+            ) as engine:
+                ingest(engine, conversations)
+                if "before" not in results:
+                    results["before"] = measure(engine, conversations, credit=False)
+                started = time.perf_counter()
+                summaries = covered = 0
+                for conversation in conversations:
+                    report = engine.consolidate(conversation.sample_id, now=conversation.now)
+                    summaries += report.written
+                    covered += sum(len(group.source_ids) for group in report.groups)
+                seconds = time.perf_counter() - started
+                again = sum(
+                    engine.consolidate(c.sample_id, now=c.now).written for c in conversations
+                )
+                print(
+                    f"similarity {similarity}: {summaries} summaries over {covered} of "
+                    f"{turns} memories ({100 * covered / max(turns, 1):.1f} %); a second run "
+                    f"wrote {again}; {1000 * seconds / len(conversations):.0f} ms per user "
+                    f"(load average {os.getloadavg()[0]:.1f})"
+                )
+                for first in (True, False):
+                    engine.consolidation = replace(config, summary_first=first)
+                    label = f"sim {similarity}, summary_first={first}"
+                    results[label] = measure(engine, conversations, credit=False)
+                    if args.quoted and first:
+                        results[label + ", quoted"] = measure(engine, conversations, credit=True)
+    before = results.pop("before")
+    print("\nRecall@k (%), default settings, before -> after consolidation (strict unless quoted)")
+    print(f"{'variant':<36}" + "".join(f"{'R@' + str(k):>24}" for k in KS))
+    for name, after in results.items():
         cells = []
         for k in KS:
             old = before.recall_percent("all", k) or 0.0
             new = after.recall_percent("all", k) or 0.0
             cells.append(f"{old:6.2f} -> {new:6.2f} ({new - old:+.2f})")
-        print(f"{name:<10}" + "".join(f"{cell:>24}" for cell in cells))
+        print(f"{name:<36}" + "".join(f"{cell:>24}" for cell in cells))
     return 0
 
 

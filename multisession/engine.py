@@ -741,7 +741,9 @@ class MemoryEngine(
             cached = [
                 (memories[doc_id], breakdown) for doc_id, breakdown in hits if doc_id in memories
             ]
-            cached = prefer_summaries(cached, self.consolidation.source_weight)
+            cached = prefer_summaries(
+                cached, self.consolidation.source_weight, self.consolidation.summary_first
+            )
             if cache_key is not None and self._cache is not None:
                 self._cache.put(cache_key, cached)
         memories = {memory.id: memory for memory, _ in cached}

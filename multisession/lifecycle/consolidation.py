@@ -83,8 +83,9 @@ class ConsolidationConfig:
         skip_sensitive: Leave memories of the ``"sensitive"`` privacy class out, so
             that no summary repeats them.
         source_weight: What search multiplies a consolidated original's final score
-            by (1: not at all). Either way a summary found with some of its sources
-            takes the best of their scores and is listed before them.
+            by (1: not at all).
+        summary_first: A summary found with some of its sources takes the best of
+            their scores and is listed before them; off, it keeps its own score.
     """
 
     kinds: tuple[str, ...] = ("episode",)
@@ -98,6 +99,7 @@ class ConsolidationConfig:
     use_llm: bool = True
     skip_sensitive: bool = True
     source_weight: float = 1.0
+    summary_first: bool = True
 
     def __post_init__(self) -> None:
         if not self.kinds or not all(isinstance(kind, str) and kind for kind in self.kinds):
@@ -515,7 +517,7 @@ def plan_groups(
 
 
 def prefer_summaries(
-    hits: Sequence[tuple[Memory, ScoreBreakdown]], weight: float
+    hits: Sequence[tuple[Memory, ScoreBreakdown]], weight: float, summary_first: bool = True
 ) -> list[tuple[Memory, ScoreBreakdown]]:
     """Hits with each summary ahead of its sources found with it, best first.
 
@@ -524,7 +526,9 @@ def prefer_summaries(
     form; the sources keep their own scores, times ``weight``, and their places
     relative to other memories. A summary or a source found alone is left as it is.
     """
-    if not any(memory.consolidated_into for memory, _ in hits):
+    if not any(memory.consolidated_into for memory, _ in hits) or (
+        weight >= 1.0 and not summary_first
+    ):
         return list(hits)
     best: dict[str, float] = {}
     for memory, score in hits:
@@ -535,7 +539,7 @@ def prefer_summaries(
     for memory, score in hits:
         if memory.consolidated_into and weight < 1.0:
             score = replace(score, final_score=score.final_score * weight)
-        elif memory.id in best and best[memory.id] > score.final_score:
+        elif summary_first and memory.id in best and best[memory.id] > score.final_score:
             score = replace(score, final_score=best[memory.id])
         changed.append((memory, score))
     return sorted(changed, key=lambda hit: (-hit[1].final_score, hit[0].kind != SUMMARY_KIND))
