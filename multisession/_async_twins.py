@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from .context.builder import BuiltContext
 from .context.sessions import Resumption
+from .lifecycle.consolidation import ConsolidationReport
+from .lifecycle.retention import RetentionReport
 from .records import Memory, MemoryInput, Message, SearchHit
 
 __all__ = ["AsyncTwins"]
@@ -57,6 +59,12 @@ class _SyncEngine(Protocol):
     def history(self) -> Callable[..., builtins.list[Memory]]: ...
     @property
     def supersede(self) -> Callable[..., Memory]: ...
+    @property
+    def consolidate(self) -> Callable[..., ConsolidationReport]: ...
+    @property
+    def sources(self) -> Callable[..., builtins.list[Memory]]: ...
+    @property
+    def apply_retention(self) -> Callable[..., RetentionReport]: ...
     @property
     def restore(self) -> Callable[..., Memory]: ...
 
@@ -165,3 +173,15 @@ class AsyncTwins:
     async def arestore(self: _SyncEngine, user_id: str, memory_id: str, **kwargs: Any) -> Memory:
         """Async :meth:`restore`."""
         return await asyncio.to_thread(self.restore, user_id, memory_id, **kwargs)
+
+    async def aconsolidate(self: _SyncEngine, user_id: str, **kwargs: Any) -> ConsolidationReport:
+        """Async :meth:`consolidate`."""
+        return await asyncio.to_thread(self.consolidate, user_id, **kwargs)
+
+    async def asources(self: _SyncEngine, user_id: str, memory_id: str) -> list[Memory]:
+        """Async :meth:`sources`."""
+        return await asyncio.to_thread(self.sources, user_id, memory_id)
+
+    async def aapply_retention(self: _SyncEngine, *args: Any, **kwargs: Any) -> RetentionReport:
+        """Async :meth:`apply_retention`."""
+        return await asyncio.to_thread(self.apply_retention, *args, **kwargs)

@@ -28,6 +28,7 @@ from ._async_twins import AsyncTwins
 from ._conversation_methods import ConversationMethods
 from ._latency import SearchLatency
 from ._lifecycle_methods import LifecycleMethods
+from ._maintenance_methods import MaintenanceMethods
 from ._privacy_methods import PrivacyMethods
 from .context.builder import ContextConfig
 from .embeddings.base import Embedder, as_embedder
@@ -39,7 +40,9 @@ from .errors import (
     MemoryNotFoundError,
 )
 from .lifecycle import LifecycleConfig, Planner
+from .lifecycle.consolidation import ConsolidationConfig, prefer_summaries
 from .lifecycle.relevance import DEFAULT_MIN_RELEVANCE, relevance
+from .lifecycle.retention import RetentionPolicy
 from .lifecycle.slot_keys import slot_keys
 from .lifecycle.small_talk import is_small_talk
 from .privacy import PrivacyConfig, SensitivityClassifier
@@ -73,7 +76,9 @@ class _Default(enum.Enum):
 DEFAULT_EMBEDDER: Final = _Default.EMBEDDER
 
 
-class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncTwins):
+class MemoryEngine(
+    ConversationMethods, LifecycleMethods, MaintenanceMethods, PrivacyMethods, AsyncTwins
+):
     """Long-term memory for many users: store, search, list, update, delete, export.
 
     Example:
@@ -154,6 +159,9 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             :func:`~multisession.lifecycle.relevance.relevance`), for :meth:`search` and
             :meth:`build_context` unless they pass their own; 0 keeps every hit. Above
             0, small talk retrieves nothing (see :mod:`multisession.lifecycle.small_talk`).
+        consolidation: How :meth:`consolidate` groups episodes and writes summaries
+            (see :class:`~multisession.lifecycle.consolidation.ConsolidationConfig`).
+        retention: The policy :meth:`apply_retention` applies when given none.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors and
@@ -194,6 +202,8 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         cache_ttl: float = 60.0,
         lifecycle: LifecycleConfig | None = None,
         min_relevance: float = DEFAULT_MIN_RELEVANCE,
+        consolidation: ConsolidationConfig | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -209,6 +219,11 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         self.lifecycle_config = (
             check.check_setting_type(lifecycle, LifecycleConfig, "lifecycle") or LifecycleConfig()
         )
+        self.consolidation = (
+            check.check_setting_type(consolidation, ConsolidationConfig, "consolidation")
+            or ConsolidationConfig()
+        )
+        self.retention = check.check_setting_type(retention, RetentionPolicy, "retention")
         self.max_content_chars = check.check_setting_int(
             max_content_chars, "max_content_chars", 1, 10_000_000
         )
@@ -739,6 +754,9 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             cached = [
                 (memories[doc_id], breakdown) for doc_id, breakdown in hits if doc_id in memories
             ]
+            cached = prefer_summaries(
+                cached, self.consolidation.source_weight, self.consolidation.summary_first
+            )
             if cache_key is not None and self._cache is not None:
                 self._cache.put(cache_key, cached)
         memories = {memory.id: memory for memory, _ in cached}

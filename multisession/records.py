@@ -82,6 +82,9 @@ class Memory:
     #: The detectors that fired on the content, sorted.
     detectors: tuple[str, ...] = ()
     scope: str | None = None
+    #: The summary memory this one was consolidated into, or None (see
+    #: :meth:`MemoryEngine.consolidate`); a summary lists its sources in its metadata.
+    consolidated_into: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 strings)."""
@@ -107,6 +110,7 @@ class Memory:
             ),
             "sensitivity": self.sensitivity,
             "detectors": list(self.detectors),
+            "consolidated_into": self.consolidated_into,
         }
 
 

@@ -49,6 +49,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_async_twins",
             "_conversation_methods",
             "_lifecycle_methods",
+            "_maintenance_methods",
             "_privacy_methods",
             "metrics",
         }

@@ -28,6 +28,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             versions = engine.history(user_id, memory_id)
         except MemoryNotFoundError:
             raise _no_such_memory(engine, user_id, memory_id, args) from None
+        sources = {memory.id: engine.sources(user_id, memory.id) for memory in versions}
     if args.json:
         _print_json([memory.to_dict() for memory in versions])
         return 0
@@ -50,5 +51,14 @@ def cmd_history(args: argparse.Namespace) -> int:
             state,
             str(memory.mentions),
         )
-    new_console().print(table)
+    out = new_console()
+    out.print(table)
+    # Provenance of consolidation: which summary a memory went into, what a summary covers.
+    for memory in versions:
+        if memory.consolidated_into:
+            out.print(Text(f"{memory.id} consolidated into summary {memory.consolidated_into}"))
+        if sources[memory.id]:
+            out.print(Text(f"summary {memory.id} consolidates {len(sources[memory.id])} memories:"))
+            for source in sources[memory.id]:
+                out.print(Text(f"  {source.id}  {_utc(source.created_at)}  {source.content}"))
     return 0

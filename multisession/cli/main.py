@@ -58,6 +58,7 @@ try:
         cmd_stats,
     )
     from .lifecycle_commands import cmd_history
+    from .maintenance_commands import add_maintenance_commands
     from .privacy import cmd_forget_any, cmd_privacy_report
     from .service import cmd_keys_create, cmd_keys_list, cmd_keys_revoke, cmd_mcp, cmd_serve
 except ModuleNotFoundError as missing:
@@ -90,6 +91,8 @@ examples:
   multisession forget alice --all --yes
   multisession privacy report --user alice
   multisession forget alice --class sensitive --yes
+  multisession consolidate --user alice --dry-run
+  multisession retention --ttl episode=90 --dry-run
   multisession keys create --tenant acme && multisession serve --port 8000
 
 The store is --store DIR, else $MULTISESSION_STORE, else ./multisession-store.
@@ -209,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("user", metavar="USER")
     history.add_argument("memory_id", metavar="MEMORY_ID")
+
+    add_maintenance_commands(command)
 
     export = command("export", cmd_export, "everything stored about a user, as JSON")
     export.add_argument("user", metavar="USER")

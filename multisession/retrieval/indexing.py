@@ -91,12 +91,15 @@ class Indexer:
         *,
         skip_existing: bool = False,
         also: Callable[[Connection], None] | None = None,
+        changes: Sequence[ValidityChange] | None = None,
     ) -> list[Memory]:
         """Store checked memory rows (see ``_validation.memory_rows``); returns the new memories.
 
         With ``skip_existing``, rows whose id the user already has are left out, before
         anything is embedded; otherwise such an id rejects the write. ``also`` writes
         more in the same SQL transaction (see :meth:`SQLStore.insert`); it needs rows.
+        ``changes``, when given, are the changes to stored memories written with the
+        rows instead of the planner's (a consolidation's summary replacing an older one).
         """
         fresh = [dict(row) for row in rows]
         if fresh and skip_existing:
@@ -112,7 +115,10 @@ class Indexer:
             row["valid_from"] = row["created_at"]
             for column, value in _NEW_ROW_VALIDITY.items():
                 row.setdefault(column, value)
-        changes = self.planner(user_id, fresh, vectors, now) if self.planner else []
+        if changes is not None:
+            changes = list(changes)
+        else:
+            changes = self.planner(user_id, fresh, vectors, now) if self.planner else []
         version, inserted = self._store.insert(
             user_id, fresh, now, skip_existing=skip_existing, also=also, changes=changes
         )

@@ -56,6 +56,7 @@ MEMORY_COLUMNS = tuple(
         "sensitivity",
         "detectors",
         "scope",
+        "consolidated_into",
     )
 )
 GET_MANY_SQL = (
@@ -86,6 +87,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         sensitivity,
         detectors,
         scope,
+        consolidated_into,
     ) = row[: len(MEMORY_COLUMNS)]
     if isinstance(metadata, (str, bytes)):
         metadata = json.loads(metadata)
@@ -111,6 +113,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         sensitivity=sensitivity,
         detectors=tuple(detectors or ()),
         scope=scope,
+        consolidated_into=consolidated_into,
     )
 
 

@@ -180,4 +180,5 @@ def _memory(item: dict[str, Any]) -> Memory:
         sensitivity=item["sensitivity"],
         detectors=tuple(item["detectors"]),
         scope=item["scope"],
+        consolidated_into=item.get("consolidated_into"),
     )

@@ -111,6 +111,9 @@ memories_table = sa.Table(
     # The content's BM25 terms as the tokenizer stored them (see retrieval/terms.py), so
     # that loading a keyword index skips tokenizing; NULL in rows written before.
     sa.Column("terms", sa.Text, nullable=True),
+    # The summary memory this one was consolidated into (see lifecycle/consolidation.py),
+    # or NULL: the memory is kept, and search prefers the summary.
+    sa.Column("consolidated_into", sa.String(32), nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
