@@ -23,12 +23,16 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.engine import Connection
 
-from ..records import IndexRow, Memory
+from ..records import IndexRow, Memory, MemoryFilter
 from ..storage.schema import from_bytes, to_bytes
 from ..storage.sql_store import SQLStore
 from ..storage.validity import ValidityChange
 from ..storage.write_behind import WriteBehind
 from .user_indexes import UserIndexes
+
+#: The kind of the memories consolidation writes (see ``lifecycle.consolidation``), whose
+#: metadata lists their ``sources``.
+CONSOLIDATED_KIND = "summary"
 
 __all__ = ["Indexer", "WritePlanner"]
 
@@ -235,13 +239,37 @@ class Indexer:
         return memory
 
     def delete(self, user_id: str, memory_id: str, now: datetime) -> bool:
-        """Delete one memory everywhere; False if the user has no such memory."""
+        """Delete one memory everywhere; False if the user has no such memory.
+
+        Consolidated summaries that quote it (current ones and the history of them) go
+        too: a deleted memory must leave no readable trace, and a summary repeats its
+        sources' sentences. Their other sources stay, and a later consolidation
+        groups them again.
+        """
         version = self._store.delete(user_id, memory_id, now)
         if version is None:
             return False
         self._indexes.apply(user_id, version, removed=[memory_id])
         self._writes.delete(user_id, memory_id)
+        for summary_id in self._summaries_quoting(user_id, memory_id):
+            self.delete(user_id, summary_id, now)
         return True
+
+    def _summaries_quoting(self, user_id: str, memory_id: str) -> list[str]:
+        """The ids of the user's consolidated summaries made from ``memory_id``."""
+        summaries = self._store.list(
+            user_id,
+            MemoryFilter(kinds=(CONSOLIDATED_KIND,), include_superseded=True),
+            limit=None,
+            offset=0,
+            newest_first=False,
+        )
+        return [
+            summary.id
+            for summary in summaries
+            if "consolidation" in summary.metadata
+            and memory_id in (summary.metadata.get("sources") or ())
+        ]
 
     def store_missing_terms(self, batch_size: int = 2_000) -> int:
         """Store the terms of memories written before terms were stored; returns how many.

@@ -133,6 +133,35 @@ def test_a_second_run_writes_nothing_and_a_new_episode_replaces_its_group_s_summ
     assert engine.consolidate("ana").groups == []
 
 
+def test_deleting_a_source_deletes_every_summary_that_quotes_it(
+    fresh_engine: MemoryEngine, clock: Any
+) -> None:
+    engine = fresh_engine
+    ids = _fill(engine, clock)
+    first = engine.consolidate("ana")
+    engine.add("ana", "I signed the Globex contract for the data engineer job", kind="episode")
+    (extended,) = engine.consolidate("ana").groups
+    (old_job,) = [g.summary_id for g in first.groups if g.source_ids == tuple(ids["job"])]
+    (trip_summary,) = [g.summary_id for g in first.groups if g.summary_id != old_job]
+    assert extended.summary_id is not None and trip_summary is not None
+    # "second interview" is in both job summaries, the current one and its history.
+    quoted = "The second interview at Globex"
+    assert quoted in engine.get("ana", extended.summary_id).content
+
+    engine.delete("ana", ids["job"][1])
+
+    for gone in (extended.summary_id, old_job):
+        with pytest.raises(MemoryNotFoundError):
+            engine.get("ana", gone)
+    everything = engine.list("ana", include_superseded=True)
+    assert not any(quoted in memory.content for memory in everything)
+    hits = engine.search("ana", "second interview at Globex", k=20, include_superseded=True)
+    assert not any(quoted in hit.memory.content for hit in hits)
+    # The other sources and the other topic's summary stay.
+    assert all(engine.get("ana", memory_id) for memory_id in ids["job"][::2])
+    assert engine.get("ana", trip_summary).kind == "summary"
+
+
 def test_a_dry_run_writes_nothing_and_calls_no_llm(fresh_engine: MemoryEngine, clock: Any) -> None:
     engine = fresh_engine
     _fill(engine, clock)
