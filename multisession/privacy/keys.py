@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import Connection, Engine
 
+from .._lru import LRUCache
 from ..errors import ConfigurationError, MultisessionError
 
 __all__ = [
@@ -231,7 +232,15 @@ class KeyRing:
         self._engine = engine
         self.master = master
         self._masters = {key.key_id: key for key in (*previous, master)}
+        # Unwrapped data keys of recent reads: a search decrypts its hits without a
+        # read of the key table each time. destroy() drops the user's entry.
+        self._unwrapped: LRUCache[str, bytes] = LRUCache(4096)
         data_keys_table.create(engine, checkfirst=True)
+
+    @property
+    def master_key_ids(self) -> frozenset[str]:
+        """The ids of the master keys this ring can unwrap with (current and previous)."""
+        return frozenset(self._masters)
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -314,10 +323,12 @@ class KeyRing:
         database runs with ``secure_delete`` (as the memory store does) and the
         write-ahead log is emptied.
         """
+        self._unwrapped.discard(user_id)
         with self._begin() as conn:
             deleted = conn.execute(
                 data_keys_table.delete().where(data_keys_table.c.user_id == user_id)
             ).rowcount
+        self._unwrapped.discard(user_id)
         if deleted and self._engine.dialect.name == "sqlite":
             with self._engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -416,12 +427,24 @@ class KeyRing:
         stored: decrypting needs the same, so a ciphertext copied to another row or
         another user does not decrypt.
         """
-        data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed: bytes = AESGCM(self._data_key(user_id, create=True)).encrypt(
-            nonce, data, _data_aad(user_id, aad)
-        )
-        return _FORMAT + nonce + sealed
+        return self.encrypt_many(user_id, [(plaintext, aad)])[0]
+
+    def encrypt_many(self, user_id: str, items: Sequence[tuple[bytes | str, bytes]]) -> list[bytes]:
+        """Each ``(plaintext, aad)`` encrypted as :meth:`encrypt` does, with one key read.
+
+        The data key is read from the key table for every call (not from the cache):
+        a key another process destroyed meanwhile is made anew instead of sealing new
+        content with a key that no longer exists.
+        """
+        data_key = self._data_key(user_id, create=True)
+        self._unwrapped.put(user_id, data_key)
+        cipher = AESGCM(data_key)
+        sealed: list[bytes] = []
+        for plaintext, aad in items:
+            data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
+            nonce = secrets.token_bytes(_NONCE_BYTES)
+            sealed.append(_FORMAT + nonce + cipher.encrypt(nonce, data, _data_aad(user_id, aad)))
+        return sealed
 
     def decrypt(self, user_id: str, ciphertext: bytes, aad: bytes = b"") -> bytes:
         """The plaintext of one of the user's ciphertexts.
@@ -434,7 +457,10 @@ class KeyRing:
         """
         if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
             raise DecryptionError("not a ciphertext of this key ring (unknown format or truncated)")
-        data_key = self._data_key(user_id, create=False)
+        data_key = self._unwrapped.get(user_id)
+        if data_key is None:
+            data_key = self._data_key(user_id, create=False)
+            self._unwrapped.put(user_id, data_key)
         nonce = ciphertext[1 : 1 + _NONCE_BYTES]
         try:
             plaintext: bytes = AESGCM(data_key).decrypt(

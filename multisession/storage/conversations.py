@@ -22,6 +22,7 @@ from .._ids import new_id
 from .._lru import LRUCache
 from ..errors import MemoryNotFoundError
 from ..records import Conversation, Message
+from .encryption import StoreCipher
 from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
 __all__ = ["ConversationStore", "TextClassifier"]
@@ -45,14 +46,25 @@ def _conversation(row: sa.Row[Any]) -> Conversation:
     )
 
 
-def _message(row: sa.Row[Any]) -> Message:
+def _message(row: sa.Row[Any], cipher: StoreCipher | None = None) -> Message | None:
+    """A message from its row; None for a sealed one that cannot be opened."""
+    content, metadata = row.content, row.metadata
+    if row.sealed is not None:
+        fields = (
+            None
+            if cipher is None
+            else cipher.try_open(row.user_id, "ms_messages", row.id, row.sealed)
+        )
+        if fields is None:
+            return None
+        content, metadata = fields.get("content", ""), fields.get("metadata")
     return Message(
         role=row.role,
-        content=row.content,
+        content=content,
         created_at=row.created_at,
         id=row.id,
         conversation_id=row.conversation_id,
-        metadata=dict(row.metadata or {}),
+        metadata=dict(metadata or {}),
         sensitivity=row.sensitivity,
         detectors=tuple(row.detectors or ()),
     )
@@ -67,6 +79,8 @@ class ConversationStore:
         max_cached: How many conversations' windows are cached.
         classify: Gives each new message its privacy class and detectors; None stores
             messages unclassified.
+        cipher: Seals the messages of the classes it encrypts and opens them on read
+            (see :mod:`.encryption`); None stores and reads plaintext.
     """
 
     def __init__(
@@ -76,9 +90,11 @@ class ConversationStore:
         window: int = 50,
         max_cached: int = 256,
         classify: TextClassifier | None = None,
+        cipher: StoreCipher | None = None,
     ) -> None:
         self._engine = engine
         self._classify = classify
+        self._cipher = cipher
         self._window = window
         # (user, conversation) -> ((message count, newest message id), window)
         self._cache: LRUCache[
@@ -146,25 +162,48 @@ class ConversationStore:
 
         Call :meth:`forget_cached` once it commits.
         """
+        self._check_writable()
+        rows: builtins.list[dict[str, Any]] = [
+            {
+                "user_id": user_id,
+                "conversation_id": conversation_id,
+                "id": message.id,
+                "role": message.role,
+                "content": message.content,
+                "created_at": message.created_at,
+                "metadata": message.metadata,
+                "sensitivity": message.sensitivity,
+                "detectors": (None if message.sensitivity is None else list(message.detectors)),
+                "sealed": None,
+            }
+            for message in stored
+        ]
+        cipher = self._cipher
+        chosen = [row for row in rows if cipher is not None and cipher.seals(row["sensitivity"])]
+        if chosen:
+            assert cipher is not None
+            blobs = cipher.seal_many(
+                user_id,
+                "ms_messages",
+                [
+                    (row["id"], {"content": row["content"], "metadata": row["metadata"]})
+                    for row in chosen
+                ],
+            )
+            for row, blob in zip(chosen, blobs, strict=True):
+                row.update(content="", metadata={}, sealed=blob)
         ensure_user(conn, user_id, now)
         self._upsert_conversation(conn, user_id, conversation_id, now, len(stored))
-        conn.execute(
-            messages_table.insert(),
-            [
-                {
-                    "user_id": user_id,
-                    "conversation_id": conversation_id,
-                    "id": message.id,
-                    "role": message.role,
-                    "content": message.content,
-                    "created_at": message.created_at,
-                    "metadata": message.metadata,
-                    "sensitivity": message.sensitivity,
-                    "detectors": (None if message.sensitivity is None else list(message.detectors)),
-                }
-                for message in stored
-            ],
-        )
+        conn.execute(messages_table.insert(), rows)
+
+    def _check_writable(self) -> None:
+        if self._cipher is not None:
+            self._cipher.check_writable()
+
+    def _messages(self, rows: Any) -> builtins.list[Message]:
+        """The messages of these rows, leaving out sealed ones that cannot be opened."""
+        found = (_message(row, self._cipher) for row in rows)
+        return [message for message in found if message is not None]
 
     def forget_cached(self, user_id: str, conversation_id: str) -> None:
         """Drop the cached window of a conversation that was written to."""
@@ -228,6 +267,7 @@ class ConversationStore:
             values["action_items"] = [dict(item) for item in action_items]
         if not values:
             return
+        self._check_writable()
         with self._engine.begin() as conn:
             result = conn.execute(
                 conversations_table.update()
@@ -242,6 +282,7 @@ class ConversationStore:
 
     def clear(self, user_id: str, conversation_id: str) -> int:
         """Delete a conversation's messages and state; returns how many messages."""
+        self._check_writable()
         with self._engine.begin() as conn:
             count = conn.execute(
                 messages_table.delete().where(
@@ -345,7 +386,7 @@ class ConversationStore:
                 .limit(last)
             )
             with self._engine.connect() as conn:
-                return [_message(row) for row in conn.execute(statement)][::-1]
+                return self._messages(conn.execute(statement))[::-1]
         statement = sa.select(messages_table).where(*where).order_by(*order).offset(offset)
         with self._engine.connect() as conn:
-            return [_message(row) for row in conn.execute(statement)]
+            return self._messages(conn.execute(statement))

@@ -112,6 +112,9 @@ memories_table = sa.Table(
     # The content's BM25 terms as the tokenizer stored them (see retrieval/terms.py), so
     # that loading a keyword index skips tokenizing; NULL in rows written before.
     sa.Column("terms", sa.Text, nullable=True),
+    # With encryption at rest: content, metadata and slot keys encrypted together (see
+    # storage/encryption.py), the plaintext columns then empty; NULL for a plain row.
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
@@ -152,6 +155,8 @@ messages_table = sa.Table(
     # As on ms_memories: the privacy class and the detectors that fired, or NULL.
     sa.Column("sensitivity", sa.String(32), nullable=True),
     sa.Column("detectors", sa.JSON, nullable=True),
+    # As on ms_memories: content and metadata encrypted, or NULL for a plain row.
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
     sa.Index(
         "ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"
     ),
