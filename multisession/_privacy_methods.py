@@ -148,7 +148,9 @@ class PrivacyMethods:
         def is_of_class(text: str) -> bool:
             return classifier is not None and classifier.classify(text).sensitivity in classes
 
-        messages = erase_messages(self._store.engine, user_id, where.sensitivity, is_of_class)
+        messages = erase_messages(
+            self._store.engine, user_id, where.sensitivity, is_of_class, self._store.cipher
+        )
         self.conversations.forget_user(user_id)
         self._store.audit(
             "forget_class",

@@ -49,7 +49,7 @@ from .retrieval.indexing import Indexer
 from .retrieval.terms import Tokenizer, TokenizerConfig
 from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
-from .storage.encryption import KeySource, as_master_key, open_store_cipher, sealed_classes
+from .storage.encryption import KeySource, open_store_cipher, resolve_master_key, sealed_classes
 from .storage.layout import open_stores
 from .storage.result_cache import ResultCache
 from .storage.write_behind import RepairReport, WriteBehind
@@ -266,9 +266,12 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             if privacy is not False
             else None
         )
-        sealed = sealed_classes(encrypt, self.privacy.classes if self.privacy else None)
-        if encryption_key is not None:
-            encryption_key = as_master_key(encryption_key)
+        master_key = resolve_master_key(encryption_key)
+        sealed = (
+            sealed_classes(encrypt, self.privacy.classes if self.privacy else None)
+            if master_key is not None
+            else None
+        )
         if data_keys_url is None and directory is not None:
             data_keys_url = f"sqlite:///{Path(directory).expanduser().resolve() / 'keys.db'}"
         self.track_access = track_access
@@ -288,7 +291,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         try:
             self._store.cipher = open_store_cipher(
                 self._store,
-                encryption_key,
+                master_key,
                 previous=previous_encryption_keys,
                 classes=sealed,
                 keys_url=data_keys_url,

@@ -25,25 +25,91 @@ from ..records import Conversation, Message
 from .encryption import StoreCipher
 from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
-__all__ = ["ConversationStore", "TextClassifier"]
+__all__ = ["ConversationStore", "TextClassifier", "open_state", "seal_state"]
 
 #: Classifies a message's content: its privacy class and the detectors that fired.
 TextClassifier = Callable[[str], tuple[str, tuple[str, ...]]]
 
 
-def _conversation(row: sa.Row[Any]) -> Conversation:
+def _conversation(row: sa.Row[Any], cipher: StoreCipher | None = None) -> Conversation:
+    state = open_state(row, cipher)
     return Conversation(
         user_id=row.user_id,
         conversation_id=row.conversation_id,
         created_at=row.created_at,
         last_interaction_at=row.last_interaction_at,
         message_count=row.message_count,
-        summary=row.summary,
+        summary=state["summary"],
         summarized_count=row.summarized_count,
-        decisions=list(row.decisions or []),
-        action_items=[dict(item) for item in row.action_items or []],
+        decisions=list(state["decisions"] or []),
+        action_items=[dict(item) for item in state["action_items"] or []],
         metadata=dict(row.metadata or {}),
     )
+
+
+def open_state(row: Any, cipher: StoreCipher | None) -> dict[str, Any]:
+    """A conversation's summary, decisions and action items, opened if sealed.
+
+    Sealed state that cannot be opened (no key) reads as none: a summary is rebuilt.
+    """
+    if row.sealed is None:
+        return {
+            "summary": row.summary,
+            "decisions": row.decisions,
+            "action_items": row.action_items,
+        }
+    fields = (
+        None
+        if cipher is None
+        else cipher.try_open(row.user_id, "ms_conversations", row.conversation_id, row.sealed)
+    )
+    fields = fields or {}
+    return {
+        "summary": fields.get("summary"),
+        "decisions": fields.get("decisions") or [],
+        "action_items": fields.get("action_items") or [],
+    }
+
+
+def seal_state(
+    conn: Connection,
+    cipher: StoreCipher | None,
+    user_id: str,
+    conversation_id: str,
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    """The column values that set a conversation's state, sealed when a key is given.
+
+    With a key, the whole state (summary, decisions, action items) is read, changed
+    and sealed again as one value; ``values`` holds the parts that change.
+    """
+    if (
+        cipher is None
+        or cipher.ring is None
+        or not {"summary", "decisions", "action_items"} & set(values)
+    ):
+        return values
+    row = conn.execute(
+        sa.select(
+            conversations_table.c.user_id,
+            conversations_table.c.conversation_id,
+            conversations_table.c.summary,
+            conversations_table.c.decisions,
+            conversations_table.c.action_items,
+            conversations_table.c.sealed,
+        ).where(
+            conversations_table.c.user_id == user_id,
+            conversations_table.c.conversation_id == conversation_id,
+        )
+    ).first()
+    state: dict[str, Any] = {"summary": None, "decisions": [], "action_items": []}
+    if row is not None:
+        state = open_state(row, cipher)
+    for name in ("summary", "decisions", "action_items"):
+        if name in values:
+            state[name] = values[name]
+    blob = cipher.seal(user_id, "ms_conversations", conversation_id, state)
+    return {**values, "summary": None, "decisions": [], "action_items": [], "sealed": blob}
 
 
 def _message(row: sa.Row[Any], cipher: StoreCipher | None = None) -> Message | None:
@@ -269,6 +335,7 @@ class ConversationStore:
             return
         self._check_writable()
         with self._engine.begin() as conn:
+            values = seal_state(conn, self._cipher, user_id, conversation_id, values)
             result = conn.execute(
                 conversations_table.update()
                 .where(
@@ -313,7 +380,7 @@ class ConversationStore:
                     conversations_table.c.conversation_id == conversation_id,
                 )
             ).first()
-        return _conversation(row) if row is not None else None
+        return _conversation(row, self._cipher) if row is not None else None
 
     def list(self, user_id: str, *, limit: int | None = None) -> builtins.list[Conversation]:
         """The user's conversations, most recently active first."""
@@ -325,7 +392,7 @@ class ConversationStore:
         if limit is not None:
             statement = statement.limit(limit)
         with self._engine.connect() as conn:
-            return [_conversation(row) for row in conn.execute(statement)]
+            return [_conversation(row, self._cipher) for row in conn.execute(statement)]
 
     def messages(
         self,

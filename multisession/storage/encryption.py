@@ -52,6 +52,7 @@ __all__ = [
     "open_key_ring",
     "open_memory_rows",
     "open_store_cipher",
+    "resolve_master_key",
     "seal_memory_row",
     "seal_memory_rows",
     "sealed_classes",
@@ -94,6 +95,15 @@ def as_master_key(source: KeySource) -> MasterKey:
         "encryption_key must be a MasterKey, 32 bytes, a key as 64 hex digits, or a callable "
         f"returning one; got {type(source).__name__}"
     )
+
+
+def resolve_master_key(source: KeySource | None) -> MasterKey | None:
+    """The master key given, else the one in ``MULTISESSION_MASTER_KEY``, else None."""
+    if source is not None:
+        return as_master_key(source)
+    if os.environ.get(DEFAULT_MASTER_KEY_ENV):
+        return MasterKey.from_env()
+    return None
 
 
 def sealed_classes(encrypt: str, classes: Sequence[str] | None) -> frozenset[str] | None:
@@ -333,11 +343,10 @@ def open_key_ring(
         KeyUnavailableError: The key is not the one the store's rows are sealed under;
             nothing was changed.
     """
-    if key is None and os.environ.get(DEFAULT_MASTER_KEY_ENV):
-        key = MasterKey.from_env()
+    key = resolve_master_key(key)
     if key is None:
         return None
-    master = as_master_key(key)
+    master = key
     earlier = [as_master_key(item) for item in previous]
     known = {master.key_id, *(item.key_id for item in earlier)}
     if recorded is not None and recorded not in known:

@@ -139,6 +139,9 @@ conversations_table = sa.Table(
     sa.Column("decisions", sa.JSON, nullable=False),
     sa.Column("action_items", sa.JSON, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
+    # With encryption at rest: the summary, decisions and action items encrypted
+    # together (see storage/encryption.py), those columns then empty; NULL when plain.
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
     sa.Index("ix_ms_conversations_user_last", "user_id", "last_interaction_at"),
 )
 

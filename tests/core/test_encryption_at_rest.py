@@ -4,6 +4,7 @@ missing and wrong keys, rotation, and crypto-shredding that defeats an older cop
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,10 @@ def write_secrets(engine: MemoryEngine, user: str = "alice") -> dict[str, str]:
     ids = {name: engine.add(user, text).id for name, text in SECRETS.items()}
     ids["public"] = engine.add(user, "I like green tea in the morning").id
     engine.add_messages(user, "c1", [("user", SECRETS["health"]), ("assistant", "Noted.")])
+    # What a summary refresh and the decision tracker would store of it.
+    engine.conversations.update_state(
+        user, "c1", summary="Has epilepsy; avoids strobe lights", decisions=["No strobe lights"]
+    )
     engine.flush_vectors()
     return ids
 
@@ -89,8 +94,10 @@ def test_no_file_of_the_store_holds_a_marker_and_search_still_finds_them(
         assert set(SECRETS.values()) <= listed
         exported = engine.export_user("alice")
         assert {m["content"] for m in exported["memories"]} >= set(SECRETS.values())
-        messages = exported["conversations"][0]["messages"]
-        assert messages[0]["content"] == SECRETS["health"]
+        conversation = exported["conversations"][0]
+        assert conversation["messages"][0]["content"] == SECRETS["health"]
+        assert conversation["summary"] == "Has epilepsy; avoids strobe lights"
+        assert conversation["decisions"] == ["No strobe lights"]
         report = engine.privacy_report("alice")
         assert report["memories"]["by_class"]["sensitive"] >= 2
         assert "epilepsy" not in repr(report)
@@ -166,6 +173,7 @@ def test_without_the_key_the_store_is_read_only_and_leaves_encrypted_memories_ou
         hits = engine.search("alice", "epilepsy strobe tea", k=10)
         assert [hit.memory.id for hit in hits] == [ids["public"]]
         assert engine.conversations.messages("alice", "c1")[0].content == "Noted."
+        assert engine.conversations.get("alice", "c1").summary is None  # type: ignore[union-attr]
         for write in (
             lambda: engine.add("alice", "I like coffee"),
             lambda: engine.update("alice", ids["public"], content="I like coffee"),
@@ -287,9 +295,8 @@ def test_deleting_a_user_shreds_their_data_key_for_older_copies(tmp_path, minilm
             )
         readable = {memory.content for memory in engine.list("alice", limit=100)}
         assert readable == {SECRETS["email"], "I like green tea in the morning"}
-        assert not set(SECRETS.values()) - {SECRETS["email"]} & {
-            hit.memory.content for hit in engine.search("alice", "epilepsy card tarjeta Ñúñez", k=10)
-        }
+        hits = engine.search("alice", "epilepsy card tarjeta Ñúñez", k=10)
+        assert {hit.memory.content for hit in hits} <= readable
         assert engine._store.cipher.skipped > 0  # type: ignore[union-attr]
 
 
@@ -301,3 +308,87 @@ def _sealed_of(store: Path, memory_id: str) -> bytes:
         ).scalar_one()
     sql.dispose()
     return bytes(blob)
+
+
+def test_results_holding_encrypted_memories_are_not_cached_in_redis(open_engine, redis_url):
+    import redis
+
+    engine = open_engine(encryption_key=KEY, cache_url=redis_url)
+    write_secrets(engine)
+    engine.search("alice", "epilepsy strobe lights", k=1, min_relevance=0)
+    engine.search("alice", "epilepsy strobe lights", k=1, min_relevance=0)
+    assert engine.events["cache_hit"] == 0
+    client = redis.Redis.from_url(redis_url)
+    values = b"".join(client.get(key) or b"" for key in client.keys("*"))
+    assert b"epilepsy" not in values
+    # A result of plain memories only is cached as before.
+    engine.search("alice", "green tea", k=1, min_relevance=0)
+    engine.search("alice", "green tea", k=1, min_relevance=0)
+    assert engine.events["cache_hit"] == 1
+    assert b"green tea" in b"".join(client.get(key) or b"" for key in client.keys("*"))
+
+
+def test_forget_class_erases_encrypted_messages_and_keeps_the_rest_readable(tmp_path, clock):
+    with MemoryEngine(tmp_path / "store", embedder=None, clock=clock, encryption_key=KEY) as engine:
+        write_secrets(engine)
+        engine.conversations.update_state(
+            "alice", "c1", decisions=["I take my epilepsy medication at night", "Buy tea"]
+        )
+        engine.forget_class("alice", "sensitive")
+        conversation = engine.conversations.get("alice", "c1")
+        assert conversation is not None and conversation.summary is None
+        assert conversation.decisions == ["Buy tea"]
+        assert [m.content for m in engine.conversations.messages("alice", "c1")] == ["Noted."]
+        remaining = {memory.content for memory in engine.list("alice", limit=100)}
+        assert remaining == {SECRETS["email"], "I like green tea in the morning"}
+
+
+def luhn_card(prefix: str) -> str:
+    """A 16-digit card number with a valid check digit, grouped by four."""
+    digits = prefix + "".join(secrets.choice("0123456789") for _ in range(15 - len(prefix)))
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    number = digits + str((10 - total % 10) % 10)
+    return " ".join(number[i : i + 4] for i in range(0, 16, 4))
+
+
+def postgres_data_directory(sql_url: str) -> Path:
+    """The data directory of the server, after a checkpoint wrote every page out."""
+    sql = sa.create_engine(sql_url)
+    with sql.connect() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
+        conn.exec_driver_sql("SELECT pg_switch_wal()")
+        where = Path(conn.exec_driver_sql("SHOW data_directory").scalar_one())
+    sql.dispose()
+    return where
+
+
+@pytest.mark.parametrize("encrypted", [True, False], ids=["encrypted", "plain-control"])
+def test_no_file_of_postgresql_holds_a_marker(encrypted, tmp_path, postgres_url, minilm, clock):  # type: ignore[no-untyped-def]
+    # The server is shared with other tests: markers of this run only.
+    nonce = secrets.token_hex(6)
+    card, email = luhn_card("4"), f"ines.{nonce}@example.org"
+    texts = [
+        f"My card is {card}, keep it for the Kafka{nonce} bookshop",
+        f"Write to me at {email}",
+        f"I was diagnosed with epilepsy, says doctor Quill{nonce}",
+    ]
+    markers = [card, email, f"Kafka{nonce}", f"Quill{nonce}"]
+    key = {"encryption_key": KEY, "encrypt": "personal"} if encrypted else {}
+    with MemoryEngine(
+        tmp_path / "store", sql_url=postgres_url, embedder=minilm, clock=clock, **key
+    ) as engine:
+        ids = [engine.add("alice", text).id for text in texts]
+        engine.add_messages("alice", "c1", [("user", texts[2])])
+        engine.flush_vectors()
+        hits = engine.search("alice", "which doctor treats my seizures", k=1)
+        assert hits[0].memory.id == ids[2] and hits[0].memory.content == texts[2]
+        assert engine.search("alice", f"Kafka{nonce}", k=1)[0].memory.content == texts[0]
+    in_postgres = occurrences(postgres_data_directory(postgres_url), markers)
+    if encrypted:
+        assert in_postgres == {}
+        assert occurrences(tmp_path / "store", markers) == {}  # Chroma and the key table
+    else:
+        assert set(in_postgres) == set(markers)  # the scan sees what is there
