@@ -538,17 +538,21 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         self.events["memories_deleted"] += 1
         self._store.erase_journal()
 
-    def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
+    def delete_user(
+        self, user_id: str, *, now: datetime | None = None, keep_data_key: bool = False
+    ) -> int:
         """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
 
         The audit log records that it happened, with a hash of the user id, never content.
         With encryption at rest, the user's data key is destroyed too, after the rows
-        (crypto-shredding: copies of the store made earlier cannot be read for the user).
+        (crypto-shredding: copies of the store made earlier cannot be read for the user),
+        unless ``keep_data_key`` (a user moved to another store sharing the key table).
         """
         user_id = check.check_user_id(user_id)
         now = self._now(now)
         count = self._store.delete_user(user_id, now)
-        if self._destroy_data_key(user_id, now) and count is None:
+        destroyed = not keep_data_key and self._destroy_data_key(user_id, now)
+        if destroyed and count is None:
             count = 0  # the rows went before, and a crash left the key behind
         if count is None:
             raise MemoryNotFoundError(f"unknown user {user_id!r}")

@@ -322,6 +322,38 @@ class KeyRing:
             )
         return self._unwrap(user_id, *row)
 
+    def copy_key(self, user_id: str, target: KeyRing) -> bool:
+        """Put the user's wrapped data key in ``target``'s key table too, unless there.
+
+        For moving a user's ciphertext to a store with a key table of its own (another
+        shard): the key stays wrapped, so both rings need the same master key. Returns
+        whether the user has a data key here.
+        """
+        stored = self._stored_key(user_id)
+        if stored is None:
+            return False
+        if target.shares_table_with(self) or target._stored_key(user_id) is not None:
+            return True
+        try:
+            with target._begin() as conn:
+                conn.execute(
+                    data_keys_table.insert().values(
+                        user_id=user_id,
+                        wrapped_key=stored[0],
+                        master_key_id=stored[1],
+                        created_at=datetime.now(timezone.utc),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            pass  # copied meanwhile by another mover
+        return True
+
+    def shares_table_with(self, other: KeyRing) -> bool:
+        """Whether both rings keep their data keys in the same database."""
+        return self._engine is other._engine or (
+            self._engine.url.render_as_string() == other._engine.url.render_as_string()
+        )
+
     def has_key(self, user_id: str) -> bool:
         """Whether the user has a data key (was written for and not destroyed)."""
         with self._engine.connect() as conn:

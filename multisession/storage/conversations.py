@@ -180,6 +180,8 @@ class ConversationStore:
         stored = self.prepare_messages(conversation_id, messages, now)
         if not stored:
             return []
+        if self._cipher is not None:
+            self._cipher.prepare(user_id)
         with self._engine.begin() as conn:
             self.write_messages(conn, user_id, conversation_id, stored, now)
         self.forget_cached(user_id, conversation_id)
@@ -334,6 +336,8 @@ class ConversationStore:
         if not values:
             return
         self._check_writable()
+        if self._cipher is not None:
+            self._cipher.prepare(user_id)
         with self._engine.begin() as conn:
             values = seal_state(conn, self._cipher, user_id, conversation_id, values)
             result = conn.execute(

@@ -190,6 +190,16 @@ class StoreCipher:
         if self.ring is None:
             raise KeyUnavailableError(f"the store is read-only: {_MISSING}")
 
+    def prepare(self, user_id: str) -> None:
+        """Make the user's data key now if they have none, before a write transaction.
+
+        Sealing inside a write transaction then only reads the key: on SQLite, where
+        the key table may share the store's database, making it there would wait for
+        the transaction's own lock.
+        """
+        if self.ring is not None:
+            self.ring.encrypt_many(user_id, [])
+
     def seal(self, user_id: str, table: str, row_id: str, fields: Mapping[str, Any]) -> bytes:
         """``fields`` of one row as one ciphertext, bound to the table, row and user."""
         return self.seal_many(user_id, table, [(row_id, fields)])[0]

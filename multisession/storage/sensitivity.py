@@ -81,6 +81,8 @@ def erase_messages(
     Returns:
         How many messages were deleted.
     """
+    if cipher is not None:
+        cipher.prepare(user_id)  # the conversations' state is sealed again below
     with engine.begin() as conn:
         lost = Counter(
             conversation_id

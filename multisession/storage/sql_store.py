@@ -283,6 +283,10 @@ class SQLStore:
         memories supersede or reinforce) are applied in the same transaction.
         """
         self._check_writable()
+        if self.cipher is not None and (
+            also is not None or any(self.cipher.seals(row.get("sensitivity")) for row in rows)
+        ):
+            self.cipher.prepare(user_id)  # ``also`` may seal messages
         try:
             with self._engine.begin() as conn:
                 taken = self.taken_ids(user_id, [row["id"] for row in rows], conn)
@@ -328,6 +332,8 @@ class SQLStore:
         None if the user has no such memory.
         """
         self._check_writable()
+        if self.cipher is not None and self.cipher.seals(values.get("sensitivity")):
+            self.cipher.prepare(user_id)
         with self._engine.begin() as conn:
             exists = conn.execute(
                 sa.select(

@@ -392,3 +392,28 @@ def test_no_file_of_postgresql_holds_a_marker(encrypted, tmp_path, postgres_url,
         assert occurrences(tmp_path / "store", markers) == {}  # Chroma and the key table
     else:
         assert set(in_postgres) == set(markers)  # the scan sees what is there
+
+
+@pytest.mark.parametrize("key_tables", ["own", "shared"])
+def test_moving_users_between_shards_keeps_their_encrypted_memories_readable(
+    key_tables, tmp_path, clock
+):  # type: ignore[no-untyped-def]
+    from multisession.sharding import ShardedMemory, move_users, shard_for
+
+    shards = {name: f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("a", "b")}
+    options: dict[str, object] = {"embedder": None, "clock": clock, "encryption_key": KEY}
+    if key_tables == "shared":
+        options["data_keys_url"] = f"sqlite:///{tmp_path / 'keys.db'}"
+    users = [f"user-{number}" for number in range(12)]
+    with ShardedMemory({"a": shards["a"]}, **options) as memory:
+        for user in users:
+            memory.add(user, f"I was diagnosed with asthma, says {user}")
+    leaving = {user for user in users if shard_for(user, ["a", "b"]) == "b"}
+    assert leaving
+    move_users(shards, **options)
+    with ShardedMemory(shards, **options) as memory:
+        for user in users:
+            assert [m.content for m in memory.list(user)] == [
+                f"I was diagnosed with asthma, says {user}"
+            ]
+        assert all(memory.engines["b"].has_data_key(user) for user in leaving)
