@@ -232,9 +232,10 @@ class KeyRing:
         self._engine = engine
         self.master = master
         self._masters = {key.key_id: key for key in (*previous, master)}
-        # Unwrapped data keys of recent reads: a search decrypts its hits without a
-        # read of the key table each time. destroy() drops the user's entry.
-        self._unwrapped: LRUCache[str, bytes] = LRUCache(4096)
+        # Ciphers of unwrapped data keys of recent reads: a search decrypts its hits
+        # without a read of the key table (or a new cipher object) each time.
+        # destroy() drops the user's entry.
+        self._unwrapped: LRUCache[str, AESGCM] = LRUCache(4096)
         data_keys_table.create(engine, checkfirst=True)
 
     @property
@@ -485,9 +486,8 @@ class KeyRing:
         a key another process destroyed meanwhile is made anew instead of sealing new
         content with a key that no longer exists.
         """
-        data_key = self._data_key(user_id, create=True)
-        self._unwrapped.put(user_id, data_key)
-        cipher = AESGCM(data_key)
+        cipher = AESGCM(self._data_key(user_id, create=True))
+        self._unwrapped.put(user_id, cipher)
         sealed: list[bytes] = []
         for plaintext, aad in items:
             data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
@@ -506,13 +506,13 @@ class KeyRing:
         """
         if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
             raise DecryptionError("not a ciphertext of this key ring (unknown format or truncated)")
-        data_key = self._unwrapped.get(user_id)
-        if data_key is None:
-            data_key = self._data_key(user_id, create=False)
-            self._unwrapped.put(user_id, data_key)
+        cipher = self._unwrapped.get(user_id)
+        if cipher is None:
+            cipher = AESGCM(self._data_key(user_id, create=False))
+            self._unwrapped.put(user_id, cipher)
         nonce = ciphertext[1 : 1 + _NONCE_BYTES]
         try:
-            plaintext: bytes = AESGCM(data_key).decrypt(
+            plaintext: bytes = cipher.decrypt(
                 nonce, ciphertext[1 + _NONCE_BYTES :], _data_aad(user_id, aad)
             )
         except InvalidTag:

@@ -400,7 +400,7 @@ def open_memory_rows(cipher: StoreCipher | None, rows: Sequence[Any]) -> list[An
 
 
 def open_index_rows(cipher: StoreCipher | None, user_id: str, rows: Sequence[Any]) -> list[Any]:
-    """Rows of ``index_rows_sql`` with sealed ones opened, their terms left to tokenize.
+    """Rows of ``index_rows_sql`` with sealed ones opened (terms and slot keys too).
 
     A row that cannot be opened (no key, or the user's key destroyed) is kept with no
     content, so that the indexes account for it like SQL does; it matches no keyword,
@@ -417,7 +417,7 @@ def open_index_rows(cipher: StoreCipher | None, user_id: str, rows: Sequence[Any
         fields = cipher.try_open(user_id, "ms_memories", row[_I_ID], sealed) or {}
         values = list(row)
         values[_I_CONTENT] = fields.get("content", "")
-        values[_I_TERMS] = None
+        values[_I_TERMS] = fields.get("terms")
         values[_I_SLOTS] = fields.get("slot_keys")
         opened.append(tuple(values))
     return opened
@@ -452,6 +452,9 @@ def seal_memory_rows(
                     "content": row["content"],
                     "metadata": row.get("metadata") or {},
                     "slot_keys": row.get("slot_keys"),
+                    # Sealed with the rest, so that loading the keyword index does not
+                    # tokenize the user's encrypted memories again.
+                    "terms": row.get("terms"),
                 },
             )
             for row in chosen

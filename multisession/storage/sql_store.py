@@ -342,6 +342,7 @@ class SQLStore:
                     memories_table.c.metadata,
                     memories_table.c.slot_keys,
                     memories_table.c.sensitivity,
+                    memories_table.c.terms,
                     memories_table.c.sealed,
                 ).where(memories_table.c.user_id == user_id, memories_table.c.id == memory_id)
             ).first()
@@ -382,6 +383,7 @@ class SQLStore:
                 "content": stored.content,
                 "metadata": stored.metadata,
                 "slot_keys": stored.slot_keys,
+                "terms": stored.terms,
             }
         row = {
             "id": stored.id,
@@ -389,7 +391,7 @@ class SQLStore:
             "metadata": changes.get("metadata", current.get("metadata") or {}),
             "slot_keys": current.get("slot_keys"),
             "sensitivity": changes.get("sensitivity", stored.sensitivity),
-            "terms": changes.get("terms"),
+            "terms": changes.get("terms", current.get("terms")),
         }
         if stored.sealed is None and not self.cipher.seals(row["sensitivity"]):
             return changes
