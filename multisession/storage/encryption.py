@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -40,12 +40,10 @@ from ._connections import make_engine
 from ._rows import INDEX_ROW_NAMES, MEMORY_COLUMNS
 from .schema import memories_table, messages_table
 
-if TYPE_CHECKING:
-    from .sql_store import SQLStore
-
 __all__ = [
     "KEY_ID_SETTING",
     "KeySource",
+    "SettingsStore",
     "StoreCipher",
     "as_master_key",
     "open_index_rows",
@@ -269,8 +267,19 @@ def _aad(table: str, row_id: str) -> bytes:
     return f"{table}\x00{row_id}".encode()
 
 
+class SettingsStore(Protocol):
+    """What opening a cipher uses of the SQL store (its engine and settings)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def setting(self, key: str) -> str | None: ...
+
+    def setting_once(self, key: str, value: str) -> str: ...
+
+
 def open_store_cipher(
-    store: SQLStore,
+    store: SettingsStore,
     key: KeySource | None,
     *,
     previous: Sequence[KeySource] = (),
