@@ -267,9 +267,12 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             else None
         )
         master_key = resolve_master_key(encryption_key)
+        classes = self.privacy.classes if self.privacy else None
+        # Checked also without a key (a misspelt class is caught before it matters),
+        # except with classification off, where only "all" means anything.
         sealed = (
-            sealed_classes(encrypt, self.privacy.classes if self.privacy else None)
-            if master_key is not None
+            sealed_classes(encrypt, classes)
+            if master_key is not None or classes is not None
             else None
         )
         if data_keys_url is None and directory is not None:

@@ -417,3 +417,23 @@ def test_moving_users_between_shards_keeps_their_encrypted_memories_readable(
                 f"I was diagnosed with asthma, says {user}"
             ]
         assert all(memory.engines["b"].has_data_key(user) for user in leaving)
+
+
+def test_the_encryption_settings_are_checked_before_the_store_opens(tmp_path, clock):
+    from multisession.errors import ConfigurationError
+
+    store = tmp_path / "store"
+    with pytest.raises(ConfigurationError, match="encrypt must be 'all' or one of"):
+        MemoryEngine(store, embedder=None, encryption_key=KEY, encrypt="secret")
+    with pytest.raises(ConfigurationError, match="privacy=False"):
+        MemoryEngine(store, embedder=None, encryption_key=KEY, privacy=False)
+    with pytest.raises(ConfigurationError, match="256-bit key"):
+        MemoryEngine(store, embedder=None, encryption_key="not a key")
+    assert not store.exists()
+    # Classification off, everything encrypted.
+    with MemoryEngine(
+        store, embedder=None, clock=clock, encryption_key=KEY, privacy=False, encrypt="all"
+    ) as engine:
+        memory = engine.add("alice", "I like green tea")
+        assert engine.search("alice", "green tea", k=1)[0].memory.id == memory.id
+    assert b"green tea" not in (store / "memory.db").read_bytes()
