@@ -163,9 +163,10 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
             search and every read see them as before. A store with encrypted memories
             opened without its key is read-only and leaves them out (a warning says how
             many); opened with another key it is refused, and nothing is changed.
-        encrypt: Which memories and messages are encrypted: ``"sensitive"`` (the
-            default), ``"personal"`` (that class and the more sensitive ones; any class
-            of ``privacy`` may be named) or ``"all"``.
+        encrypt: Which memories and messages are encrypted: those of this privacy class
+            and the more sensitive ones (``"sensitive"``, ``"personal"``; any class of
+            ``privacy`` may be named), or ``"all"``. None (the default) is the most
+            sensitive class, ``"sensitive"`` unless ``privacy`` names others.
         data_keys_url: SQLAlchemy URL of the database that keeps the users' wrapped data
             keys. By default ``<directory>/keys.db`` (the SQL store's own database when
             there is no directory). Deleting a user destroys their data key, so that
@@ -214,7 +215,7 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         lifecycle: LifecycleConfig | None = None,
         min_relevance: float = DEFAULT_MIN_RELEVANCE,
         encryption_key: KeySource | None = None,
-        encrypt: str = "sensitive",
+        encrypt: str | None = None,
         data_keys_url: str | None = None,
         previous_encryption_keys: Sequence[KeySource] = (),
     ) -> None:
@@ -268,11 +269,11 @@ class MemoryEngine(ConversationMethods, LifecycleMethods, PrivacyMethods, AsyncT
         )
         master_key = resolve_master_key(encryption_key)
         classes = self.privacy.classes if self.privacy else None
-        # Checked also without a key (a misspelt class is caught before it matters),
-        # except with classification off, where only "all" means anything.
+        # A class given is checked also without a key (a misspelt one is caught before
+        # it matters); by default the most sensitive class is encrypted.
         sealed = (
-            sealed_classes(encrypt, classes)
-            if master_key is not None or classes is not None
+            sealed_classes(encrypt or (classes[-1] if classes else "sensitive"), classes)
+            if master_key is not None or (encrypt is not None and classes is not None)
             else None
         )
         if data_keys_url is None and directory is not None:
