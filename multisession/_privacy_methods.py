@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from . import _validation as check
-from .errors import MemoryNotFoundError
+from .errors import ConfigurationError, MemoryNotFoundError
 from .privacy import SensitivityClassifier
-from .records import MemoryFilter
+from .records import Memory, MemoryFilter, ScoreBreakdown
 from .retrieval.indexing import Indexer
 from .storage.conversations import ConversationStore
+from .storage.encryption import KEY_ID_SETTING, KeySource, as_master_key
 from .storage.sensitivity import class_counts, erase_messages
 from .storage.sql_store import SQLStore
 
@@ -42,7 +43,49 @@ class _Engine(Protocol):
 
 
 class PrivacyMethods:
-    """Reports and erasure by privacy class (mixed into the engine)."""
+    """Reports, erasure by privacy class and encryption keys (mixed into the engine)."""
+
+    def has_data_key(self: _Engine, user_id: str) -> bool:
+        """Whether the user has a data key (encryption at rest is on and they were
+        written for); False after :meth:`delete_user` destroyed it."""
+        cipher = self._store.cipher
+        ring = None if cipher is None else cipher.ring
+        return ring is not None and ring.has_key(check.check_user_id(user_id))
+
+    def rotate_encryption_key(self: _Engine, new_key: KeySource) -> int:
+        """Re-wrap every user's data key with a new master key; returns how many.
+
+        Content is never re-encrypted. A rotation that was interrupted (the process
+        killed) loses nothing: open the engine with the new key and the old one in
+        ``previous_encryption_keys``, and rotate again. Afterwards the store accepts
+        the new key only.
+
+        Raises:
+            ConfigurationError: The engine was opened without a key.
+        """
+        cipher = self._store.cipher
+        if cipher is None or cipher.ring is None:
+            raise ConfigurationError(
+                "rotate_encryption_key needs the current key: open the engine with "
+                "encryption_key=... (or MULTISESSION_MASTER_KEY set)"
+            )
+        master = as_master_key(new_key)
+        done = cipher.ring.rotate(master)
+        self._store.replace_setting(KEY_ID_SETTING, master.key_id)
+        return done
+
+    def _destroy_data_key(self: _Engine, user_id: str, now: datetime) -> bool:
+        """Destroy a deleted user's data key, and say so in the audit log; True if it did."""
+        cipher = self._store.cipher
+        if cipher is None or cipher.ring is None or not cipher.ring.destroy(user_id):
+            return False
+        self._store.audit("destroy_data_key", user_id, {}, now)
+        return True
+
+    def _sealed(self: _Engine, hits: Sequence[tuple[Memory, ScoreBreakdown]]) -> bool:
+        """Whether any of these memories is stored encrypted (then not cached in Redis)."""
+        cipher = self._store.cipher
+        return cipher is not None and any(cipher.seals(memory.sensitivity) for memory, _ in hits)
 
     def privacy_report(self: _Engine, user_id: str) -> dict[str, Any]:
         """What is stored of a user, counted by class and by detector; never any content.
@@ -105,7 +148,9 @@ class PrivacyMethods:
         def is_of_class(text: str) -> bool:
             return classifier is not None and classifier.classify(text).sensitivity in classes
 
-        messages = erase_messages(self._store.engine, user_id, where.sensitivity, is_of_class)
+        messages = erase_messages(
+            self._store.engine, user_id, where.sensitivity, is_of_class, self._store.cipher
+        )
         self.conversations.forget_user(user_id)
         self._store.audit(
             "forget_class",

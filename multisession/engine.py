@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from os import PathLike
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -53,6 +54,7 @@ from .retrieval.indexing import Indexer
 from .retrieval.terms import Tokenizer, TokenizerConfig
 from .retrieval.user_indexes import UserIndexes
 from .storage.conversations import ConversationStore
+from .storage.encryption import KeySource, open_store_cipher, resolve_master_key, sealed_classes
 from .storage.layout import open_stores
 from .storage.result_cache import ResultCache
 from .storage.write_behind import RepairReport, WriteBehind
@@ -162,6 +164,27 @@ class MemoryEngine(
         consolidation: How :meth:`consolidate` groups episodes and writes summaries
             (see :class:`~multisession.lifecycle.consolidation.ConsolidationConfig`).
         retention: The policy :meth:`apply_retention` applies when given none.
+        encryption_key: The master key that turns on encryption at rest: a
+            :class:`~multisession.privacy.keys.MasterKey`, its 32 bytes, its text (64
+            hex digits or base64), or a callable returning one (e.g. from a KMS). None
+            (the default) reads the environment variable ``MULTISESSION_MASTER_KEY`` if
+            it is set, and otherwise encrypts nothing. With a key, the content and
+            metadata of memories and messages of the ``encrypt`` class or above are
+            stored encrypted with their user's own data key, which the master key wraps;
+            search and every read see them as before. A store with encrypted memories
+            opened without its key is read-only and leaves them out (a warning says how
+            many); opened with another key it is refused, and nothing is changed.
+        encrypt: Which memories and messages are encrypted: those of this privacy class
+            and the more sensitive ones (``"sensitive"``, ``"personal"``; any class of
+            ``privacy`` may be named), or ``"all"``. None (the default) is the most
+            sensitive class, ``"sensitive"`` unless ``privacy`` names others.
+        data_keys_url: SQLAlchemy URL of the database that keeps the users' wrapped data
+            keys. By default ``<directory>/keys.db`` (the SQL store's own database when
+            there is no directory). Deleting a user destroys their data key, so that
+            copies of the store made earlier can no longer be read for that user, as
+            long as the key table is not restored from such a copy: back it up apart.
+        previous_encryption_keys: Earlier master keys, to open a store whose key
+            rotation (:meth:`rotate_encryption_key`) was interrupted.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors and
@@ -204,6 +227,10 @@ class MemoryEngine(
         min_relevance: float = DEFAULT_MIN_RELEVANCE,
         consolidation: ConsolidationConfig | None = None,
         retention: RetentionPolicy | None = None,
+        encryption_key: KeySource | None = None,
+        encrypt: str | None = None,
+        data_keys_url: str | None = None,
+        previous_encryption_keys: Sequence[KeySource] = (),
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -258,6 +285,17 @@ class MemoryEngine(
             if privacy is not False
             else None
         )
+        master_key = resolve_master_key(encryption_key)
+        classes = self.privacy.classes if self.privacy else None
+        # A class given is checked also without a key (a misspelt one is caught before
+        # it matters); by default the most sensitive class is encrypted.
+        sealed = (
+            sealed_classes(encrypt or (classes[-1] if classes else "sensitive"), classes)
+            if master_key is not None or (encrypt is not None and classes is not None)
+            else None
+        )
+        if data_keys_url is None and directory is not None:
+            data_keys_url = f"sqlite:///{Path(directory).expanduser().resolve() / 'keys.db'}"
         self.track_access = track_access
         self._clock: Clock = clock or functools.partial(datetime.now, timezone.utc)
         self.events: Counter[str] = Counter()
@@ -272,6 +310,19 @@ class MemoryEngine(
             functools.partial(_resolve, embedder),
             vector_timeout,
         )
+        try:
+            self._store.cipher = open_store_cipher(
+                self._store,
+                master_key,
+                previous=previous_encryption_keys,
+                classes=sealed,
+                keys_url=data_keys_url,
+            )
+        except BaseException:
+            self._store.close()
+            if self._vectors is not None:
+                self._vectors.close()
+            raise
         self._cache: ResultCache | None = None
         if cache_url is not None:
             try:
@@ -282,7 +333,9 @@ class MemoryEngine(
                     self._vectors.close()
                 raise
         self.conversations = ConversationStore(
-            self._store.engine, classify=self._classify if self.privacy else None
+            self._store.engine,
+            classify=self._classify if self.privacy else None,
+            cipher=self._store.cipher,
         )
         self.indexes = UserIndexes(
             self._store,
@@ -331,6 +384,8 @@ class MemoryEngine(
         self._writes.close()
         self.indexes.clear()
         self._store.close()
+        if self._store.cipher is not None:
+            self._store.cipher.close()
         if self._vectors is not None:
             self._vectors.close()
         if self._cache is not None:
@@ -508,13 +563,22 @@ class MemoryEngine(
         self.events["memories_deleted"] += 1
         self._store.erase_journal()
 
-    def delete_user(self, user_id: str, *, now: datetime | None = None) -> int:
+    def delete_user(
+        self, user_id: str, *, now: datetime | None = None, keep_data_key: bool = False
+    ) -> int:
         """Forget a user entirely: SQL rows, vectors, keyword index. Returns the count.
 
         The audit log records that it happened, with a hash of the user id, never content.
+        With encryption at rest, the user's data key is destroyed too, after the rows
+        (crypto-shredding: copies of the store made earlier cannot be read for the user),
+        unless ``keep_data_key`` (a user moved to another store sharing the key table).
         """
         user_id = check.check_user_id(user_id)
-        count = self._store.delete_user(user_id, self._now(now))
+        now = self._now(now)
+        count = self._store.delete_user(user_id, now)
+        destroyed = not keep_data_key and self._destroy_data_key(user_id, now)
+        if destroyed and count is None:
+            count = 0  # the rows went before, and a crash left the key behind
         if count is None:
             raise MemoryNotFoundError(f"unknown user {user_id!r}")
         self.indexes.forget(user_id)
@@ -757,7 +821,7 @@ class MemoryEngine(
             cached = prefer_summaries(
                 cached, self.consolidation.source_weight, self.consolidation.summary_first
             )
-            if cache_key is not None and self._cache is not None:
+            if cache_key is not None and self._cache is not None and not self._sealed(cached):
                 self._cache.put(cache_key, cached)
         memories = {memory.id: memory for memory, _ in cached}
         if self.track_access and memories:

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from .engine import MemoryEngine
 from .errors import ConfigurationError
+from .privacy.keys import KeyRing
 from .storage.schema import conversations_table, memories_table, messages_table, users_table
 
 __all__ = ["ShardedMemory", "main", "move_users", "shard_for"]
@@ -167,10 +168,22 @@ def move_users(shards: Mapping[str, str], **options: Any) -> dict[str, int]:
                 if home == name:
                     continue
                 engine.flush_vectors()
+                # Encrypted rows need their data key on the target before they leave.
+                source, target = _key_ring(engine), _key_ring(memory.engines[home])
+                shared = False
+                if source is not None and target is not None:
+                    source.copy_key(user_id, target)
+                    shared = source.shares_table_with(target)
                 _copy_user(engine, memory.engines[home], user_id)
-                engine.delete_user(user_id)
+                engine.delete_user(user_id, keep_data_key=shared)
                 moved[home] += 1
     return moved
+
+
+def _key_ring(engine: MemoryEngine) -> KeyRing | None:
+    """The engine's key ring when it encrypts at rest."""
+    cipher = engine._store.cipher
+    return None if cipher is None else cipher.ring
 
 
 def _copy_user(source: MemoryEngine, target: MemoryEngine, user_id: str) -> None:

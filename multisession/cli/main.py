@@ -59,7 +59,7 @@ try:
     )
     from .lifecycle_commands import cmd_history
     from .maintenance_commands import add_maintenance_commands
-    from .privacy import cmd_forget_any, cmd_privacy_report
+    from .privacy import cmd_forget_any, cmd_privacy_report, cmd_rotate_key
     from .service import cmd_keys_create, cmd_keys_list, cmd_keys_revoke, cmd_mcp, cmd_serve
 except ModuleNotFoundError as missing:
     if missing.name != "rich" and not (missing.name or "").startswith("rich."):
@@ -255,6 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--user", required=True, metavar="U", help="whose store to report")
     report.set_defaults(handler=cmd_privacy_report, parser=report)
+    rotate = privacy_commands.add_parser(
+        "rotate-key",
+        help="re-wrap the users' data keys with a new master key (encryption at rest)",
+        description="re-wrap every user's data key with the master key in --new-key-file, "
+        "never re-encrypting content; the current key comes from MULTISESSION_MASTER_KEY. "
+        "Run it again to finish a rotation that was interrupted",
+        parents=[store],
+    )
+    rotate.add_argument(
+        "--new-key-file",
+        required=True,
+        metavar="PATH",
+        help="a file with the new key: 32 raw bytes, or 64 hex digits or base64 on one line",
+    )
+    rotate.set_defaults(handler=cmd_rotate_key, parser=rotate)
 
     command("stats", cmd_stats, "users, memories, vectors and sizes on disk")
 

@@ -30,7 +30,21 @@ from .commands import (
 )
 from .render import new_console
 
-__all__ = ["cmd_forget_any", "cmd_privacy_report"]
+__all__ = ["cmd_forget_any", "cmd_privacy_report", "cmd_rotate_key"]
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """Re-wrap every data key with the master key in ``--new-key-file``."""
+    from ..privacy.keys import MasterKey
+
+    new_key = MasterKey.from_file(args.new_key_file)
+    with _open_engine(args, vectors=False, repair_on_open=False) as engine:
+        done = engine.rotate_encryption_key(new_key)
+    print(
+        f"re-wrapped {done} data keys with master key {new_key.key_id}; from now on give "
+        "that key (MULTISESSION_MASTER_KEY or encryption_key=...) to open the store"
+    )
+    return 0
 
 
 def cmd_privacy_report(args: argparse.Namespace) -> int:

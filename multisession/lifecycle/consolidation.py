@@ -231,6 +231,9 @@ def load_episodes(
         columns.user_id == user_id,
         columns.superseded_at.is_(None),
         columns.kind.in_(kinds),
+        # Encrypted memories (see storage/encryption.py) are left out: a summary would
+        # repeat their words where their own encryption no longer covers them.
+        columns.sealed.is_(None),
     )
     episodes: list[Episode] = []
     summaries: dict[str, Episode] = {}

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from ..retrieval.user_indexes import UserIndexes
 from ..storage.sql_store import SQLStore
-from ..storage.validity import Candidate, ValidityChange, candidates
+from ..storage.validity import Candidate, ValidityChange
 from .rules import Claim, claims, conflict, content_words, normalise
 from .slot_keys import stored_keys
 
@@ -299,8 +299,7 @@ class Planner:
         ids = sorted({doc_id for hits in neighbours for doc_id, _ in hits} | slotted)
         if not ids:
             return {}
-        with self._store.engine.connect() as conn:
-            found: list[Candidate] = candidates(conn, user_id, ids, ())
+        found: list[Candidate] = self._store.candidates(user_id, ids)
         return {
             candidate.id: _Known(
                 candidate.id,

@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import Connection, Engine
 
+from .._lru import LRUCache
 from ..errors import ConfigurationError, MultisessionError
 
 __all__ = [
@@ -231,7 +232,16 @@ class KeyRing:
         self._engine = engine
         self.master = master
         self._masters = {key.key_id: key for key in (*previous, master)}
+        # Ciphers of unwrapped data keys of recent reads: a search decrypts its hits
+        # without a read of the key table (or a new cipher object) each time.
+        # destroy() drops the user's entry.
+        self._unwrapped: LRUCache[str, AESGCM] = LRUCache(4096)
         data_keys_table.create(engine, checkfirst=True)
+
+    @property
+    def master_key_ids(self) -> frozenset[str]:
+        """The ids of the master keys this ring can unwrap with (current and previous)."""
+        return frozenset(self._masters)
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -267,13 +277,30 @@ class KeyRing:
             ) from None
         return data_key
 
-    def _data_key(self, user_id: str, *, create: bool) -> bytes:
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(data_keys_table.c.wrapped_key, data_keys_table.c.master_key_id).where(
-                    data_keys_table.c.user_id == user_id
+    def _stored_key(self, user_id: str) -> tuple[bytes, str] | None:
+        """The user's wrapped key and its master key's id, read on the driver directly.
+
+        Every encrypting write reads it (see :meth:`encrypt_many`): SQLAlchemy's
+        statement handling cost several times the query itself.
+        """
+        marker = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(
+                    f"SELECT wrapped_key, master_key_id FROM ms_data_keys WHERE user_id = {marker}",
+                    (user_id,),
                 )
-            ).first()
+                found = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # the pool rolls back what the read began
+        return None if found is None else (bytes(found[0]), str(found[1]))
+
+    def _data_key(self, user_id: str, *, create: bool) -> bytes:
+        row = self._stored_key(user_id)
         if row is None and create:
             data_key: bytes = AESGCM.generate_key(bit_length=256)
             try:
@@ -294,7 +321,39 @@ class KeyRing:
                 f"no data key for user {user_id!r}: it was destroyed (the user was "
                 "deleted, so this copy of their data can no longer be read) or never made"
             )
-        return self._unwrap(user_id, bytes(row.wrapped_key), row.master_key_id)
+        return self._unwrap(user_id, *row)
+
+    def copy_key(self, user_id: str, target: KeyRing) -> bool:
+        """Put the user's wrapped data key in ``target``'s key table too, unless there.
+
+        For moving a user's ciphertext to a store with a key table of its own (another
+        shard): the key stays wrapped, so both rings need the same master key. Returns
+        whether the user has a data key here.
+        """
+        stored = self._stored_key(user_id)
+        if stored is None:
+            return False
+        if target.shares_table_with(self) or target._stored_key(user_id) is not None:
+            return True
+        try:
+            with target._begin() as conn:
+                conn.execute(
+                    data_keys_table.insert().values(
+                        user_id=user_id,
+                        wrapped_key=stored[0],
+                        master_key_id=stored[1],
+                        created_at=datetime.now(timezone.utc),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            pass  # copied meanwhile by another mover
+        return True
+
+    def shares_table_with(self, other: KeyRing) -> bool:
+        """Whether both rings keep their data keys in the same database."""
+        return self._engine is other._engine or (
+            self._engine.url.render_as_string() == other._engine.url.render_as_string()
+        )
 
     def has_key(self, user_id: str) -> bool:
         """Whether the user has a data key (was written for and not destroyed)."""
@@ -314,10 +373,12 @@ class KeyRing:
         database runs with ``secure_delete`` (as the memory store does) and the
         write-ahead log is emptied.
         """
+        self._unwrapped.discard(user_id)
         with self._begin() as conn:
             deleted = conn.execute(
                 data_keys_table.delete().where(data_keys_table.c.user_id == user_id)
             ).rowcount
+        self._unwrapped.discard(user_id)
         if deleted and self._engine.dialect.name == "sqlite":
             with self._engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -416,12 +477,23 @@ class KeyRing:
         stored: decrypting needs the same, so a ciphertext copied to another row or
         another user does not decrypt.
         """
-        data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed: bytes = AESGCM(self._data_key(user_id, create=True)).encrypt(
-            nonce, data, _data_aad(user_id, aad)
-        )
-        return _FORMAT + nonce + sealed
+        return self.encrypt_many(user_id, [(plaintext, aad)])[0]
+
+    def encrypt_many(self, user_id: str, items: Sequence[tuple[bytes | str, bytes]]) -> list[bytes]:
+        """Each ``(plaintext, aad)`` encrypted as :meth:`encrypt` does, with one key read.
+
+        The data key is read from the key table for every call (not from the cache):
+        a key another process destroyed meanwhile is made anew instead of sealing new
+        content with a key that no longer exists.
+        """
+        cipher = AESGCM(self._data_key(user_id, create=True))
+        self._unwrapped.put(user_id, cipher)
+        sealed: list[bytes] = []
+        for plaintext, aad in items:
+            data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
+            nonce = secrets.token_bytes(_NONCE_BYTES)
+            sealed.append(_FORMAT + nonce + cipher.encrypt(nonce, data, _data_aad(user_id, aad)))
+        return sealed
 
     def decrypt(self, user_id: str, ciphertext: bytes, aad: bytes = b"") -> bytes:
         """The plaintext of one of the user's ciphertexts.
@@ -434,10 +506,13 @@ class KeyRing:
         """
         if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
             raise DecryptionError("not a ciphertext of this key ring (unknown format or truncated)")
-        data_key = self._data_key(user_id, create=False)
+        cipher = self._unwrapped.get(user_id)
+        if cipher is None:
+            cipher = AESGCM(self._data_key(user_id, create=False))
+            self._unwrapped.put(user_id, cipher)
         nonce = ciphertext[1 : 1 + _NONCE_BYTES]
         try:
-            plaintext: bytes = AESGCM(data_key).decrypt(
+            plaintext: bytes = cipher.decrypt(
                 nonce, ciphertext[1 + _NONCE_BYTES :], _data_aad(user_id, aad)
             )
         except InvalidTag:

@@ -376,6 +376,7 @@ def delete_user(user_id: str, caller: Key, request: Request) -> dict[str, Any]:
     owner = caller.owner(request, user_id, write=True)
     _require_user(engine, owner, user_id)
     conversations = engine.conversations.list(owner)
+    had_key = engine.has_data_key(owner)
     memories = engine.delete_user(owner)
     counts = {
         "sql_memories": memories,
@@ -386,6 +387,13 @@ def delete_user(user_id: str, caller: Key, request: Request) -> dict[str, Any]:
     }
     deleted_at = datetime.now(timezone.utc).isoformat()
     user_hash = hashlib.sha256(owner.encode("utf-8")).hexdigest()
-    receipt = {"user_hash": user_hash, "deleted_at": deleted_at, "counts": counts}
+    receipt = {
+        "user_hash": user_hash,
+        "deleted_at": deleted_at,
+        "counts": counts,
+        # Encryption at rest: the user's data key is gone, so copies of the store made
+        # before (backups, replicas) can no longer be read for the user.
+        "data_key_destroyed": had_key and not engine.has_data_key(owner),
+    }
     digest = hashlib.sha256(json.dumps(receipt, sort_keys=True).encode()).hexdigest()
     return {**receipt, "receipt_hash": digest}

@@ -32,6 +32,7 @@ INDEX_ROW_NAMES = (
     "terms",
     "superseded_at",
     "slot_keys",
+    "sealed",
 )
 # What a Memory is made of, in the order memory_from_row() reads it.
 MEMORY_COLUMNS = tuple(
@@ -57,6 +58,7 @@ MEMORY_COLUMNS = tuple(
         "detectors",
         "scope",
         "consolidated_into",
+        "sealed",  # opened before decoding (see storage/encryption.py)
     )
 )
 GET_MANY_SQL = (
@@ -88,6 +90,7 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         detectors,
         scope,
         consolidated_into,
+        _sealed,
     ) = row[: len(MEMORY_COLUMNS)]
     if isinstance(metadata, (str, bytes)):
         metadata = json.loads(metadata)
@@ -181,7 +184,7 @@ def index_row_from_driver(row: Sequence[Any]) -> IndexRow:
         terms=row[6],
         retired=row[7] is not None,
         slot_keys=row[8],
-        embedding=_blob(row[9]) if len(row) > len(INDEX_ROW_NAMES) else None,
+        embedding=_blob(row[len(INDEX_ROW_NAMES)]) if len(row) > len(INDEX_ROW_NAMES) else None,
     )
 
 
@@ -192,7 +195,7 @@ def index_columns_from_driver(rows: Sequence[Sequence[Any]], with_embeddings: bo
     columns = list(zip(*rows, strict=True))
     embeddings = None
     if with_embeddings:
-        embeddings = [_blob(blob) for blob in columns[9]]
+        embeddings = [_blob(blob) for blob in columns[len(INDEX_ROW_NAMES)]]
     return IndexColumns(
         ids=list(columns[0]),
         contents=list(columns[1]),

@@ -22,37 +22,115 @@ from .._ids import new_id
 from .._lru import LRUCache
 from ..errors import MemoryNotFoundError
 from ..records import Conversation, Message
+from .encryption import StoreCipher
 from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
-__all__ = ["ConversationStore", "TextClassifier"]
+__all__ = ["ConversationStore", "TextClassifier", "open_state", "seal_state"]
 
 #: Classifies a message's content: its privacy class and the detectors that fired.
 TextClassifier = Callable[[str], tuple[str, tuple[str, ...]]]
 
 
-def _conversation(row: sa.Row[Any]) -> Conversation:
+def _conversation(row: sa.Row[Any], cipher: StoreCipher | None = None) -> Conversation:
+    state = open_state(row, cipher)
     return Conversation(
         user_id=row.user_id,
         conversation_id=row.conversation_id,
         created_at=row.created_at,
         last_interaction_at=row.last_interaction_at,
         message_count=row.message_count,
-        summary=row.summary,
+        summary=state["summary"],
         summarized_count=row.summarized_count,
-        decisions=list(row.decisions or []),
-        action_items=[dict(item) for item in row.action_items or []],
+        decisions=list(state["decisions"] or []),
+        action_items=[dict(item) for item in state["action_items"] or []],
         metadata=dict(row.metadata or {}),
     )
 
 
-def _message(row: sa.Row[Any]) -> Message:
+def open_state(row: Any, cipher: StoreCipher | None) -> dict[str, Any]:
+    """A conversation's summary, decisions and action items, opened if sealed.
+
+    Sealed state that cannot be opened (no key) reads as none: a summary is rebuilt.
+    """
+    if row.sealed is None:
+        return {
+            "summary": row.summary,
+            "decisions": row.decisions,
+            "action_items": row.action_items,
+        }
+    fields = (
+        None
+        if cipher is None
+        else cipher.try_open(row.user_id, "ms_conversations", row.conversation_id, row.sealed)
+    )
+    fields = fields or {}
+    return {
+        "summary": fields.get("summary"),
+        "decisions": fields.get("decisions") or [],
+        "action_items": fields.get("action_items") or [],
+    }
+
+
+def seal_state(
+    conn: Connection,
+    cipher: StoreCipher | None,
+    user_id: str,
+    conversation_id: str,
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    """The column values that set a conversation's state, sealed when a key is given.
+
+    With a key, the whole state (summary, decisions, action items) is read, changed
+    and sealed again as one value; ``values`` holds the parts that change.
+    """
+    if (
+        cipher is None
+        or cipher.ring is None
+        or not {"summary", "decisions", "action_items"} & set(values)
+    ):
+        return values
+    row = conn.execute(
+        sa.select(
+            conversations_table.c.user_id,
+            conversations_table.c.conversation_id,
+            conversations_table.c.summary,
+            conversations_table.c.decisions,
+            conversations_table.c.action_items,
+            conversations_table.c.sealed,
+        ).where(
+            conversations_table.c.user_id == user_id,
+            conversations_table.c.conversation_id == conversation_id,
+        )
+    ).first()
+    state: dict[str, Any] = {"summary": None, "decisions": [], "action_items": []}
+    if row is not None:
+        state = open_state(row, cipher)
+    for name in ("summary", "decisions", "action_items"):
+        if name in values:
+            state[name] = values[name]
+    blob = cipher.seal(user_id, "ms_conversations", conversation_id, state)
+    return {**values, "summary": None, "decisions": [], "action_items": [], "sealed": blob}
+
+
+def _message(row: sa.Row[Any], cipher: StoreCipher | None = None) -> Message | None:
+    """A message from its row; None for a sealed one that cannot be opened."""
+    content, metadata = row.content, row.metadata
+    if row.sealed is not None:
+        fields = (
+            None
+            if cipher is None
+            else cipher.try_open(row.user_id, "ms_messages", row.id, row.sealed)
+        )
+        if fields is None:
+            return None
+        content, metadata = fields.get("content", ""), fields.get("metadata")
     return Message(
         role=row.role,
-        content=row.content,
+        content=content,
         created_at=row.created_at,
         id=row.id,
         conversation_id=row.conversation_id,
-        metadata=dict(row.metadata or {}),
+        metadata=dict(metadata or {}),
         sensitivity=row.sensitivity,
         detectors=tuple(row.detectors or ()),
     )
@@ -67,6 +145,8 @@ class ConversationStore:
         max_cached: How many conversations' windows are cached.
         classify: Gives each new message its privacy class and detectors; None stores
             messages unclassified.
+        cipher: Seals the messages of the classes it encrypts and opens them on read
+            (see :mod:`.encryption`); None stores and reads plaintext.
     """
 
     def __init__(
@@ -76,9 +156,11 @@ class ConversationStore:
         window: int = 50,
         max_cached: int = 256,
         classify: TextClassifier | None = None,
+        cipher: StoreCipher | None = None,
     ) -> None:
         self._engine = engine
         self._classify = classify
+        self._cipher = cipher
         self._window = window
         # (user, conversation) -> ((message count, newest message id), window)
         self._cache: LRUCache[
@@ -98,6 +180,8 @@ class ConversationStore:
         stored = self.prepare_messages(conversation_id, messages, now)
         if not stored:
             return []
+        if self._cipher is not None:
+            self._cipher.prepare(user_id)
         with self._engine.begin() as conn:
             self.write_messages(conn, user_id, conversation_id, stored, now)
         self.forget_cached(user_id, conversation_id)
@@ -146,25 +230,48 @@ class ConversationStore:
 
         Call :meth:`forget_cached` once it commits.
         """
+        self._check_writable()
+        rows: builtins.list[dict[str, Any]] = [
+            {
+                "user_id": user_id,
+                "conversation_id": conversation_id,
+                "id": message.id,
+                "role": message.role,
+                "content": message.content,
+                "created_at": message.created_at,
+                "metadata": message.metadata,
+                "sensitivity": message.sensitivity,
+                "detectors": (None if message.sensitivity is None else list(message.detectors)),
+                "sealed": None,
+            }
+            for message in stored
+        ]
+        cipher = self._cipher
+        chosen = [row for row in rows if cipher is not None and cipher.seals(row["sensitivity"])]
+        if chosen:
+            assert cipher is not None
+            blobs = cipher.seal_many(
+                user_id,
+                "ms_messages",
+                [
+                    (row["id"], {"content": row["content"], "metadata": row["metadata"]})
+                    for row in chosen
+                ],
+            )
+            for row, blob in zip(chosen, blobs, strict=True):
+                row.update(content="", metadata={}, sealed=blob)
         ensure_user(conn, user_id, now)
         self._upsert_conversation(conn, user_id, conversation_id, now, len(stored))
-        conn.execute(
-            messages_table.insert(),
-            [
-                {
-                    "user_id": user_id,
-                    "conversation_id": conversation_id,
-                    "id": message.id,
-                    "role": message.role,
-                    "content": message.content,
-                    "created_at": message.created_at,
-                    "metadata": message.metadata,
-                    "sensitivity": message.sensitivity,
-                    "detectors": (None if message.sensitivity is None else list(message.detectors)),
-                }
-                for message in stored
-            ],
-        )
+        conn.execute(messages_table.insert(), rows)
+
+    def _check_writable(self) -> None:
+        if self._cipher is not None:
+            self._cipher.check_writable()
+
+    def _messages(self, rows: Any) -> builtins.list[Message]:
+        """The messages of these rows, leaving out sealed ones that cannot be opened."""
+        found = (_message(row, self._cipher) for row in rows)
+        return [message for message in found if message is not None]
 
     def forget_cached(self, user_id: str, conversation_id: str) -> None:
         """Drop the cached window of a conversation that was written to."""
@@ -228,7 +335,11 @@ class ConversationStore:
             values["action_items"] = [dict(item) for item in action_items]
         if not values:
             return
+        self._check_writable()
+        if self._cipher is not None:
+            self._cipher.prepare(user_id)
         with self._engine.begin() as conn:
+            values = seal_state(conn, self._cipher, user_id, conversation_id, values)
             result = conn.execute(
                 conversations_table.update()
                 .where(
@@ -242,6 +353,7 @@ class ConversationStore:
 
     def clear(self, user_id: str, conversation_id: str) -> int:
         """Delete a conversation's messages and state; returns how many messages."""
+        self._check_writable()
         with self._engine.begin() as conn:
             count = conn.execute(
                 messages_table.delete().where(
@@ -272,7 +384,7 @@ class ConversationStore:
                     conversations_table.c.conversation_id == conversation_id,
                 )
             ).first()
-        return _conversation(row) if row is not None else None
+        return _conversation(row, self._cipher) if row is not None else None
 
     def list(self, user_id: str, *, limit: int | None = None) -> builtins.list[Conversation]:
         """The user's conversations, most recently active first."""
@@ -284,7 +396,7 @@ class ConversationStore:
         if limit is not None:
             statement = statement.limit(limit)
         with self._engine.connect() as conn:
-            return [_conversation(row) for row in conn.execute(statement)]
+            return [_conversation(row, self._cipher) for row in conn.execute(statement)]
 
     def messages(
         self,
@@ -345,7 +457,7 @@ class ConversationStore:
                 .limit(last)
             )
             with self._engine.connect() as conn:
-                return [_message(row) for row in conn.execute(statement)][::-1]
+                return self._messages(conn.execute(statement))[::-1]
         statement = sa.select(messages_table).where(*where).order_by(*order).offset(offset)
         with self._engine.connect() as conn:
-            return [_message(row) for row in conn.execute(statement)]
+            return self._messages(conn.execute(statement))

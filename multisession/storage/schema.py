@@ -114,6 +114,9 @@ memories_table = sa.Table(
     # The summary memory this one was consolidated into (see lifecycle/consolidation.py),
     # or NULL: the memory is kept, and search prefers the summary.
     sa.Column("consolidated_into", sa.String(32), nullable=True),
+    # With encryption at rest: content, metadata and slot keys encrypted together (see
+    # storage/encryption.py), the plaintext columns then empty; NULL for a plain row.
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
     sa.Index("ix_ms_memories_id", "id", unique=True),
     sa.Index("ix_ms_memories_user_created", "user_id", "created_at"),
     # The newest memories of a kind (the preferences every prompt shows).
@@ -138,6 +141,9 @@ conversations_table = sa.Table(
     sa.Column("decisions", sa.JSON, nullable=False),
     sa.Column("action_items", sa.JSON, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
+    # With encryption at rest: the summary, decisions and action items encrypted
+    # together (see storage/encryption.py), those columns then empty; NULL when plain.
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
     sa.Index("ix_ms_conversations_user_last", "user_id", "last_interaction_at"),
 )
 
@@ -154,6 +160,8 @@ messages_table = sa.Table(
     # As on ms_memories: the privacy class and the detectors that fired, or NULL.
     sa.Column("sensitivity", sa.String(32), nullable=True),
     sa.Column("detectors", sa.JSON, nullable=True),
+    # As on ms_memories: content and metadata encrypted, or NULL for a plain row.
+    sa.Column("sealed", sa.LargeBinary, nullable=True),
     sa.Index(
         "ix_ms_messages_user_conversation_created", "user_id", "conversation_id", "created_at"
     ),

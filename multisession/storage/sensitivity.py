@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from .conversations import open_state, seal_state
+from .encryption import StoreCipher
 from .schema import conversations_table, memories_table, messages_table
 
 __all__ = ["ClassCounts", "class_counts", "erase_messages"]
@@ -68,6 +70,7 @@ def erase_messages(
     user_id: str,
     classes: Sequence[str],
     is_of_class: Callable[[str], bool],
+    cipher: StoreCipher | None = None,
 ) -> int:
     """Delete the user's messages of these classes, and what their conversations derived.
 
@@ -78,6 +81,8 @@ def erase_messages(
     Returns:
         How many messages were deleted.
     """
+    if cipher is not None:
+        cipher.prepare(user_id)  # the conversations' state is sealed again below
     with engine.begin() as conn:
         lost = Counter(
             conversation_id
@@ -101,13 +106,30 @@ def erase_messages(
                 conversations_table.c.user_id == user_id,
                 conversations_table.c.conversation_id == conversation_id,
             )
-            state = conn.execute(
-                sa.select(conversations_table.c.decisions, conversations_table.c.action_items)
+            row = conn.execute(
+                sa.select(
+                    conversations_table.c.user_id,
+                    conversations_table.c.conversation_id,
+                    conversations_table.c.summary,
+                    conversations_table.c.decisions,
+                    conversations_table.c.action_items,
+                    conversations_table.c.sealed,
+                )
                 .where(*where)
                 .with_for_update()
             ).first()
-            if state is None:
+            if row is None:
                 continue
+            state = open_state(row, cipher)  # opened when sealed (encryption at rest)
+            values = {
+                "summary": None,
+                "decisions": [text for text in state["decisions"] or [] if not is_of_class(text)],
+                "action_items": [
+                    dict(item)
+                    for item in state["action_items"] or []
+                    if not is_of_class(str(item.get("text", "")))
+                ],
+            }
             conn.execute(
                 conversations_table.update()
                 .where(*where)
@@ -115,14 +137,8 @@ def erase_messages(
                     message_count=sa.func.max(conversations_table.c.message_count - count, 0)
                     if conn.dialect.name == "sqlite"
                     else sa.func.greatest(conversations_table.c.message_count - count, 0),
-                    summary=None,
                     summarized_count=0,
-                    decisions=[text for text in state.decisions or [] if not is_of_class(text)],
-                    action_items=[
-                        dict(item)
-                        for item in state.action_items or []
-                        if not is_of_class(str(item.get("text", "")))
-                    ],
+                    **seal_state(conn, cipher, user_id, conversation_id, values),
                 )
             )
     return sum(lost.values())

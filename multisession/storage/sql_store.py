@@ -45,6 +45,7 @@ from ._rows import (
     index_rows_sql,
     memory_from_row,
 )
+from .encryption import StoreCipher, open_index_rows, open_memory_rows, seal_memory_rows
 from .json_filter import metadata_clause
 from .migrations import add_missing_columns
 from .schema import (
@@ -60,7 +61,7 @@ from .schema import (
     upsert,
     users_table,
 )
-from .validity import ValidityChange, apply_changes, validity_clauses
+from .validity import Candidate, ValidityChange, apply_changes, candidates, validity_clauses
 from .vectors import collection_name
 
 __all__ = ["SQLStore"]
@@ -81,6 +82,9 @@ class SQLStore:
         self._marker = "?" if paramstyle == "qmark" else "%s"
         self._create_schema()
         self._audit_salt: str | None = None
+        #: Seals and opens rows (encryption at rest); None when the store has no key
+        #: and holds nothing sealed.
+        self.cipher: StoreCipher | None = None
 
     def _create_schema(self) -> None:
         """Create what is missing of the schema; safe while other processes do the same.
@@ -278,6 +282,11 @@ class SQLStore:
         the memories come from): both commit, or neither. ``changes`` (what the new
         memories supersede or reinforce) are applied in the same transaction.
         """
+        self._check_writable()
+        if self.cipher is not None and (
+            also is not None or any(self.cipher.seals(row.get("sensitivity")) for row in rows)
+        ):
+            self.cipher.prepare(user_id)  # ``also`` may seal messages
         try:
             with self._engine.begin() as conn:
                 taken = self.taken_ids(user_id, [row["id"] for row in rows], conn)
@@ -303,7 +312,7 @@ class SQLStore:
                             "access_count": 0,
                             "vector_indexed": False,
                         }
-                        for row in fresh
+                        for row in seal_memory_rows(self.cipher, user_id, fresh)
                     ],
                 )
                 if changes:
@@ -322,11 +331,20 @@ class SQLStore:
 
         None if the user has no such memory.
         """
+        self._check_writable()
+        if self.cipher is not None and self.cipher.seals(values.get("sensitivity")):
+            self.cipher.prepare(user_id)
         with self._engine.begin() as conn:
             exists = conn.execute(
-                sa.select(memories_table.c.id).where(
-                    memories_table.c.user_id == user_id, memories_table.c.id == memory_id
-                )
+                sa.select(
+                    memories_table.c.id,
+                    memories_table.c.content,
+                    memories_table.c.metadata,
+                    memories_table.c.slot_keys,
+                    memories_table.c.sensitivity,
+                    memories_table.c.terms,
+                    memories_table.c.sealed,
+                ).where(memories_table.c.user_id == user_id, memories_table.c.id == memory_id)
             ).first()
             if exists is None:
                 return None
@@ -334,6 +352,8 @@ class SQLStore:
             changes = dict(values, revision=version, updated_at=now)
             if "content" in values or "kind" in values:
                 changes["vector_indexed"] = False
+            if self.cipher is not None:
+                changes = self._sealed_changes(user_id, exists, changes)
             conn.execute(
                 memories_table.update()
                 .where(memories_table.c.user_id == user_id, memories_table.c.id == memory_id)
@@ -344,10 +364,78 @@ class SQLStore:
                     *MEMORY_COLUMNS, memories_table.c.embedding, memories_table.c.slot_keys
                 ).where(memories_table.c.id == memory_id)
             ).one()
-        return memory_from_row(row), version, row.embedding, row.slot_keys
+        opened = open_memory_rows(self.cipher, [row])
+        if not opened:  # its user's data key was destroyed meanwhile
+            return None
+        slot_keys = row.slot_keys
+        if self.cipher is not None and row.sealed is not None:
+            sealed = self.cipher.open(user_id, "ms_memories", row.id, row.sealed)
+            slot_keys = sealed.get("slot_keys")
+        return memory_from_row(opened[0]), version, row.embedding, slot_keys
+
+    def _sealed_changes(self, user_id: str, stored: Any, changes: dict[str, Any]) -> dict[str, Any]:
+        """An update's column values with the memory's words sealed, or unsealed, anew.
+
+        The class after the update decides (a new content may have another one); what
+        the update leaves alone of a sealed memory is opened first and sealed again.
+        """
+        assert self.cipher is not None
+        if stored.sealed is not None:
+            current = self.cipher.open(user_id, "ms_memories", stored.id, stored.sealed)
+        else:
+            current = {
+                "content": stored.content,
+                "metadata": stored.metadata,
+                "slot_keys": stored.slot_keys,
+                "terms": stored.terms,
+            }
+        row = {
+            "id": stored.id,
+            "content": changes.get("content", current.get("content", "")),
+            "metadata": changes.get("metadata", current.get("metadata") or {}),
+            "slot_keys": current.get("slot_keys"),
+            "sensitivity": changes.get("sensitivity", stored.sensitivity),
+            "terms": changes.get("terms", current.get("terms")),
+        }
+        if stored.sealed is None and not self.cipher.seals(row["sensitivity"]):
+            return changes
+        written = seal_memory_rows(self.cipher, user_id, [row])[0]
+        return {
+            **changes,
+            **{name: written[name] for name in ("content", "metadata", "slot_keys", "sealed")},
+            "terms": written["terms"],
+        }
+
+    def _check_writable(self) -> None:
+        if self.cipher is not None:
+            self.cipher.check_writable()
+
+    def candidates(self, user_id: str, memory_ids: Sequence[str]) -> builtins.list[Candidate]:
+        """The user's current memories with these ids, opened (the write planner's read)."""
+        with self._engine.connect() as conn:
+            found = candidates(conn, user_id, memory_ids, ())
+        if self.cipher is None or all(candidate.sealed is None for candidate in found):
+            return found
+        opened: builtins.list[Candidate] = []
+        for candidate in found:
+            if candidate.sealed is None:
+                opened.append(candidate)
+                continue
+            fields = self.cipher.try_open(user_id, "ms_memories", candidate.id, candidate.sealed)
+            if fields is not None:
+                opened.append(
+                    dataclasses.replace(
+                        candidate,
+                        content=fields.get("content", ""),
+                        metadata=fields.get("metadata") or {},
+                        sealed=None,
+                    )
+                )
+        return opened
 
     def delete(self, user_id: str, memory_id: str, now: datetime) -> int | None:
         """Delete one memory; returns the new version, or None if there was none."""
+        self._check_writable()
         with self._engine.begin() as conn:
             result = conn.execute(
                 memories_table.delete().where(
@@ -368,6 +456,7 @@ class SQLStore:
 
     def delete_user(self, user_id: str, now: datetime) -> int | None:
         """Delete every memory and the version row; None if the user is unknown."""
+        self._check_writable()
         with self._engine.begin() as conn:
             known = conn.execute(
                 sa.select(users_table.c.user_id).where(users_table.c.user_id == user_id)
@@ -486,6 +575,7 @@ class SQLStore:
 
         Returns the new version and the ids changed; None if none of them exists.
         """
+        self._check_writable()
         with self._engine.begin() as conn:
             ids = [change.memory_id for change in changes]
             found = conn.execute(
@@ -584,6 +674,15 @@ class SQLStore:
                 sa.select(settings_table.c.value).where(settings_table.c.key == key)
             ).scalar_one_or_none()
 
+    def replace_setting(self, key: str, value: str) -> None:
+        """Set a store-wide setting, replacing what it held (e.g. after a key rotation)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                upsert(conn, settings_table)
+                .values(key=key, value=value)
+                .on_conflict_do_update(index_elements=["key"], set_={"value": value})
+            )
+
     def setting_once(self, key: str, value: str) -> str:
         """Set a store-wide setting unless another process did first; returns the one kept."""
         with self._engine.begin() as conn:
@@ -642,6 +741,8 @@ class SQLStore:
         if where.until is not None:
             clauses.append(memories_table.c.created_at < where.until)
         clauses.extend(validity_clauses(where))
+        if self.cipher is not None and self.cipher.locked:
+            clauses.append(memories_table.c.sealed.is_(None))  # unreadable without the key
         if where.sensitivity is not None:
             clauses.append(memories_table.c.sensitivity.in_(list(where.sensitivity)))
         dialect = self._engine.dialect.name
@@ -660,7 +761,7 @@ class SQLStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             sql = GET_MANY_SQL.format(markers=", ".join("?" * len(chunk)))
-            for row in self._direct(sql, (user_id, *chunk)):
+            for row in open_memory_rows(self.cipher, self._direct(sql, (user_id, *chunk))):
                 memory = memory_from_row(row)
                 found[memory.id] = memory
         return found
@@ -686,7 +787,8 @@ class SQLStore:
         if limit is not None:
             statement = statement.limit(limit)
         with self._engine.connect() as conn:
-            return [memory_from_row(row) for row in conn.execute(statement)]
+            rows = open_memory_rows(self.cipher, conn.execute(statement).all())
+        return [memory_from_row(row) for row in rows]
 
     def count(self, user_id: str, where: MemoryFilter | None = None) -> int:
         if where is None:  # the indexes' question before a load: a direct read
@@ -793,7 +895,8 @@ class SQLStore:
         self, user_id: str, memory_ids: Iterable[str] | None, with_embeddings: bool
     ) -> builtins.list[Any]:
         if memory_ids is None:
-            return self._direct(index_rows_sql(with_embeddings=with_embeddings), (user_id,))
+            every = self._direct(index_rows_sql(with_embeddings=with_embeddings), (user_id,))
+            return open_index_rows(self.cipher, user_id, every)
         ids = builtins.list(memory_ids)
         rows: builtins.list[Any] = []
         for start in range(0, len(ids), 500):
@@ -802,7 +905,7 @@ class SQLStore:
             rows.extend(self._direct(sql, (user_id, *chunk)))
         if len(ids) > 500:
             rows.sort(key=lambda row: (row[5], row[0]))  # (revision, id) over the chunks
-        return rows
+        return open_index_rows(self.cipher, user_id, rows)
 
     def rows_without_terms(self, limit: int) -> builtins.list[tuple[str, str, int, str]]:
         """Up to ``limit`` memories stored before terms were: (user, id, revision, content)."""
@@ -814,7 +917,8 @@ class SQLStore:
                     memories_table.c.revision,
                     memories_table.c.content,
                 )
-                .where(memories_table.c.terms.is_(None))
+                # A sealed memory's terms would be its words in plaintext: never stored.
+                .where(memories_table.c.terms.is_(None), memories_table.c.sealed.is_(None))
                 .limit(limit)
             )
             return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
@@ -926,16 +1030,40 @@ class SQLStore:
         for user_id in pending_users:
             with self._engine.connect() as conn:
                 rows = [
-                    index_row_from_row(row)
-                    for row in conn.execute(
-                        sa.select(*INDEX_COLUMNS, memories_table.c.embedding).where(
-                            memories_table.c.user_id == user_id,
-                            memories_table.c.vector_indexed.is_(False),
+                    row
+                    for row in (
+                        self._opened_index_row(user_id, found)
+                        for found in conn.execute(
+                            sa.select(
+                                *INDEX_COLUMNS, memories_table.c.sealed, memories_table.c.embedding
+                            ).where(
+                                memories_table.c.user_id == user_id,
+                                memories_table.c.vector_indexed.is_(False),
+                            )
                         )
                     )
+                    if row is not None
                 ]
             for start in range(0, len(rows), batch_size):
                 yield user_id, rows[start : start + batch_size]
+
+    def _opened_index_row(self, user_id: str, row: Any) -> IndexRow | None:
+        """An IndexRow of a memory to index; None for a sealed one without key or vector."""
+        found = index_row_from_row(row)
+        if row.sealed is None:
+            return found
+        fields = (
+            None
+            if self.cipher is None
+            else self.cipher.try_open(user_id, "ms_memories", row.id, row.sealed)
+        )
+        if fields is None:
+            # Without the key, a stored vector can still be indexed; content cannot be
+            # embedded. It waits for an engine opened with the key.
+            return None if found.embedding is None else dataclasses.replace(found, content="")
+        return dataclasses.replace(
+            found, content=fields.get("content", ""), slot_keys=fields.get("slot_keys")
+        )
 
     def existing_ids(self, memory_ids: Iterable[str]) -> set[str]:
         """Which of these ids are stored, for any user (repair's orphan sweep)."""

@@ -61,6 +61,8 @@ class Candidate:
     kind: str
     created_at: datetime
     metadata: dict[str, Any]
+    #: The encrypted words of a sealed memory (see storage/encryption.py), else None.
+    sealed: bytes | None = None
 
 
 def candidates(
@@ -77,12 +79,26 @@ def candidates(
     if not either:
         return []
     rows = conn.execute(
-        sa.select(columns.id, columns.content, columns.kind, columns.created_at, columns.metadata)
+        sa.select(
+            columns.id,
+            columns.content,
+            columns.kind,
+            columns.created_at,
+            columns.metadata,
+            columns.sealed,
+        )
         .where(columns.user_id == user_id, columns.superseded_at.is_(None), sa.or_(*either))
         .limit(500)
     )
     return [
-        Candidate(row.id, row.content, row.kind, row.created_at, dict(row.metadata or {}))
+        Candidate(
+            row.id,
+            row.content,
+            row.kind,
+            row.created_at,
+            dict(row.metadata or {}),
+            None if row.sealed is None else bytes(row.sealed),
+        )
         for row in rows
     ]
 
