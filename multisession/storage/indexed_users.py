@@ -126,3 +126,18 @@ class IndexedUsers:
             statement = statement.where(deletions_table.c.memory_id.in_(list(memory_ids)))
         with self._store.engine.begin() as conn:
             conn.execute(statement)
+
+    def proof_horizon(self) -> int:
+        """The newest recorded deletion (0: none): a sweep covers those up to it."""
+        with self._store.engine.connect() as conn:
+            newest = conn.execute(sa.select(sa.func.max(deletions_table.c.id))).scalar_one()
+        return int(newest or 0)
+
+    def forget_proofs_up_to(self, horizon: int) -> None:
+        """A sweep of the whole index removed what these deletions name: drop them.
+
+        Deletions of users the index never held are among them: their proof has
+        nothing left to prove.
+        """
+        with self._store.engine.begin() as conn:
+            conn.execute(deletions_table.delete().where(deletions_table.c.id <= horizon))

@@ -332,6 +332,8 @@ class ChromaVectorIndex:
         """The shared collection, or None if it was never made and ``create`` is false."""
         if self._shared is not None:
             return self._shared
+        if not create and self._unopened_and_empty():
+            return None  # embedded Chroma never written: no need to open it
         client = self._chroma
         if create:
             collection = self._guarded(
@@ -364,6 +366,40 @@ class ChromaVectorIndex:
             )
         self._shared = collection
         return collection
+
+    def _unopened_and_empty(self) -> bool:
+        """Whether this is embedded Chroma, not open yet, with no file written yet."""
+        return (
+            self._client is None
+            and self._directory is not None
+            and not Path(self._directory, "chroma.sqlite3").exists()
+        )
+
+    def reset(self) -> None:
+        """Delete the shared collection and the index's marker, leaving no byte of it.
+
+        Chroma marks a vector deleted from a collection but keeps it in its files until
+        they are rewritten; deleting the whole collection removes them. The caller
+        writes the remaining users' vectors again from SQL (a missing marker makes the
+        next open do so if this process dies first).
+        """
+        self._shared = None
+        if self._unopened_and_empty():
+            return
+        if self._directory is not None:
+            Path(self._directory, _MARKER).unlink(missing_ok=True)
+        client = self._chroma
+        for name in (
+            (_MARKER, SHARED_COLLECTION) if self._directory is None else (SHARED_COLLECTION,)
+        ):
+            try:
+                self._guarded(functools.partial(client.delete_collection, name))
+            except BackendUnavailableError:
+                raise
+            except Exception as error:
+                if not _not_found(error):
+                    raise
+        self.compact()
 
     def ids(self, user_id: str) -> set[str]:
         """Every memory id of the user that the shared collection holds."""

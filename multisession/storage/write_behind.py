@@ -475,7 +475,11 @@ class WriteBehind:
                     self._store.forget_deletions(collection_name(user_id), None)
                     if self.members is not None:
                         self.members.remove(user_id)
-                    if held:
+                    if held and isinstance(self._vectors, ChromaVectorIndex):
+                        # Chroma keeps deleted vectors in its files: rebuild without them.
+                        self._vectors.reset()
+                        self.check_index()
+                    elif held:
                         self._vectors.compact()
                 except Exception:
                     self.events["vector_delete_failed"] += 1
@@ -558,9 +562,11 @@ class WriteBehind:
         reindexed += self._restore_missing()
         orphans = kept = 0
         if self._vectors is not None and self.members is not None:
+            horizon = self.members.proof_horizon()
             orphans, kept = self._vectors.remove_orphans(
                 self._store.existing_ids, self.members.proven_deleted, self.members.forget_deletions
             )
+            self.members.forget_proofs_up_to(horizon)
         elif self._vectors is not None:
             orphans, kept = self._vectors.remove_orphans(
                 self._store.existing_ids, self._store.proven_deleted, self._store.forget_deletions
