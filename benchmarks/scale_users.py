@@ -92,10 +92,16 @@ def _batch(
     return texts, vectors
 
 
-def _open(directory: Path, embedder: TableEmbedder, **options: Any) -> Any:
+#: ``exact_vector_limit`` of the engines (the worker sets it from ``--exact-limit``).
+EXACT_LIMIT = 50_000
+
+
+def _open(directory: Path, embedder: TableEmbedder) -> Any:
     from multisession import MemoryEngine
 
-    return MemoryEngine(directory, embedder=embedder, track_access=False, **options)
+    return MemoryEngine(
+        directory, embedder=embedder, track_access=False, exact_vector_limit=EXACT_LIMIT
+    )
 
 
 def _add_cpu(engine: Any, embedder: TableEmbedder, users: int, adds: int, seed: int) -> float:
@@ -132,6 +138,8 @@ def _searches(engine: Any, users: int, count: int, seed: int) -> tuple[float, fl
 
 def worker(options: dict[str, Any]) -> dict[str, Any]:
     """One checkout's measurements on a fresh store (run in its own process)."""
+    global EXACT_LIMIT
+    EXACT_LIMIT = options["exact_limit"]
     directory = Path(options["directory"])
     users, memories = options["users"], options["memories"]
     built_users = max(1, int(round(users * options["fraction"])))
@@ -219,6 +227,13 @@ def main() -> None:
     parser.add_argument("--adds", type=int, default=20)
     parser.add_argument("--searches", type=int, default=30)
     parser.add_argument("--checkpoint", type=int, default=100)
+    parser.add_argument(
+        "--exact-limit",
+        type=int,
+        default=50_000,
+        help="the engines' exact_vector_limit: below --memories, every user is searched "
+        "through the vector index (the shared collection, or per-user ones before)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker:
@@ -241,12 +256,14 @@ def main() -> None:
                     "adds": arguments.adds,
                     "searches": arguments.searches,
                     "checkpoint": arguments.checkpoint,
+                    "exact_limit": arguments.exact_limit,
                 },
             )
         )
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"\n{arguments.users} users x {arguments.memories} memories, "
+        f"\n{arguments.users} users x {arguments.memories} memories, exact_vector_limit "
+        f"{arguments.exact_limit}, "
         f"{os.cpu_count()} cores, load average {load}\n"
     )
     common = min(result["users_built"] for result in results)
