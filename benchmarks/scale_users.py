@@ -293,6 +293,20 @@ def main() -> None:
             f"{result['warm_p50'] * 1e3:.1f} | {result['single_warm_p50'] * 1e3:.1f} | "
             f"{result['warm_p50'] / result['single_warm_p50']:.2f} |"
         )
+    print("\nmemories per CPU second between checkpoints (users built so far):")
+    for code, result in zip(codes, results, strict=True):
+        marks = sorted(result["cpu_checkpoints"])
+        windows = [
+            f"{after}: {(after - before) * arguments.memories / (cpu_after - cpu_before):,.0f}"
+            for before, after, cpu_before, cpu_after in zip(
+                [0, *marks],
+                marks,
+                [0.0, *(result["cpu_checkpoints"][m] for m in marks)],
+                [result["cpu_checkpoints"][m] for m in marks],
+                strict=False,
+            )
+        ]
+        print(f"  {code}: " + ", ".join(windows))
     if len(results) > 1:
         for label, key in (("wall-clock", "checkpoints"), ("CPU", "cpu_checkpoints")):
             rates = [at * arguments.memories / result[key][at] for result in results]

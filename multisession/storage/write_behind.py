@@ -351,10 +351,9 @@ class WriteBehind:
         if self._store.count(user_id) > self._exact_limit:
             self._join(user_id, leave={row.id for row in rows})
             return True
-        else:
-            self._store.mark_vector_indexed(
-                user_id, {row.id: row.revision for row in rows if row.embedding is not None}
-            )
+        self._store.mark_vector_indexed(
+            user_id, {row.id: row.revision for row in rows if row.embedding is not None}
+        )
         return False
 
     def _join(self, user_id: str, leave: Collection[str] = ()) -> int:
