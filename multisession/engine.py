@@ -345,6 +345,11 @@ class MemoryEngine(
             max_bytes=max_cached_bytes,
             max_users=max_cached_users,
             max_vectors=max_cached_vectors,
+            in_vector_index=(
+                None
+                if self._vectors is None or self._vectors.in_sql
+                else lambda user_id: self._writes.holds_user(user_id)
+            ),
         )
         self._writes = WriteBehind(
             self._store,
@@ -354,6 +359,7 @@ class MemoryEngine(
             flush_size,
             flush_seconds,
             self.events,
+            exact_limit=exact_vector_limit,
         )
         self._indexer = Indexer(self._store, self.indexes, self._writes)
         self._indexer.events = self.events
@@ -369,10 +375,12 @@ class MemoryEngine(
             tokenize,
             self.events,
         )
-        if repair_on_open and self._vectors is not None:
+        if self._vectors is not None:
             try:
-                self._writes.reindex_pending()
-                self._writes.check_index()
+                self._writes.upgrade_layout()
+                if repair_on_open:
+                    self._writes.reindex_pending()
+                    self._writes.check_index()
             except BackendUnavailableError:
                 # The vector server is down: open for keyword search; repair() catches up.
                 self.events["repair_on_open_failed"] += 1

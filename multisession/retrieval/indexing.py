@@ -152,8 +152,10 @@ class Indexer:
             for row in fresh
         ]
         retired = [change.memory_id for change in changes if change.action == "supersede"]
-        self._indexes.apply(user_id, version, upserted=index_rows, retired=retired)
+        # The vector index first: a write that takes the user past the exact-search
+        # limit makes them a member of it, and the held index then lets go of vectors.
         self._writes.write(user_id, index_rows, vectors)
+        self._indexes.apply(user_id, version, upserted=index_rows, retired=retired)
         return [
             Memory(
                 id=row["id"],

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -125,6 +125,9 @@ class UserIndexes:
         max_users: How many users' indexes are held at most; None for no such bound.
         max_vectors: How many vectors are held at most over all users; None for no
             such bound.
+        in_vector_index: Whether the vector index holds a user's vectors; a user it
+            does not hold is searched exactly whatever their size (nothing else could
+            serve them). None: it holds every user's.
     """
 
     def __init__(
@@ -137,8 +140,10 @@ class UserIndexes:
         max_bytes: int | None = None,
         max_users: int | None = None,
         max_vectors: int | None = None,
+        in_vector_index: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
+        self._in_vector_index = in_vector_index
         self._tokenize = tokenize
         self._dimension = dimension
         self._exact_limit = exact_limit
@@ -206,7 +211,7 @@ class UserIndexes:
                 rows = self._store.index_rows(
                     user_id, changed, with_embeddings=index.vectors is not None
                 )
-                self._index_rows(index, rows)
+                self._index_rows(index, rows, user_id)
         index.version = version
         self._hold(user_id, index)
         return index
@@ -232,7 +237,7 @@ class UserIndexes:
                 index = self._indexes.get(user_id)
             if index is None:
                 return
-            self._index_rows(index, upserted)
+            self._index_rows(index, upserted, user_id)
             for doc_id in removed:
                 _remove(index, doc_id)
             for doc_id in retired:
@@ -291,7 +296,7 @@ class UserIndexes:
 
     def _load(self, user_id: str) -> UserIndex:
         """The user's indexes built from SQL in bulk."""
-        exact = self._exact_search_fits(self._store.count(user_id))
+        exact = self._exact_search_fits(self._store.count(user_id), user_id)
         columns = self._store.index_columns(user_id, with_embeddings=exact)
         index = UserIndex()
         index.keywords.load(
@@ -331,7 +336,7 @@ class UserIndexes:
             terms.append(tuple(self._tokenize(content)))
         return terms
 
-    def _index_rows(self, index: UserIndex, rows: Sequence[IndexRow]) -> None:
+    def _index_rows(self, index: UserIndex, rows: Sequence[IndexRow], user_id: str) -> None:
         index.keywords.upsert(
             Passage(
                 row.id,
@@ -356,20 +361,26 @@ class UserIndexes:
                     index.slots.setdefault(key, set()).add(row.id)
         if index.vectors is not None:
             _index_vectors(index.vectors, rows)
-            if len(index.vectors) > self._exact_limit:
+            if len(index.vectors) > self._exact_limit and self._indexed(user_id):
                 index.vectors = None  # grown out of exact search: the vector index serves it
 
     def _row_terms(self, row: IndexRow) -> tuple[str, ...]:
         terms = self._tokenize.from_stored(row.terms)
         return tuple(terms if terms is not None else self._tokenize(row.content))
 
-    def _exact_search_fits(self, memories: int) -> bool:
-        return (
-            self._dimension is not None
-            and memories <= self._exact_limit
+    def _exact_search_fits(self, memories: int, user_id: str) -> bool:
+        if self._dimension is None:
+            return False
+        fits = (
+            memories <= self._exact_limit
             and (self._max_vectors is None or memories <= self._max_vectors)
             and self._exact_limit > 0
         )
+        return fits or not self._indexed(user_id)
+
+    def _indexed(self, user_id: str) -> bool:
+        """Whether the vector index holds the user's vectors."""
+        return self._in_vector_index is None or self._in_vector_index(user_id)
 
     # -- the cache's order and bounds (under self._lock) -----------------------------
 

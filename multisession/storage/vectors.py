@@ -1,9 +1,19 @@
-"""The vector index: memory vectors in Chroma, one collection per user.
+"""The vector index: the vectors of large users in one shared Chroma collection.
 
-The vector index is derived data: SQL holds every memory, and anything missing here is
-re-indexed by :meth:`MemoryEngine.repair`. Each user gets a collection of their own,
-named after a hash of the user id (a user id never becomes a name verbatim), so one
-user's query cannot reach another user's vectors.
+Users up to the engine's ``exact_vector_limit`` are searched exactly from the vectors SQL
+keeps next to each memory and never reach Chroma. The few users above it share one
+collection, each vector tagged with its owner: a keyed hash of the user id (the store's
+secret, so the tag cannot be traced back to a user id by hashing guesses). Every query,
+read and delete names the owner inside Chroma's filter, so one user's query cannot
+reach another user's vectors. One collection, rather than one per user, keeps the cost
+of a write the same however many users the store holds: Chroma's per-collection files,
+caches and listings grew with every user. Nothing of a memory's content is sent: only
+its vector, kind, creation time and a keyed hash of its conversation.
+
+The vector index is derived data: SQL holds every memory and vector, and anything
+missing here is re-indexed by :meth:`MemoryEngine.repair`. Stores written when each
+user had a collection of their own (``ms-<hash>``) are moved to this layout on open
+(see :meth:`ChromaVectorIndex.legacy_collections`).
 
 A Chroma server may freeze or die; chromadb's HTTP client would then wait forever. Every
 call to a server therefore has a timeout, a connection refused is retried once, and after
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -36,11 +47,16 @@ from ..records import MemoryFilter
 from ._connections import reports_damage
 from .schema import user_hash
 
-__all__ = ["ChromaVectorIndex", "collection_name"]
+__all__ = ["SHARED_COLLECTION", "ChromaVectorIndex", "collection_name", "conversation_tag"]
 
 logger = logging.getLogger("multisession")
 
 _COLLECTION_PREFIX = "ms-"
+#: The one collection every large user's vectors share (not ``ms-``: that names the
+#: per-user collections of earlier stores).
+SHARED_COLLECTION = "multisession-vectors"
+#: Most vectors read from Chroma in one call when a whole collection is walked.
+_PAGE = 5_000
 # Names the SQL store the index belongs to: when it is missing or names another store,
 # the index was lost or replaced. A server keeps it as an empty collection's metadata;
 # embedded Chroma as a file in its directory, read without opening Chroma.
@@ -60,27 +76,38 @@ def _is_outage(error: BaseException) -> bool:
 
 
 def collection_name(user_id: str) -> str:
-    """The Chroma collection holding a user's vectors."""
+    """The name earlier stores gave a user's own collection; it keys deletions still."""
     return _COLLECTION_PREFIX + user_hash(user_id)[:48]
 
 
-def _where(where: MemoryFilter) -> dict[str, Any] | None:
-    clauses: list[dict[str, Any]] = []
+def conversation_tag(owner: str, conversation_id: str) -> str:
+    """A conversation id as the index keeps it: hashed with its (keyed) owner."""
+    return hashlib.sha256(f"{owner}\0{conversation_id}".encode()).hexdigest()[:32]
+
+
+def _where(owner: str, where: MemoryFilter) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = [{"owner": {"$eq": owner}}]
     if where.kinds is not None:
         clauses.append({"kind": {"$in": list(where.kinds)}})
     if where.conversation_id is not None:
-        clauses.append({"conversation_id": {"$eq": where.conversation_id}})
+        tag = conversation_tag(owner, where.conversation_id)
+        clauses.append({"conversation_id": {"$eq": tag}})
     if where.since is not None:
         clauses.append({"created_ts": {"$gte": where.since.timestamp()}})
     if where.until is not None:
         clauses.append({"created_ts": {"$lt": where.until.timestamp()}})
-    if not clauses:
-        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _unkeyed(user_id: str) -> str:
+    raise ConfigurationError(
+        "the vector index has no key for its owners yet: pass it to a WriteBehind (or "
+        "call key_owners_with) before writing or searching"
+    )
+
+
 class ChromaVectorIndex:
-    """Vectors in Chroma: embedded (a directory) or a Chroma server (a URL).
+    """Vectors in one shared Chroma collection: embedded (a directory) or a server (a URL).
 
     Example:
         >>> index = ChromaVectorIndex.open("/tmp/store/chroma", embedder_name="m", dimension=3)
@@ -113,7 +140,9 @@ class ChromaVectorIndex:
         self._connecting = threading.Lock()
         self._embedder_name = embedder_name
         self._dimension = dimension
-        self._collections: LRUCache[str, Any] = LRUCache(256)
+        self._shared: Any | None = None
+        self._owner_of: Callable[[str], str] = _unkeyed
+        self._owners: LRUCache[str, str] = LRUCache(4096)
         # Embedded Chroma's directory, whose SQLite file compact() rewrites.
         self._directory: str | None = None
 
@@ -286,16 +315,30 @@ class ChromaVectorIndex:
             raise TimeoutError(f"no answer within {self._timeout:g} s")
         return made[0]
 
-    def _collection(self, user_id: str, *, create: bool) -> Any | None:
-        name = collection_name(user_id)
-        cached = self._collections.get(name)
-        if cached is not None:
-            return cached
+    def key_owners_with(self, owner_of: Callable[[str], str]) -> None:
+        """Tag vectors with ``owner_of(user_id)``: a keyed hash, never the user id itself."""
+        self._owner_of = owner_of
+        self._owners.clear()
+
+    def owner(self, user_id: str) -> str:
+        """The tag of the user's vectors in the shared collection."""
+        owner = self._owners.get(user_id)
+        if owner is None:
+            owner = self._owner_of(user_id)
+            self._owners.put(user_id, owner)
+        return owner
+
+    def _collection(self, *, create: bool) -> Any | None:
+        """The shared collection, or None if it was never made and ``create`` is false."""
+        if self._shared is not None:
+            return self._shared
+        if not create and self._unopened_and_empty():
+            return None  # embedded Chroma never written: no need to open it
+        client = self._chroma
         if create:
-            client = self._chroma
             collection = self._guarded(
                 lambda: client.get_or_create_collection(
-                    name,
+                    SHARED_COLLECTION,
                     metadata={"embedder": self._embedder_name, "dimension": self._dimension},
                     configuration={"hnsw": {"space": "cosine"}},
                     embedding_function=None,
@@ -303,12 +346,11 @@ class ChromaVectorIndex:
             )
         else:
             try:
-                client = self._chroma
                 collection = self._guarded(
-                    lambda: client.get_collection(name, embedding_function=None)
+                    lambda: client.get_collection(SHARED_COLLECTION, embedding_function=None)
                 )
             except Exception as error:  # chromadb raises NotFoundError / ValueError by version
-                if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
+                if _not_found(error):
                     return None
                 raise
         stored = collection.metadata or {}
@@ -322,15 +364,50 @@ class ChromaVectorIndex:
                 f"(dimension {self._dimension}): open the store with the same embedder, "
                 "or use a new store directory and re-import"
             )
-        self._collections.put(name, collection)
+        self._shared = collection
         return collection
 
+    def _unopened_and_empty(self) -> bool:
+        """Whether this is embedded Chroma, not open yet, with no file written yet."""
+        return (
+            self._client is None
+            and self._directory is not None
+            and not Path(self._directory, "chroma.sqlite3").exists()
+        )
+
+    def reset(self) -> None:
+        """Delete the shared collection and the index's marker, leaving no byte of it.
+
+        Chroma marks a vector deleted from a collection but keeps it in its files until
+        they are rewritten; deleting the whole collection removes them. The caller
+        writes the remaining users' vectors again from SQL (a missing marker makes the
+        next open do so if this process dies first).
+        """
+        self._shared = None
+        if self._unopened_and_empty():
+            return
+        if self._directory is not None:
+            Path(self._directory, _MARKER).unlink(missing_ok=True)
+        client = self._chroma
+        for name in (
+            (_MARKER, SHARED_COLLECTION) if self._directory is None else (SHARED_COLLECTION,)
+        ):
+            try:
+                self._guarded(functools.partial(client.delete_collection, name))
+            except BackendUnavailableError:
+                raise
+            except Exception as error:
+                if not _not_found(error):
+                    raise
+        self.compact()
+
     def ids(self, user_id: str) -> set[str]:
-        """Every memory id the user's collection holds."""
-        collection = self._collection(user_id, create=False)
+        """Every memory id of the user that the shared collection holds."""
+        collection = self._collection(create=False)
         if collection is None:
             return set()
-        return set(self._guarded(lambda: collection.get(include=[]))["ids"])
+        owner = {"owner": {"$eq": self.owner(user_id)}}
+        return set(self._guarded(lambda: collection.get(where=owner, include=[]))["ids"])
 
     def upsert(
         self,
@@ -341,27 +418,37 @@ class ChromaVectorIndex:
     ) -> None:
         if not ids:
             return
-        collection = self._collection(user_id, create=True)
+        collection = self._collection(create=True)
         assert collection is not None
+        owner = self.owner(user_id)
+        tagged = []
+        for metadata in metadatas:
+            entry: dict[str, str | float] = dict(metadata)
+            entry["owner"] = owner
+            conversation = entry.get("conversation_id")
+            if isinstance(conversation, str):
+                entry["conversation_id"] = conversation_tag(owner, conversation)
+            tagged.append(entry)
         self._guarded(
             lambda: collection.upsert(
                 ids=list(ids),
                 embeddings=np.asarray(vectors, dtype=np.float32),
-                metadatas=[dict(m) for m in metadatas],
+                metadatas=tagged,
             )
         )
 
     def query(
         self, user_id: str, vector: npt.NDArray[np.float32], n: int, where: MemoryFilter
     ) -> list[tuple[str, float]]:
-        collection = self._collection(user_id, create=False)
+        collection = self._collection(create=False)
         if collection is None:
             return []
+        clause = _where(self.owner(user_id), where)
         result = self._guarded(
             lambda: collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                 n_results=n,
-                where=_where(where),
+                where=clause,
                 include=["distances"],
             )
         )
@@ -374,20 +461,43 @@ class ChromaVectorIndex:
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         if not ids:
             return
-        collection = self._collection(user_id, create=False)
+        collection = self._collection(create=False)
         if collection is not None:
-            self._guarded(lambda: collection.delete(ids=list(ids)))
+            owner = {"owner": {"$eq": self.owner(user_id)}}
+            self._guarded(lambda: collection.delete(ids=list(ids), where=owner))
 
     def drop_user(self, user_id: str) -> None:
-        name = collection_name(user_id)
-        self._collections.discard(name)
+        collection = self._collection(create=False)
+        if collection is not None:
+            owner = {"owner": {"$eq": self.owner(user_id)}}
+            self._guarded(lambda: collection.delete(where=owner))
+
+    def legacy_collections(self) -> list[str]:
+        """Per-user collections left by earlier stores (``ms-<hash of the user>``).
+
+        An embedded index that has no Chroma file yet has none, found without opening
+        Chroma.
+        """
+        if self._directory is not None and not Path(self._directory, "chroma.sqlite3").exists():
+            return []
+        client = self._chroma
+        names = []
+        for listed in self._guarded(client.list_collections):
+            name = listed if isinstance(listed, str) else listed.name
+            if name.startswith(_COLLECTION_PREFIX):
+                names.append(name)
+        return sorted(names)
+
+    def drop_legacy(self, name: str) -> None:
+        """Delete a per-user collection of an earlier store (missing is fine)."""
+        if not name.startswith(_COLLECTION_PREFIX):
+            raise ValueError(f"{name!r} is not a per-user collection")
         client = self._chroma
         try:
             self._guarded(lambda: client.delete_collection(name))
         except Exception as error:
-            if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
-                return
-            raise
+            if not _not_found(error):
+                raise
 
     def marker(self) -> str | None:
         """The mark this index was given by :meth:`set_marker`, or None (lost or new)."""
@@ -404,7 +514,7 @@ class ChromaVectorIndex:
         except BackendUnavailableError:
             raise
         except Exception as error:
-            if "does not exist" in str(error) or type(error).__name__ == "NotFoundError":
+            if _not_found(error):
                 return None
             raise
         value = (collection.metadata or {}).get("store")
@@ -453,35 +563,48 @@ class ChromaVectorIndex:
         """Delete vectors of deleted memories; returns how many, and how many were kept.
 
         ``existing`` tells which of a list of memory ids SQL still holds. A vector
-        without a memory is deleted only if ``proven(collection, ids)`` says SQL
-        recorded its deletion: a memory SQL lost (a damaged log) keeps its vector.
-        ``removed_from(collection, ids)`` is told what went (None: the collection).
+        without a memory is deleted only if ``proven(owner, ids)`` says SQL recorded its
+        deletion (``owner`` is the keyed tag the deletion was recorded under): a memory
+        SQL lost (a damaged log) keeps its vector. ``removed_from(owner, ids)`` is told
+        what went (None: every vector of that owner).
         """
-        removed = kept = 0
-        client = self._chroma
-        for listed in self._guarded(client.list_collections):
-            name = listed if isinstance(listed, str) else listed.name
-            if not name.startswith(_COLLECTION_PREFIX):
-                continue
-            collection = self._guarded(
-                functools.partial(client.get_collection, name, embedding_function=None)
+        collection = self._collection(create=False)
+        if collection is None:
+            return 0, 0
+        owners: dict[str, list[str]] = {}
+        offset = 0
+        while True:
+            page = self._guarded(
+                functools.partial(collection.get, include=["metadatas"], limit=_PAGE, offset=offset)
             )
-            ids = list(self._guarded(functools.partial(collection.get, include=[]))["ids"])
-            orphans = sorted(set(ids) - existing(ids))
-            deleted = sorted(proven(name, orphans)) if orphans else []
+            ids = list(page["ids"])
+            if not ids:
+                break
+            offset += len(ids)
+            found = existing(ids)
+            for doc_id, metadata in zip(ids, page["metadatas"] or [], strict=True):
+                if doc_id not in found:
+                    owner = str((metadata or {}).get("owner", ""))
+                    owners.setdefault(owner, []).append(doc_id)
+        removed = kept = 0
+        for owner, orphans in sorted(owners.items()):
+            deleted = sorted(proven(owner, orphans))
             kept += len(orphans) - len(deleted)
             if deleted:
                 self._guarded(functools.partial(collection.delete, ids=deleted))
                 removed += len(deleted)
-                removed_from(name, deleted)
-            if len(deleted) == len(ids):
-                self._collections.discard(name)
-                self._guarded(functools.partial(client.delete_collection, name))
-                removed_from(name, None)
+                removed_from(owner, deleted)
+            left = self._guarded(
+                functools.partial(
+                    collection.get, where={"owner": {"$eq": owner}}, include=[], limit=1
+                )
+            )
+            if not left["ids"]:
+                removed_from(owner, None)
         return removed, kept
 
     def close(self) -> None:
-        self._collections.clear()
+        self._shared = None
         client, self._client = self._client, None
         if client is None:
             return
@@ -492,6 +615,11 @@ class ChromaVectorIndex:
         # connection pools open after close().
         for session in _sessions(client):
             session.close()
+
+
+def _not_found(error: BaseException) -> bool:
+    """Whether chromadb said a collection does not exist (its error type varies by version)."""
+    return "does not exist" in str(error) or type(error).__name__ == "NotFoundError"
 
 
 def _sessions(client: Any) -> list[Any]:

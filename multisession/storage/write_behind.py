@@ -17,6 +17,11 @@ work that causes them:
 
 One timer flushes both. Repair belongs here too: it writes what a failed or killed
 write left out of the vector index, from the vectors SQL keeps next to each memory.
+
+A Chroma index holds only the users above the exact-search limit (see
+:mod:`.indexed_users`): a smaller user's write is marked indexed in SQL and goes no
+further, since their searches read the vectors from SQL. The write that takes a user
+past the limit copies all of that user's vectors from SQL into the shared index.
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ import numpy.typing as npt
 
 from ..embeddings.base import Embedder
 from ..records import IndexRow, Memory
+from .indexed_users import SHARED_LAYOUT, IndexedUsers
 from .schema import from_bytes, to_bytes
 from .sql_store import SQLStore
 from .vector_index import VectorIndex
-from .vectors import collection_name
+from .vectors import ChromaVectorIndex, collection_name
 
 __all__ = ["AccessLog", "Pending", "RepairReport", "VectorBuffer", "WriteBehind"]
 
@@ -207,6 +213,9 @@ class WriteBehind:
         flush_seconds: Flush at the latest this long after the first buffered write
             or counted retrieval.
         events: Where failures are counted (the engine's ``events``).
+        exact_limit: Users with more memories than this join a Chroma index; the others'
+            vectors stay in SQL alone. 0 sends every user's vectors there. An index in
+            SQL (pgvector) holds every user's anyway.
     """
 
     def __init__(
@@ -218,9 +227,17 @@ class WriteBehind:
         flush_size: int,
         flush_seconds: float,
         events: Counter[str],
+        exact_limit: int = 0,
     ) -> None:
         self._store = store
         self._vectors = vectors
+        self._exact_limit = exact_limit
+        #: Who the vector index holds, when it holds only some users (Chroma).
+        self.members: IndexedUsers | None = None
+        if vectors is not None and not vectors.in_sql:
+            self.members = IndexedUsers(store)
+            if isinstance(vectors, ChromaVectorIndex):
+                vectors.key_owners_with(self.members.owner)
         self._embedder = embedder
         self._clock = clock
         self._flush_size = flush_size
@@ -282,6 +299,17 @@ class WriteBehind:
         """Index new vectors: small writes go to the buffer, large ones straight in."""
         if self._vectors is None or self._vectors.in_sql or vectors is None or not rows:
             return  # none, or written with the rows
+        try:
+            if not self._route(user_id, rows):
+                return
+        except Exception:
+            self.events["vector_write_failed"] += 1
+            logger.warning(
+                "the vector index could not be written; the memories are stored and "
+                "searchable by keyword, and repair() indexes them later",
+                exc_info=True,
+            )
+            return
         if len(rows) < self._flush_size:
             self._buffer.add(user_id, list(rows), vectors)
             if len(self._buffer) >= self._flush_size or self._buffer.age() >= self._flush_seconds:
@@ -303,6 +331,82 @@ class WriteBehind:
                 "searchable by keyword, and repair() indexes them later",
                 exc_info=True,
             )
+
+    def holds_user(self, user_id: str) -> bool:
+        """Whether the vector index holds the user's vectors (else only SQL does)."""
+        if self._vectors is None:
+            return False
+        return self.members is None or self.members.holds(user_id)
+
+    def _route(self, user_id: str, rows: Sequence[IndexRow]) -> bool:
+        """Whether these new rows still have to be written to the vector index.
+
+        A user the index holds: yes. A user this write took past the exact-search
+        limit joins it now (their earlier memories copied from SQL), and these rows
+        follow as any member's do. Anyone else: the rows are marked indexed in SQL,
+        which is where their searches read vectors from.
+        """
+        if self.members is None or self.members.holds(user_id):
+            return True
+        if self._store.count(user_id) > self._exact_limit:
+            self._join(user_id, leave={row.id for row in rows})
+            return True
+        self._store.mark_vector_indexed(
+            user_id, {row.id: row.revision for row in rows if row.embedding is not None}
+        )
+        return False
+
+    def _join(self, user_id: str, leave: Collection[str] = ()) -> int:
+        """Bring a user into the vector index: every vector of theirs, from SQL.
+
+        Crash-safe in this order: the user's memories are first marked as not indexed,
+        then the user is recorded as a member, then the vectors are written and marked.
+        A process killed anywhere in between leaves what the next open re-indexes.
+        ``leave`` names memories the caller writes itself. Returns how many memories
+        were indexed.
+        """
+        assert self.members is not None
+        with self._vector_writes:
+            self.members.unmark(user_id)
+            self.members.add(user_id)
+            _, revisions = self._store.revisions(user_id)
+            ids = sorted(set(revisions) - set(leave))
+            count = 0
+            for start in range(0, len(ids), VECTOR_BATCH):
+                rows = self._store.index_rows(
+                    user_id, ids[start : start + VECTOR_BATCH], with_embeddings=True
+                )
+                count += self._index_vectors_of(user_id, rows)
+        logger.info("a user passed the exact-search limit: %d vectors indexed", count)
+        return count
+
+    def upgrade_layout(self) -> int:
+        """Move a store's vectors from per-user collections to the shared one.
+
+        Stores written before kept one Chroma collection per user. Every vector is in
+        SQL as well, so the old collections are dropped and the users above the
+        exact-search limit are indexed again from SQL (by :meth:`reindex_pending`,
+        which the engine runs on open, or :meth:`repair`). Crash-safe: the memories
+        are marked as not indexed before any collection is dropped, and the new layout
+        is recorded last, so an interrupted upgrade runs again on the next open.
+        Returns how many per-user collections were dropped.
+        """
+        if self.members is None or not isinstance(self._vectors, ChromaVectorIndex):
+            return 0
+        if self.members.layout() == SHARED_LAYOUT:
+            return 0
+        legacy = self._vectors.legacy_collections()
+        if legacy:
+            self.members.unmark(None)
+            for name in legacy:
+                self._vectors.drop_legacy(name)
+            logger.info(
+                "moved the vector index to one shared collection (%d per-user collections "
+                "dropped; vectors are indexed again from SQL)",
+                len(legacy),
+            )
+        self.members.set_layout()
+        return len(legacy)
 
     def pending(self, user_id: str, allowed: Collection[str] | None = None) -> list[Pending]:
         """The user's buffered vectors, which a search must see until they are flushed.
@@ -345,7 +449,8 @@ class WriteBehind:
             self._buffer.discard(user_id, [memory_id])
             if self._vectors is not None:
                 try:
-                    self._vectors.delete(user_id, [memory_id])
+                    if self.holds_user(user_id):
+                        self._vectors.delete(user_id, [memory_id])
                     self._store.forget_deletions(collection_name(user_id), [memory_id])
                 except Exception:
                     self.events["vector_delete_failed"] += 1
@@ -363,9 +468,18 @@ class WriteBehind:
             self._buffer.drop_user(user_id)
             if self._vectors is not None:
                 try:
-                    self._vectors.drop_user(user_id)
+                    held = self.holds_user(user_id)
+                    if held:
+                        self._vectors.drop_user(user_id)
                     self._store.forget_deletions(collection_name(user_id), None)
-                    self._vectors.compact()
+                    if self.members is not None:
+                        self.members.remove(user_id)
+                    if held and isinstance(self._vectors, ChromaVectorIndex):
+                        # Chroma keeps deleted vectors in its files: rebuild without them.
+                        self._vectors.reset()
+                        self.check_index()
+                    elif held:
+                        self._vectors.compact()
                 except Exception:
                     self.events["vector_delete_failed"] += 1
                     logger.warning(
@@ -446,7 +560,13 @@ class WriteBehind:
         self.flush_vectors()
         reindexed += self._restore_missing()
         orphans = kept = 0
-        if self._vectors is not None:
+        if self._vectors is not None and self.members is not None:
+            horizon = self.members.proof_horizon()
+            orphans, kept = self._vectors.remove_orphans(
+                self._store.existing_ids, self.members.proven_deleted, self.members.forget_deletions
+            )
+            self.members.forget_proofs_up_to(horizon)
+        elif self._vectors is not None:
             orphans, kept = self._vectors.remove_orphans(
                 self._store.existing_ids, self._store.proven_deleted, self._store.forget_deletions
             )
@@ -464,8 +584,17 @@ class WriteBehind:
         if self._vectors is None or self._embedder is None:
             return 0
         count = 0
+        joined: set[str] = set()
         for user_id, rows in self._store.pending_vectors(VECTOR_BATCH):
-            count += self._index_vectors_of(user_id, rows)
+            if user_id in joined:
+                continue  # joining indexed all of the user's memories
+            if self.members is None or self.members.holds(user_id):
+                count += self._index_vectors_of(user_id, rows)
+            elif self._store.count(user_id) > self._exact_limit:
+                joined.add(user_id)
+                count += self._join(user_id)
+            else:
+                count += self._index_vectors_of(user_id, rows, in_sql_only=True)
         if count:
             logger.info("re-indexed %d memories missing from the vector index", count)
         return count
@@ -494,7 +623,8 @@ class WriteBehind:
         if self._vectors is None or self._embedder is None:
             return 0
         count = 0
-        for user_id in self._store.user_ids():
+        users = self._store.user_ids() if self.members is None else self.members.users()
+        for user_id in users:
             _, revisions = self._store.revisions(user_id)
             if not revisions:
                 continue
@@ -508,8 +638,14 @@ class WriteBehind:
             logger.info("restored %d vectors the vector index had lost", count)
         return count
 
-    def _index_vectors_of(self, user_id: str, rows: Sequence[IndexRow]) -> int:
-        """Write these memories to the vector index: vectors from SQL, else embedded."""
+    def _index_vectors_of(
+        self, user_id: str, rows: Sequence[IndexRow], *, in_sql_only: bool = False
+    ) -> int:
+        """Write these memories to the vector index: vectors from SQL, else embedded.
+
+        ``in_sql_only``: the user is searched exactly from SQL, so the vectors are only
+        stored there (those missing) and the memories marked indexed.
+        """
         assert self._embedder is not None
         dimension = self._embedder.dimension
         vectors = np.zeros((len(rows), dimension), dtype=np.float32)
@@ -532,7 +668,10 @@ class WriteBehind:
             rows = [
                 replace(row, revision=revised[row.id]) if row.id in revised else row for row in rows
             ]
-        self._upsert(user_id, rows, vectors)
+        if in_sql_only:
+            self._store.mark_vector_indexed(user_id, {row.id: row.revision for row in rows})
+        else:
+            self._upsert(user_id, rows, vectors)
         return len(rows)
 
 

@@ -288,7 +288,8 @@ def test_stats_counts_users_memories_vectors_and_bytes(alice_store, env):
     assert (stats["pending_vectors"], stats["buffered_vectors"]) == (0, 0)
     assert stats["embedder"] == "all-MiniLM-L6-v2 (dimension 384)"
     assert stats["disk"]["memory_db_bytes"] > 10_000
-    assert stats["disk"]["chroma_bytes"] > 10_000
+    # Every user is searched exactly from SQL: Chroma holds only the index's marker.
+    assert stats["disk"]["chroma_bytes"] < 1_000
     # --no-embed changes nothing: stats reads what the store records.
     text = ok(cli(env, alice_store["store"], "stats"))
     assert re.search(r"memories\s+│ " + str(stats["memories"]) + " ", text)
@@ -583,31 +584,32 @@ def test_repair_indexes_missing_vectors_and_removes_orphans(env, tmp_path):
     repaired = ok(cli(env, store, "repair", embed=True))
     assert repaired == "reindexed 5 memories; removed 0 orphaned vectors\n"
 
-    # Deleting without the vector index leaves an orphaned vector, which repair drops.
+    # Deleting without the vector index leaves a proof of the deletion for repair. (The
+    # user is searched exactly from SQL, so Chroma never held a vector to remove.)
     first = as_json(cli(env, store, "list jo --limit 1 --json"))["memories"][0]
     forgotten = cli(env, store, f"forget jo {first['id']}")
     assert "until `multisession repair` removes them" in forgotten.stderr
     assert as_json(cli(env, store, "repair --json", embed=True)) == {
         "reindexed": 0,
-        "orphans_removed": 1,
+        "orphans_removed": 0,
         "orphans_kept": 0,
     }
     stats = as_json(cli(env, store, "stats --json"))
     assert (stats["memories"], stats["pending_vectors"]) == (4, 0)
 
 
-def test_repair_reports_the_vectors_it_keeps_for_memories_sql_lost(env, tmp_path):
+def test_repair_reports_the_vectors_it_keeps_for_memories_sql_lost(env, tmp_path, minilm):
     import shutil
+
+    from multisession import MemoryEngine
 
     store = tmp_path / "store"
     first = write_jsonl(tmp_path / "first.jsonl", [{"content": "I like green tea"}])
-    later = write_jsonl(
-        tmp_path / "later.jsonl",
-        [{"content": "I live in Lisbon"}, {"content": "I have a cat called Miso"}],
-    )
     ok(cli(env, store, f"import {first} --user jo", embed=True))
     shutil.copy(store / "memory.db", tmp_path / "backup.db")
-    ok(cli(env, store, f"import {later} --user jo", embed=True))
+    # Written by an engine whose exact-search limit (0) puts jo's vectors in Chroma too.
+    with MemoryEngine(store, embedder=minilm, exact_vector_limit=0) as engine:
+        engine.add_many("jo", ["I live in Lisbon", "I have a cat called Miso"])
     # SQL loses the later writes (an older file comes back); their vectors remain.
     for leftover in store.glob("memory.db*"):
         leftover.unlink()

@@ -76,12 +76,13 @@ def test_first_search_with_a_cached_model_imports_neither_onnx_nor_chromadb(
         "embedder": "all-MiniLM-L6-v2",
         "hit": "The dentist appointment moved to Friday",
         "before_writing": {"onnx": False, "chromadb": False},
-        "written": 1,
-        "chromadb_after_writing": True,
+        # A user searched exactly keeps their vectors in SQL alone: no Chroma at all.
+        "written": 0,
+        "chromadb_after_writing": False,
         "onnx_after_writing": False,
     }
     with MemoryEngine(store_dir, embedder=minilm) as engine:
-        assert engine.repair().reindexed == 0  # the vector index holds all three
+        assert engine.repair().reindexed == 0  # nothing is missing from the vector index
 
 
 def test_processes_started_together_on_an_empty_cache_build_the_model_once(
@@ -135,6 +136,7 @@ def test_an_embedded_vector_index_opens_on_first_use(
     store_dir.mkdir(parents=True, exist_ok=True)
     path = str(store_dir / "chroma") if location == "chroma" else location.format(store=store_dir)
     index = ChromaVectorIndex.open(path, embedder_name=minilm.name, dimension=minilm.dimension)
+    index.key_owners_with(lambda user_id: f"keyed-{len(user_id)}")
     assert not (store_dir / "chroma").exists()
 
     index.upsert("bob", ["m1"], minilm.embed(["hello"]), [{"kind": "fact"}])

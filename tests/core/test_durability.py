@@ -14,25 +14,35 @@ from pathlib import Path
 import chromadb
 
 from multisession import MemoryEngine, RetrievalConfig
-from multisession.storage.vectors import collection_name
+from multisession.storage.indexed_users import IndexedUsers
+from multisession.storage.sql_store import SQLStore
+from multisession.storage.vectors import SHARED_COLLECTION
 
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 
 
 def vector_ids(store_dir: Path, user_id: str) -> set[str]:
+    """The user's ids in the shared collection, found by the keyed tag the store gives."""
+    if not (store_dir / "chroma" / "chroma.sqlite3").exists():
+        return set()
+    store = SQLStore(f"sqlite:///{store_dir / 'memory.db'}")
+    try:
+        owner = IndexedUsers(store).owner(user_id)
+    finally:
+        store.close()
     client = chromadb.PersistentClient(path=str(store_dir / "chroma"))
     try:
-        collection = client.get_collection(collection_name(user_id))
+        collection = client.get_collection(SHARED_COLLECTION)
     except Exception:
         return set()
-    return set(collection.get(include=[])["ids"])
+    return set(collection.get(where={"owner": owner}, include=[])["ids"])
 
 
 WRITER = textwrap.dedent(
     """
     import json, sys
     from multisession import MemoryEngine
-    engine = MemoryEngine(sys.argv[1])
+    engine = MemoryEngine(sys.argv[1], exact_vector_limit=0)
     for batch in range(1000):
         memories = engine.add_many(
             "alice", [f"batch {batch} note {i}: fox {batch * 50 + i}" for i in range(50)]
@@ -64,7 +74,8 @@ def test_writer_killed_mid_batch_loses_nothing_acknowledged(store_dir, minilm, t
         ]
     assert process.returncode == -signal.SIGKILL
 
-    with MemoryEngine(store_dir, embedder=minilm) as engine:  # repairs on open
+    # Users above the exact-search limit (0 here) have their vectors in Chroma as well.
+    with MemoryEngine(store_dir, embedder=minilm, exact_vector_limit=0) as engine:  # repairs
         stored = {memory.id for memory in engine.list("alice", limit=100_000)}
         assert set(acknowledged) <= stored
         # Every row committed in SQL is in the vector index after reopening.
@@ -75,7 +86,9 @@ def test_writer_killed_mid_batch_loses_nothing_acknowledged(store_dir, minilm, t
 def test_memories_written_while_vectors_fail_are_repaired(
     store_dir, minilm, unreachable_embedder, clock
 ):
-    with MemoryEngine(store_dir, embedder=unreachable_embedder, clock=clock) as engine:
+    with MemoryEngine(
+        store_dir, embedder=unreachable_embedder, clock=clock, exact_vector_limit=0
+    ) as engine:
         memory = engine.add("alice", "My passport expires in June 2027")
         assert engine.events["embedding_failed"] == 1
         assert engine.stats()["pending_vectors"] == 1
@@ -86,7 +99,9 @@ def test_memories_written_while_vectors_fail_are_repaired(
         )
     assert vector_ids(store_dir, "alice") == set()
 
-    with MemoryEngine(store_dir, embedder=minilm, clock=clock, repair_on_open=False) as engine:
+    with MemoryEngine(
+        store_dir, embedder=minilm, clock=clock, repair_on_open=False, exact_vector_limit=0
+    ) as engine:
         assert engine.search("alice", "when does my travel document expire", config=SEMANTIC) == []
         report = engine.repair()
         assert (report.reindexed, report.orphans_removed) == (1, 0)
@@ -96,7 +111,7 @@ def test_memories_written_while_vectors_fail_are_repaired(
 
 
 def test_repair_removes_vectors_of_deleted_memories(store_dir, minilm):
-    with MemoryEngine(store_dir, embedder=minilm) as engine:
+    with MemoryEngine(store_dir, embedder=minilm, exact_vector_limit=0) as engine:
         keep, orphan = engine.add_many("alice", ["I like tea", "I like coffee"])
     # A process that deleted the row in SQL but died before removing the vector.
     keyword_only = MemoryEngine(store_dir, embedder=None)
@@ -182,7 +197,9 @@ def test_buffered_vectors_are_found_at_once_and_flushed_on_close(store_dir, mini
 
 
 def test_buffer_flushes_once_full(store_dir, minilm):
-    with MemoryEngine(store_dir, embedder=minilm, vector_flush_size=3) as engine:
+    with MemoryEngine(
+        store_dir, embedder=minilm, vector_flush_size=3, exact_vector_limit=0
+    ) as engine:
         engine.add("alice", "one")
         engine.add("alice", "two")
         assert vector_ids(store_dir, "alice") == set()
@@ -193,7 +210,10 @@ def test_buffer_flushes_once_full(store_dir, minilm):
 
 def test_deleting_a_user_while_the_vector_server_is_down(own_chroma_server, store_dir, minilm):
     engine = MemoryEngine(
-        embedder=minilm, sql_url=f"sqlite:///{store_dir}.db", vector_url=own_chroma_server.url
+        embedder=minilm,
+        sql_url=f"sqlite:///{store_dir}.db",
+        vector_url=own_chroma_server.url,
+        exact_vector_limit=0,
     )
     engine.add_many("alice", ["I live in Porto", "I like tea"])
     engine.flush_vectors()

@@ -25,7 +25,7 @@ from multisession import (
     RetrievalConfig,
     TemporalConfig,
 )
-from multisession.storage.vectors import collection_name
+from multisession.storage.vectors import SHARED_COLLECTION
 
 UTC = timezone.utc
 
@@ -220,7 +220,7 @@ def test_users_are_isolated(fresh_engine):
 
 def test_delete_user_removes_every_trace(fresh_engine, backend, minilm):
     fresh_engine.add_many("alice", ["I live in Oslo", "My sister is called Ingrid"])
-    fresh_engine.add("bob", "I live in Rome")
+    bob = fresh_engine.add("bob", "I live in Rome")
     assert fresh_engine.delete_user("alice") == 2
     assert fresh_engine.users() == ["bob"]
     assert fresh_engine.search("alice", "Oslo sister Ingrid") == []
@@ -230,11 +230,16 @@ def test_delete_user_removes_every_trace(fresh_engine, backend, minilm):
         fresh_engine.delete_user("alice")
     fresh_engine.close()
 
-    # Besides bob's, only the index's marker of the store it belongs to (no user data):
-    # a collection on a server, a file beside embedded Chroma's own.
+    # Besides the collection shared by users above the exact-search limit (bob, when the
+    # limit is 0), only the index's marker of the store it belongs to (no user data): a
+    # collection on a server, a file beside embedded Chroma's own.
     if backend["directory"] or backend["vector_url"]:
         marker = {"multisession-store"} if backend["vector_url"] else set()
-        assert collection_names(backend) == {collection_name("bob"), *marker}
+        shared = {SHARED_COLLECTION} if backend.get("exact_vector_limit") == 0 else set()
+        assert collection_names(backend) == shared | marker
+        if shared:
+            client = chromadb.PersistentClient(path=str(Path(backend["directory"]) / "chroma"))
+            assert client.get_collection(SHARED_COLLECTION).get(include=[])["ids"] == [bob.id]
     else:  # pgvector: the vectors were columns of the deleted rows
         sql = sa.create_engine(backend["sql_url"])
         with sql.connect() as conn:
