@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
@@ -10,6 +9,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.memory.memory import BaseMemoryBlock
 
 from multisession import MemoryEngine, SearchHit
+from multisession._threads import to_thread
 
 from ._messages import last_user_text, store_turns
 
@@ -80,9 +80,7 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         return "\n".join(_line(hit) for hit in hits)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
-        await asyncio.to_thread(
-            store_turns, self._engine, self.user_id, self.conversation_id, messages
-        )
+        await to_thread(store_turns, self._engine, self.user_id, self.conversation_id, messages)
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop lines from the end (the lowest-scored memories) until enough is cut.

@@ -68,6 +68,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_lru",
             "_log_once",
             "_latency",
+            "_threads",
         }
     ),
 )
