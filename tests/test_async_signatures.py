@@ -15,6 +15,7 @@ import pytest
 
 from multisession import MemoryEngine
 
+
 def _async_twin_names() -> list[str]:
     names = []
     for name in dir(MemoryEngine):

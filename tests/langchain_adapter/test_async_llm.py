@@ -38,9 +38,7 @@ def extraction_model(recorder: LoopRecorder) -> GenericFakeChatModel:
 
 
 @pytest.mark.parametrize("wrap", [False, True], ids=["the-model", "llm_from_langchain"])
-def test_the_async_methods_await_ainvoke_on_the_callers_loop(
-    open_engine: Any, wrap: bool
-) -> None:
+def test_the_async_methods_await_ainvoke_on_the_callers_loop(open_engine: Any, wrap: bool) -> None:
     recorder = LoopRecorder()
     model = extraction_model(recorder)
     engine = open_engine(llm=llm_from_langchain(model) if wrap else model)
