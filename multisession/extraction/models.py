@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
 
 from .._threads import awaited_by_a_loop, run_coroutine, to_thread
 from ..errors import ConfigurationError
@@ -153,4 +153,6 @@ def _text(reply: object) -> str:
     content = getattr(reply, "content", None)
     if isinstance(content, str):
         return content
-    raise TypeError(f"the model replied with {type(reply).__name__}, not text")
+    # Anything else goes on as it is: the callers check what they were given and fall
+    # back to the rules on a reply that is not text, as for any unusable reply.
+    return cast(str, reply)

@@ -187,3 +187,16 @@ def test_as_llm_reads_the_text_of_message_and_completion_replies() -> None:
     assert asyncio.run(model.acall("hi")) == "async hi"
     assert as_llm(model) is model
     assert as_llm(None) is None
+
+
+@pytest.mark.parametrize("reply", [None, 42, ["not", "text"]])
+def test_a_reply_that_is_not_text_falls_back_to_the_rules_on_both_paths(
+    open_engine: Any, reply: object
+) -> None:
+    async def model(prompt: str) -> object:
+        return reply
+
+    engine = open_engine(llm=model)
+    engine.record_exchange("alice", "chat", "I'm allergic to peanuts")
+    asyncio.run(engine.arecord_exchange("bob", "chat", "I'm allergic to peanuts"))
+    assert contents(engine, "alice") == contents(engine, "bob") == ["I'm allergic to peanuts"]
