@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -69,3 +70,24 @@ def test_an_async_agent_run_awaits_the_engines_model_on_its_loop(open_engine: An
     caller = asyncio.run(run())
     assert recorder.loops and set(recorder.loops) == {caller}
     assert [m.content for m in engine.list("alice")] == ["The user lives in Oslo."]
+
+
+def test_the_stores_async_put_awaits_the_lifecycle_model_on_its_loop(open_engine: Any) -> None:
+    from langchain_multisession import MultiSessionStore
+
+    threads: list[threading.Thread] = []
+
+    async def decide(prompt: str) -> str:
+        threads.append(threading.current_thread())
+        return '[{"new": 1, "action": "supersede", "existing": 1}]'
+
+    engine = open_engine(llm=decide)
+    store = MultiSessionStore(engine)
+
+    async def session() -> None:
+        await store.aput(("memories", "alice"), "home", {"text": "I live in Oslo"})
+        await store.aput(("memories", "alice"), "home-now", {"text": "I live in Bergen now"})
+
+    asyncio.run(session())
+    assert threads and set(threads) == {threading.main_thread()}
+    assert engine.events["lifecycle_llm_decisions"] == 1
