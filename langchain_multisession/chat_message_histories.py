@@ -8,6 +8,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from multisession import MemoryEngine
+from multisession._threads import to_thread
 from multisession.extraction.recording import exchange_memories, pair_turns
 
 from ._messages import many_from_core, role_and_text, to_core
@@ -90,6 +91,10 @@ class MultiSessionChatMessageHistory(BaseChatMessageHistory):
         ]
         if memories:
             self.engine.add_many(self.user_id, memories)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`add_messages`: in a worker thread, an async ``llm`` awaited here."""
+        await to_thread(self.add_messages, list(messages))
 
     def clear(self) -> None:
         """Delete the conversation's messages (the user's memories are kept)."""

@@ -11,6 +11,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
 
 from multisession import ContextConfig, MemoryEngine
 from multisession.context.replay import replayable
+from multisession.context.tokens import counting_for
 
 from ._config import session_ids
 from ._messages import many_from_core, text_of
@@ -56,18 +57,20 @@ class MultiSessionMemory:
         self, user_id: str, text: str, *, conversation_id: str | None = None
     ) -> list[BaseMessage]:
         """The context messages for the user's next message ``text``."""
-        built = self.engine.build_context(
-            user_id, text, conversation_id=conversation_id, config=self.context
-        )
+        with counting_for("langchain"):
+            built = self.engine.build_context(
+                user_id, text, conversation_id=conversation_id, config=self.context
+            )
         return many_from_core(replayable(built.messages))
 
     async def aload(
         self, user_id: str, text: str, *, conversation_id: str | None = None
     ) -> list[BaseMessage]:
         """Async :meth:`load`."""
-        built = await self.engine.abuild_context(
-            user_id, text, conversation_id=conversation_id, config=self.context
-        )
+        with counting_for("langchain"):
+            built = await self.engine.abuild_context(
+                user_id, text, conversation_id=conversation_id, config=self.context
+            )
         return many_from_core(replayable(built.messages))
 
     def save(self, user_id: str, conversation_id: str, text: str, reply: str | None) -> None:

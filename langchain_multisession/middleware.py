@@ -22,6 +22,7 @@ from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
 from multisession import BuiltContext, ContextConfig, MemoryEngine
+from multisession.context.tokens import counting_for
 from multisession.extraction.recording import Turn, pair_turns
 
 from ._messages import role_and_text
@@ -97,12 +98,13 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
     def before_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> dict[str, Any]:
         """Build the run's memory context for the latest user message."""
         user_id, conversation_id = session_of(runtime)
-        built = self.engine.build_context(
-            user_id,
-            _question(state["messages"]),
-            conversation_id=conversation_id,
-            config=self._memories_only(),
-        )
+        with counting_for("langchain"):
+            built = self.engine.build_context(
+                user_id,
+                _question(state["messages"]),
+                conversation_id=conversation_id,
+                config=self._memories_only(),
+            )
         return {"multisession_run": self._hold(_context_text(built))}
 
     async def abefore_agent(
@@ -110,12 +112,13 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
     ) -> dict[str, Any]:
         """Async :meth:`before_agent`."""
         user_id, conversation_id = session_of(runtime)
-        built = await self.engine.abuild_context(
-            user_id,
-            _question(state["messages"]),
-            conversation_id=conversation_id,
-            config=self._memories_only(),
-        )
+        with counting_for("langchain"):
+            built = await self.engine.abuild_context(
+                user_id,
+                _question(state["messages"]),
+                conversation_id=conversation_id,
+                config=self._memories_only(),
+            )
         return {"multisession_run": self._hold(_context_text(built))}
 
     def wrap_model_call(
@@ -127,14 +130,14 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
         context = self._held_context(request)
         if context is None:
             user_id, conversation_id = session_of(request.runtime)
-            context = _context_text(
-                self.engine.build_context(
+            with counting_for("langchain"):
+                built = self.engine.build_context(
                     user_id,
                     _question(request.state["messages"]),
                     conversation_id=conversation_id,
                     config=self._memories_only(),
                 )
-            )
+            context = _context_text(built)
         return handler(_with_context(request, context))
 
     async def awrap_model_call(
@@ -146,14 +149,14 @@ class MultiSessionMiddleware(AgentMiddleware[MultiSessionState, Any, Any]):
         context = self._held_context(request)
         if context is None:
             user_id, conversation_id = session_of(request.runtime)
-            context = _context_text(
-                await self.engine.abuild_context(
+            with counting_for("langchain"):
+                built = await self.engine.abuild_context(
                     user_id,
                     _question(request.state["messages"]),
                     conversation_id=conversation_id,
                     config=self._memories_only(),
                 )
-            )
+            context = _context_text(built)
         return await handler(_with_context(request, context))
 
     def after_agent(self, state: MultiSessionState, runtime: Runtime[Any]) -> None:

@@ -18,7 +18,6 @@ translates: filters, pages, ordering and ownership are the engine's queries.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -45,6 +44,7 @@ from langgraph.store.base import (
 from langgraph.store.base import validate_op_namespace as _validate_op_namespace
 
 from multisession import Memory, MemoryEngine, MemoryInput, MemoryNotFoundError, ScoreBreakdown
+from multisession._threads import to_thread
 
 __all__ = ["MultiSessionSearchItem", "MultiSessionStore"]
 
@@ -198,8 +198,12 @@ class MultiSessionStore(BaseStore):
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """:meth:`batch` in a worker thread, leaving the event loop free."""
-        return await asyncio.to_thread(self.batch, list(ops))
+        """:meth:`batch` in a worker thread, leaving the event loop free.
+
+        An async ``llm`` of the engine (the lifecycle's decision on a put) is awaited on
+        this event loop.
+        """
+        return await to_thread(self.batch, list(ops))
 
     # -- TTL -------------------------------------------------------------------------
 

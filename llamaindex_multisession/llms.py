@@ -1,19 +1,26 @@
-"""A LlamaIndex LLM as the engine's ``llm``, for summaries and fact extraction."""
+"""A LlamaIndex LLM as the engine's ``llm``, for summaries and fact extraction.
+
+The engine also takes the LLM itself (``MemoryEngine(llm=llm)``); this wrapper adds
+arguments for every completion call.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from llama_index.core.llms.llm import LLM
 
+from multisession.extraction.models import ModelCall
+
 __all__ = ["llm_from_llamaindex"]
 
 
-def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> Callable[[str], str]:
+def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> ModelCall:
     """A ``prompt -> text`` function over a LlamaIndex LLM, for ``MemoryEngine(llm=...)``.
 
-    The engine then writes rolling summaries and extracts facts with that model.
+    The engine then writes rolling summaries and extracts facts with that model: its
+    async methods call ``acomplete`` on the caller's event loop, its sync methods
+    ``complete``.
 
     Example::
 
@@ -23,7 +30,7 @@ def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> Callable[[str], str
 
     Args:
         llm: The LlamaIndex LLM.
-        **complete_kwargs: Passed to ``llm.complete`` on every call.
+        **complete_kwargs: Passed to ``llm.complete`` and ``llm.acomplete`` on every call.
     """
     if not isinstance(llm, LLM):
         raise TypeError(f"llm must be a LlamaIndex LLM, got {type(llm).__name__}")
@@ -31,4 +38,7 @@ def llm_from_llamaindex(llm: LLM, **complete_kwargs: Any) -> Callable[[str], str
     def complete(prompt: str) -> str:
         return llm.complete(prompt, **complete_kwargs).text
 
-    return complete
+    async def acomplete(prompt: str) -> str:
+        return (await llm.acomplete(prompt, **complete_kwargs)).text
+
+    return ModelCall(complete, acomplete, llm)

@@ -9,7 +9,9 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.memory import BaseMemory
 
-from multisession import ContextConfig, MemoryEngine, Resumption
+from multisession import BuiltContext, ContextConfig, MemoryEngine, Resumption
+from multisession._threads import to_thread
+from multisession.context.tokens import counting_for
 
 from ._messages import core_role, from_context, from_stored, last_user_text, store_turns, text_of
 
@@ -49,8 +51,9 @@ class MultiSessionMemory(BaseMemory):
     time the object is used, because frameworks store the user's message before asking
     for the context. Use a new object for each session.
 
-    The async methods (``aget``, ``aput``, ``aput_messages``, ``aset``, ...) are
-    LlamaIndex's, which run these in a worker thread.
+    The async methods run these in a worker thread; ``aput`` and ``aput_messages``,
+    which may call the engine's ``llm``, let an async model be awaited on the caller's
+    event loop (the others are LlamaIndex's).
 
     :meth:`reset` clears this conversation only; the user's long-term memories stay.
     Forgetting a user entirely is the separate, explicit ``engine.delete_user(user_id)``.
@@ -62,7 +65,9 @@ class MultiSessionMemory(BaseMemory):
         engine: The memory engine.
         user_id: Whose memory this is; nothing of another user is ever read.
         conversation_id: The conversation messages are stored in.
-        token_limit: The most tokens :meth:`get` returns.
+        token_limit: The most tokens :meth:`get` returns (3000 by default); history
+            that does not fit is left out, oldest first, and :attr:`last_context` says
+            how much.
         system_prompt: Replaces the engine's system prompt in the context.
         context: Context settings to start from (default: the engine's); the name the
             engine and the LangChain adapter use.
@@ -82,6 +87,7 @@ class MultiSessionMemory(BaseMemory):
     _config: ContextConfig = PrivateAttr()
     _resumption: Resumption | None = PrivateAttr(default=None)
     _last_user: str | None = PrivateAttr(default=None)
+    _last_context: BuiltContext | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -160,18 +166,29 @@ class MultiSessionMemory(BaseMemory):
             The system message, then the recent history.
         """
         resumption = self._session_resumption()
-        built = self._engine.build_context(
-            self.user_id,
-            input if input is not None else self._last_user_text(),
-            conversation_id=self.conversation_id,
-            config=self._budgeted(kwargs.get("initial_token_count")),
-            resumption=resumption,
-        )
+        with counting_for("llamaindex"):
+            built = self._engine.build_context(
+                self.user_id,
+                input if input is not None else self._last_user_text(),
+                conversation_id=self.conversation_id,
+                config=self._budgeted(kwargs.get("initial_token_count")),
+                resumption=resumption,
+            )
+        self._last_context = built
         return from_context(built.messages)
 
     def get_all(self) -> list[ChatMessage]:
         """Every stored message of the conversation, oldest first."""
         return from_stored(self._engine.get_messages(self.user_id, self.conversation_id))
+
+    @property
+    def last_context(self) -> BuiltContext | None:
+        """The context :meth:`get` built last, or None before the first call.
+
+        Its ``trimmed_messages`` and ``trimmed_tokens`` say how much of the history was
+        left out to fit ``token_limit``; ``packed.dropped`` lists everything left out.
+        """
+        return self._last_context
 
     # -- writing -----------------------------------------------------------------------
 
@@ -188,6 +205,14 @@ class MultiSessionMemory(BaseMemory):
         self._session_resumption()
         store_turns(self._engine, self.user_id, self.conversation_id, messages)
         self._remember_last_user(messages)
+
+    async def aput(self, message: ChatMessage) -> None:
+        """Async :meth:`put`: in a worker thread, with an async ``llm`` awaited here."""
+        await to_thread(self.put_messages, [message])
+
+    async def aput_messages(self, messages: list[ChatMessage]) -> None:
+        """Async :meth:`put_messages` (see :meth:`aput`)."""
+        await to_thread(self.put_messages, messages)
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Replace the conversation's messages with ``messages``.

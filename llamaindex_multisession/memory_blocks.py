@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.memory.memory import BaseMemoryBlock
+from llama_index.core.memory.memory import BaseMemoryBlock, Memory
+from llama_index.core.storage.chat_store.sql import MessageStatus
 
 from multisession import MemoryEngine, SearchHit
+from multisession._threads import to_thread
 
-from ._messages import last_user_text, store_turns
+from ._messages import core_role, last_user_text, store_turns, text_of
 
 __all__ = ["MultiSessionMemoryBlock"]
+
+#: How many stored messages before a flushed chunk's length are searched for it: turns
+#: stored when the window showed them, before ``Memory`` flushed them.
+_LOOKBACK = 200
 
 
 class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
@@ -33,9 +38,18 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
     message (still the question while an agent calls tools) and renders the best hits,
     one per line with their date, in the system message inside
     ``<memory><multisession>...</multisession></memory>``.
-    Messages that ``Memory`` flushes out of its short-term window are stored in the
-    engine's conversation, and each user message is scanned, with the reply right after
-    it, for things worth remembering.
+    The session's messages are stored in the engine's conversation, and each user
+    message is scanned, with the reply right after it, for things worth remembering.
+    ``Memory`` hands a block only the messages it flushes out of its short-term window,
+    which a short session never fills; so the block also stores what it is shown when
+    asked for its content: every turn of the window before the last user message (a
+    turn is complete once the next one starts). The session's last turn is stored when
+    ``Memory`` flushes it, when the next session on the same ``session_id`` shows it, or
+    by :meth:`astore_session` (:meth:`store_session`) at the end of a session.
+    Nothing is stored twice: what the engine already holds is recognised by comparing
+    the newest stored messages with those handed in (a session whose first messages
+    repeat, word for word, the conversation's last stored ones is taken as already
+    stored).
 
     Priority: ``Memory`` truncates blocks, when the total is over its token limit, in
     ascending priority starting at 1 (priority 1 is cut first); 0, the default, means
@@ -71,6 +85,8 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         return self._engine
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
+        if messages:
+            await to_thread(self._store_complete_turns, list(messages))
         query = last_user_text(messages or [])
         if not query.strip():
             return ""
@@ -80,9 +96,46 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         return "\n".join(_line(hit) for hit in hits)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
-        await asyncio.to_thread(
-            store_turns, self._engine, self.user_id, self.conversation_id, messages
+        await to_thread(self._store_new, messages, _LOOKBACK)
+
+    async def astore_session(self, memory: Memory) -> None:
+        """Store the messages of ``memory``'s window the engine does not hold yet.
+
+        Call it when a session ends, so that its last turn is stored (and scanned for
+        memories) even if ``memory`` never flushes it.
+        """
+        window = await memory.aget_all(status=MessageStatus.ACTIVE)
+        await to_thread(self._store_new, window, 0)
+
+    def store_session(self, memory: Memory) -> None:
+        """Sync :meth:`astore_session`."""
+        self._store_new(memory.get_all(status=MessageStatus.ACTIVE), 0)
+
+    def _store_complete_turns(self, window: list[ChatMessage]) -> None:
+        last_user = max(
+            (i for i, message in enumerate(window) if core_role(message) == "user"), default=0
         )
+        if last_user > 0:
+            self._store_new(window[:last_user], 0)
+
+    def _store_new(self, messages: list[ChatMessage], lookback: int) -> None:
+        """Store ``messages`` but the part the conversation already ends with.
+
+        ``lookback`` more stored messages are also searched for all of ``messages``
+        (a flush of turns stored earlier, when the window showed them).
+        """
+        incoming = [(core_role(message), text_of(message)) for message in messages]
+        if not incoming:
+            return
+        stored = [
+            (message.role, message.content)
+            for message in self._engine.get_messages(
+                self.user_id, self.conversation_id, last=len(incoming) + lookback
+            )
+        ]
+        skip = _already_stored(stored, incoming)
+        if skip < len(messages):
+            store_turns(self._engine, self.user_id, self.conversation_id, messages[skip:])
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop lines from the end (the lowest-scored memories) until enough is cut.
@@ -94,6 +147,22 @@ class MultiSessionMemoryBlock(BaseMemoryBlock[str]):
         while lines and to_cut > 0:
             to_cut -= len(lines.pop()) + 1
         return "\n".join(lines) or None
+
+
+def _already_stored(stored: list[tuple[str, str]], incoming: list[tuple[str, str]]) -> int:
+    """How many of ``incoming``'s first messages ``stored`` (the newest ones) holds.
+
+    All of them when they appear together anywhere in ``stored``; otherwise the longest
+    start of ``incoming`` that ``stored`` ends with (0 for none).
+    """
+    size = len(incoming)
+    for start in range(len(stored) - size, -1, -1):
+        if stored[start : start + size] == incoming:
+            return size
+    for overlap in range(min(size, len(stored)), 0, -1):
+        if stored[-overlap:] == incoming[:overlap]:
+            return overlap
+    return 0
 
 
 def _line(hit: SearchHit) -> str:

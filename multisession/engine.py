@@ -40,6 +40,7 @@ from .errors import (
     InvalidInputError,
     MemoryNotFoundError,
 )
+from .extraction.models import LLMInput, as_llm
 from .lifecycle import LifecycleConfig, Planner
 from .lifecycle.consolidation import ConsolidationConfig, prefer_summaries
 from .lifecycle.relevance import DEFAULT_MIN_RELEVANCE, relevance
@@ -116,9 +117,17 @@ class MemoryEngine(
         repair_on_open: Re-index memories missing from the vector index when opening.
         max_cached_users: How many users' in-process indexes stay in memory at most;
             None (the default) bounds them by ``max_cached_bytes`` alone.
-        llm: Optional; a callable ``prompt -> text`` used for rolling summaries and
-            fact extraction. Without one, deterministic fallbacks do both.
-        context: How :meth:`build_context` fills the prompt.
+        llm: Optional; the language model for rolling summaries, fact extraction and
+            the lifecycle's decisions: a function ``prompt -> text`` (sync or
+            ``async def``), a LangChain chat model or a LlamaIndex LLM. The async
+            methods await a model's async form on the caller's event loop; a sync-only
+            model runs in their worker thread. Without one, deterministic fallbacks do
+            all three.
+        context: How :meth:`build_context` fills the prompt; by default within 4096
+            tokens, 512 of them kept for the reply (set ``ContextConfig(budget=
+            ContextBudget(max_tokens=...))`` for your model). The built context says
+            how much history was trimmed to fit (``trimmed_messages``,
+            ``trimmed_tokens``).
         vector_flush_size: Writes of fewer memories than this buffer their vectors and
             flush them to the vector index in one batch once this many are pending
             (an embedded Chroma upsert costs about the same for 1 vector as for 100).
@@ -212,7 +221,7 @@ class MemoryEngine(
         track_access: bool = True,
         repair_on_open: bool = True,
         max_cached_users: int | None = None,
-        llm: Callable[[str], str] | None = None,
+        llm: LLMInput | None = None,
         context: ContextConfig | None = None,
         vector_flush_size: int = 64,
         vector_flush_seconds: float = 1.0,
@@ -268,12 +277,8 @@ class MemoryEngine(
         cache_ttl = check.check_setting_seconds(cache_ttl, "cache_ttl")
         if cache_url is not None and not isinstance(cache_url, str):
             raise ConfigurationError("cache_url must be a Redis URL such as redis://host:6379/0")
-        if llm is not None and not callable(llm):
-            raise ConfigurationError(
-                "llm must be a callable prompt -> text; wrap a framework model with the "
-                "adapters of langchain_multisession or llamaindex_multisession"
-            )
-        self.llm = llm
+        #: The ``llm`` as one ``prompt -> text`` call (awaited on async paths when it can be).
+        self.llm: Callable[[str], str] | None = as_llm(llm)
         if not isinstance(privacy, (bool, PrivacyConfig)):
             raise ConfigurationError(
                 "privacy must be True, False or a multisession.privacy.PrivacyConfig, "
@@ -364,7 +369,7 @@ class MemoryEngine(
         self._indexer = Indexer(self._store, self.indexes, self._writes)
         self._indexer.events = self.events
         self._indexer.planner = Planner(
-            self._store, self.indexes, tokenize, self.lifecycle_config, llm, self.events
+            self._store, self.indexes, tokenize, self.lifecycle_config, self.llm, self.events
         )
         self._hybrid = HybridSearch(
             self._store,

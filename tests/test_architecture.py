@@ -69,6 +69,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_lru",
             "_log_once",
             "_latency",
+            "_threads",
         }
     ),
 )

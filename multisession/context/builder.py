@@ -20,7 +20,7 @@ from ..errors import ConfigurationError
 from ..records import ContextMessage, Message, SearchHit
 from ..retrieval.terms import Tokenizer, TokenizerConfig
 from ..storage.conversations import ConversationStore
-from .packing import ContextBudget, MemorySnippet, PackedContext, pack_context
+from .packing import ContextBudget, Dropped, MemorySnippet, PackedContext, pack_context
 from .sessions import ResumeConfig, Resumption, build_resumption
 from .tokens import token_counter
 
@@ -48,7 +48,9 @@ class ContextConfig:
 
     Attributes:
         system_prompt: Always first in the prompt.
-        budget: Token budget and section shares.
+        budget: Token budget and section shares; by default 4096 tokens with 512
+            kept for the reply (a prompt of at most 3584 tokens, see
+            :class:`~multisession.context.packing.ContextBudget`).
         model: Model name for token counting (picks the tiktoken encoding).
         history_messages: How many recent messages of the conversation are candidates.
         memories_k: How many memories are retrieved before packing.
@@ -108,13 +110,38 @@ class ContextConfig:
 
 @dataclass(frozen=True)
 class BuiltContext:
-    """A packed prompt and how it was made."""
+    """A packed prompt and how it was made.
+
+    Attributes:
+        packed: The prompt; ``packed.dropped`` lists everything left out, and why.
+        resumption: How this session resumes the last one.
+        hits: The memories retrieved for the query (before packing).
+        query: The search query used (the message, expanded if configured).
+        warnings: What went wrong without failing the call (a failed retrieval).
+        trimmed_tokens: The tokens of the history messages left out to fit the
+            budget (their contents, counted like the prompt); 0 when none were.
+    """
 
     packed: PackedContext
     resumption: Resumption
     hits: list[SearchHit]
     query: str
     warnings: list[str] = field(default_factory=list)
+    trimmed_tokens: int = 0
+
+    @property
+    def trimmed_messages(self) -> int:
+        """How many of the conversation's recent messages were left out to fit the budget.
+
+        The oldest go first; 0 when the whole recent history fit. Messages older than
+        ``ContextConfig.history_messages`` are never candidates and do not count.
+        """
+        return sum(1 for item in self.packed.dropped if _trimmed(item))
+
+    @property
+    def trimmed(self) -> bool:
+        """Whether history was left out to fit the budget."""
+        return self.trimmed_messages > 0
 
     @property
     def messages(self) -> list[ContextMessage]:
@@ -263,6 +290,7 @@ def build_context(
         )
         for hit in hits
     ]
+    counter = token_counter(config.model)
     packed = pack_context(
         system_prompt=config.system_prompt,
         preferences=preferences,
@@ -270,9 +298,23 @@ def build_context(
         history=[ContextMessage(m.role, m.content) for m in history],
         memories=snippets,
         budget=config.budget,
-        counter=token_counter(config.model),
+        counter=counter,
     )
-    return BuiltContext(packed, resumption, hits, search_query, warnings)
+    trimmed = [item for item in packed.dropped if _trimmed(item)]
+    trimmed_tokens = sum(counter.count(item.content) for item in trimmed)
+    if trimmed:
+        logger.debug(
+            "history trimmed to fit the budget of %d tokens: %d messages (%d tokens) left out",
+            packed.budget,
+            len(trimmed),
+            trimmed_tokens,
+        )
+    return BuiltContext(packed, resumption, hits, search_query, warnings, trimmed_tokens)
+
+
+def _trimmed(item: Dropped) -> bool:
+    """Whether ``item`` is a history message the budget left out (not a blank one)."""
+    return item.section == "history" and item.reason != "empty"
 
 
 def _with_change(content: str, change: tuple[str, datetime] | None) -> str:

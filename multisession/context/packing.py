@@ -98,6 +98,12 @@ class ContextBudget:
     the order preferences, resumption, history, memories). Shares need not sum to 1:
     below 1 deliberately leaves room unused; above 1 the total limit still binds.
 
+    The default fits a 4k-token model: 4096 tokens, 512 of them kept for the reply, so
+    a prompt uses at most 3584. Set ``max_tokens`` to your model's context window (or
+    the part of it memory may use); what did not fit is reported by
+    :attr:`~multisession.context.builder.BuiltContext.trimmed_messages` and
+    :attr:`PackedContext.dropped`.
+
     Example:
         >>> from dataclasses import replace
         >>> budget = replace(ContextBudget(), max_tokens=8192)

@@ -2,7 +2,8 @@
 
 :func:`token_counter` returns an exact :class:`TiktokenCounter` when a verified tiktoken
 vocabulary file is on disk, and an :class:`EstimatingCounter` otherwise (logging one
-warning per process that names the fix). It never lets tiktoken download anything:
+warning per process that names the fix, in the terms of the framework whose adapter
+builds the prompt: see :func:`counting_for`). It never lets tiktoken download anything:
 tiktoken fetches its files with no timeout (a silent proxy makes it hang forever) and,
 when a cached file fails its hash check, deletes it before downloading again.
 
@@ -37,8 +38,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from .._log_once import warn_once
 from ..errors import ConfigurationError, InvalidInputError
@@ -49,14 +52,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPLY_PRIMING",
+    "Framework",
     "TIKTOKEN_DIR_ENV",
     "TOKENS_PER_MESSAGE",
     "EstimatingCounter",
     "TiktokenCounter",
     "TokenCounter",
+    "counting_for",
     "encoding_for_model",
+    "estimate_fix",
     "token_counter",
 ]
+
+#: Who builds the prompt, for the fix an estimated count's warning names.
+Framework = Literal["core", "langchain", "llamaindex"]
 
 TOKENS_PER_MESSAGE = 3
 """Tokens every chat message costs on top of its role and content."""
@@ -344,5 +353,66 @@ def token_counter(
             download_timeout=download_timeout,
         )
     except ConfigurationError as error:
-        warn_once("token-estimate", "token counts are estimated, not exact: %s", error)
+        framework = _framework.get()
+        warn_once(
+            f"token-estimate:{framework}",
+            "token counts are estimated, not exact: %s. %s",
+            str(error).split(". Fix: ", 1)[0],
+            estimate_fix(framework, model),
+        )
     return EstimatingCounter()
+
+
+# -- which fix the warning names ----------------------------------------------------------
+
+#: The framework whose adapter is building a prompt in this context (see
+#: :func:`counting_for`); the core's own callers leave the default.
+_framework: ContextVar[Framework] = ContextVar("multisession_framework", default="core")
+
+
+@contextmanager
+def counting_for(framework: Framework) -> Iterator[None]:
+    """Within the block, an estimated token count warns with ``framework``'s fix.
+
+    The adapters wrap their prompt building in it; the setting follows the context into
+    worker threads started with :func:`asyncio.to_thread`.
+
+    Args:
+        framework: ``"core"``, ``"langchain"`` or ``"llamaindex"``.
+    """
+    token = _framework.set(framework)
+    try:
+        yield
+    finally:
+        _framework.reset(token)
+
+
+def estimate_fix(framework: Framework, model: str = "gpt-4o") -> str:
+    """What makes token counts exact, said the way a user of ``framework`` does it.
+
+    Example:
+        >>> estimate_fix("llamaindex", "gpt-4o")[:57]
+        "Fix for LlamaIndex apps: pip install -U 'llama-index-core"
+    """
+    try:
+        encoding = encoding_for_model(model)
+    except (ConfigurationError, InvalidInputError):
+        encoding = _DEFAULT_ENCODING
+    folder = f"or set {TIKTOKEN_DIR_ENV} to a folder holding the {encoding} file"
+    if framework == "langchain":
+        return (
+            "Fix for LangChain apps: run once "
+            f"python -c \"import tiktoken; tiktoken.get_encoding('{encoding}')\" "
+            "(tiktoken caches the file where multisession looks; set TIKTOKEN_CACHE_DIR "
+            f"to keep it out of the temporary folder), {folder}"
+        )
+    if framework == "llamaindex":
+        return (
+            "Fix for LlamaIndex apps: pip install -U 'llama-index-core>=0.13' (it ships "
+            f"the {encoding} file; the installed version lacks it), {folder}"
+        )
+    return (
+        "Fix: pip install 'llama-index-core>=0.13' (it ships the files), "
+        f"{folder}, or allow one download with token_counter({model!r}, "
+        "allow_download=True)"
+    )

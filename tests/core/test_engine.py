@@ -388,7 +388,7 @@ def test_invalid_configuration_names_the_problem(store_dir):
         ({"vector_flush_seconds": float("nan")}, "vector_flush_seconds must be a positive"),
         ({"vector_flush_seconds": float("inf")}, "vector_flush_seconds must be a positive"),
         ({"vector_flush_seconds": "1"}, "vector_flush_seconds must be a positive"),
-        ({"llm": "gpt-4o"}, "llm must be a callable prompt -> text"),
+        ({"llm": "gpt-4o"}, "llm must be a function prompt -> text"),
         ({"directory": None}, "give a directory for the embedded stores, or sql_url"),
     ],
 )
