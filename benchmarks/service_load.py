@@ -12,10 +12,16 @@ process, in alternating turns, p50 against p50.
 Prints throughput, p50/p95 per operation, errors, cross-tenant results, and the search
 p50 ratio server / library. Nothing is written outside a temporary directory.
 
+``--code DIR`` (repeated) also serves the same store, in the overhead phase, from
+other checkouts (e.g. ``git worktree add --detach /tmp/before <commit>``): each turn
+then asks every server and the library in turn, so a before/after comparison sees
+the same load.
+
 Usage::
 
     .venv/bin/python benchmarks/service_load.py                 # 60 s of load
     .venv/bin/python benchmarks/service_load.py --seconds 20    # a quick run
+    .venv/bin/python benchmarks/service_load.py --seconds 20 --code /tmp/before
 """
 
 from __future__ import annotations
@@ -139,41 +145,83 @@ def _key(store: Path, tenant: str, env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["key"])
 
 
-def _overhead(url: str, tokens: dict[str, str], store: Path, turns: int) -> tuple[float, float]:
-    """Search p50 through the idle server and through the library, in alternating turns."""
+def _overhead(
+    urls: dict[str, str], tokens: dict[str, str], store: Path, turns: int
+) -> tuple[dict[str, float], float]:
+    """Search p50 through each idle server and through the library, in alternating turns."""
     from multisession import MemoryEngine
     from multisession.server.tenancy import owner_id
 
-    server_times: list[float] = []
+    server_times: dict[str, list[float]] = {name: [] for name in urls}
     library_times: list[float] = []
     engine = MemoryEngine(store, repair_on_open=False)
     clients = {
-        tenant: httpx.Client(
+        (name, tenant): httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {tokens[tenant]}"}, timeout=60
         )
+        for name, url in urls.items()
         for tenant in TENANTS
     }
     try:
         for turn in range(turns + 5):
             tenant, user = TENANTS[turn % 2], USER_IDS[turn % len(USER_IDS)]
             query = QUERIES[turn % len(QUERIES)]
-            started = time.perf_counter()
-            response = clients[tenant].post(
-                f"/v1/users/{user}/search", json={"query": query, "k": 10}
-            )
-            server = time.perf_counter() - started
-            assert response.status_code == 200, response.text
+            names = list(urls)
+            names = names[turn % len(names) :] + names[: turn % len(names)]  # who goes first
+            for name in names:
+                started = time.perf_counter()
+                response = clients[name, tenant].post(
+                    f"/v1/users/{user}/search", json={"query": query, "k": 10}
+                )
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200, response.text
+                if turn >= 5:  # the first turns warm everything up
+                    server_times[name].append(elapsed)
             started = time.perf_counter()
             engine.search(owner_id(tenant, user), query, k=10)
             library = time.perf_counter() - started
-            if turn >= 5:  # the first turns warm both up
-                server_times.append(server)
+            if turn >= 5:
                 library_times.append(library)
     finally:
         for client in clients.values():
             client.close()
         engine.close()
-    return statistics.median(server_times), statistics.median(library_times)
+    return (
+        {name: statistics.median(times) for name, times in server_times.items()},
+        statistics.median(library_times),
+    )
+
+
+def _serve(store: Path, env: dict[str, str], log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start ``multisession serve`` on the store; its URL once it answers."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(CLI), "--store", str(store), "serve", "--port", str(port), "--log-level",
+             "warning", "--slow-search-ms", "100000"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return url, server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit(f"the server did not start: {log_path.read_text()}")
+        time.sleep(0.2)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,31 +230,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
     parser.add_argument("--memories", type=int, default=200, help="memories per user first (200)")
     parser.add_argument("--turns", type=int, default=200, help="overhead turns (200)")
+    parser.add_argument(
+        "--code",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="another checkout to serve the store in the overhead phase (repeatable)",
+    )
     args = parser.parse_args(argv)
     env = {**os.environ, "MULTISESSION_OFFLINE": "1"}
     env.pop("MULTISESSION_STORE", None)
+    servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="multisession-load-") as temporary:
         store = Path(temporary) / "store"
         tokens = {tenant: _key(store, tenant, env) for tenant in TENANTS}
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = (Path(temporary) / "server.log").open("w")
-        server = subprocess.Popen(
-            [str(CLI), "--store", str(store), "serve", "--port", str(port), "--log-level",
-             "warning", "--slow-search-ms", "100000"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: {Path(log.name).read_text()}")
-                time.sleep(0.2)
+            url, server = _serve(store, env, Path(temporary) / "server.log")
+            servers.append(server)
             for tenant in TENANTS:
                 with httpx.Client(
                     base_url=url, headers={"Authorization": f"Bearer {tokens[tenant]}"}
@@ -229,11 +270,18 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             tally = asyncio.run(_load(url, tokens, args.clients, args.seconds))
             wall = time.monotonic() - started
-            server_p50, library_p50 = _overhead(url, tokens, store, args.turns)
+            urls = {"this checkout": url}
+            for number, code in enumerate(args.code):
+                other_env = {**env, "PYTHONPATH": str(code.resolve())}
+                other_url, other = _serve(
+                    store, other_env, Path(temporary) / f"server-{number}.log"
+                )
+                servers.append(other)
+                urls[str(code)] = other_url
+            server_p50s, library_p50 = _overhead(urls, tokens, store, args.turns)
         finally:
-            server.terminate()
-            server.wait(timeout=60)
-            log.close()
+            for running in servers:
+                _stop(running)
     requests = sum(len(values) for values in tally.latencies.values()) + len(tally.errors)
     print()
     print(f"{'operation':<10} {'count':>7} {'p50 ms':>9} {'p95 ms':>9}")
@@ -249,13 +297,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {problem}")
     print(f"cross-tenant hits  {tally.cross_tenant} of {tally.hits_checked} checked")
     print()
-    print(
-        f"idle search p50    server {server_p50 * 1000:.2f} ms, library {library_p50 * 1000:.2f} ms"
-    )
-    print(
-        f"HTTP overhead      {(server_p50 - library_p50) * 1000:+.2f} ms, "
-        f"ratio server / library {server_p50 / library_p50:.2f}"
-    )
+    print(f"load average       {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print(f"idle search p50    library {library_p50 * 1000:.2f} ms")
+    for name, server_p50 in server_p50s.items():
+        print(
+            f"  server ({name}) {server_p50 * 1000:.2f} ms: HTTP overhead "
+            f"{(server_p50 - library_p50) * 1000:+.2f} ms, "
+            f"ratio server / library {server_p50 / library_p50:.2f}"
+        )
     return 0 if not tally.errors and tally.cross_tenant == 0 else 1
 
 
