@@ -23,13 +23,11 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from .._lru import LRUCache
 from ..errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from .keys import ApiKey
 
 __all__ = ["DEFAULT_TTL", "MAX_TTL", "KeyCache"]
 
@@ -40,11 +38,20 @@ MAX_TTL = 60.0
 _CAPACITY = 10_000
 
 
+class _Revocable(Protocol):
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+#: What the cache keeps for a key (the key store's :class:`~.keys.ApiKey`).
+K = TypeVar("K", bound=_Revocable)
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-class KeyCache:
+class KeyCache(Generic[K]):
     """Valid keys by the digest of the presented key, each trusted for ``ttl`` seconds.
 
     Example:
@@ -73,13 +80,13 @@ class KeyCache:
             )
         self.ttl = float(ttl)
         self._clock = clock
-        self._entries: LRUCache[bytes, tuple[ApiKey, float]] = LRUCache(capacity)
+        self._entries: LRUCache[bytes, tuple[K, float]] = LRUCache(capacity)
         # How many times the cache was emptied: a read that began before a revocation
         # must not put back what the revocation removed.
         self.generation = 0
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> ApiKey | None:
+    def get(self, token: str) -> K | None:
         """The key ``token`` was verified as, if that was less than ``ttl`` seconds ago."""
         if self.ttl <= 0:
             return None
@@ -97,7 +104,7 @@ class KeyCache:
         """Taken before reading a key from the table, and handed to :meth:`put`."""
         return self.generation, self._clock()
 
-    def put(self, token: str, key: ApiKey, begun: tuple[int, float]) -> None:
+    def put(self, token: str, key: K, begun: tuple[int, float]) -> None:
         """Remember that ``token`` is ``key``, as read since :meth:`begin` gave ``begun``.
 
         The entry expires ``ttl`` seconds after the read began, so it never outlives a

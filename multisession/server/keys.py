@@ -124,7 +124,7 @@ class KeyStore:
         cache_seconds: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._cache = KeyCache(cache_seconds, clock=clock)
+        self._cache: KeyCache[ApiKey] = KeyCache(cache_seconds, clock=clock)
         self._engine = make_engine(url) if isinstance(url, str) else url
         self._owns_engine = isinstance(url, str)
         try:
