@@ -145,15 +145,51 @@ def _key(store: Path, tenant: str, env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["key"])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used; 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds of each search of one side, and the CPU seconds it used."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+
+    def line(self, library: Timings | None = None) -> str:
+        p50, p10 = statistics.median(self.wall), _percentile(self.wall, 0.1)
+        cpu = self.cpu / len(self.wall)
+        text = f"p50 {p50 * 1000:.2f} ms (p10 {p10 * 1000:.2f}), CPU {cpu * 1000:.2f} ms a search"
+        if library is None:
+            return text
+        base50, base10 = statistics.median(library.wall), _percentile(library.wall, 0.1)
+        return (
+            f"{text}\n    HTTP overhead {(p50 - base50) * 1000:+.2f} ms at p50 "
+            f"(ratio server / library {p50 / base50:.2f}), {(p10 - base10) * 1000:+.2f} ms "
+            f"at p10, {(cpu - library.cpu / len(library.wall)) * 1000:+.2f} ms of CPU"
+        )
+
+
 def _overhead(
-    urls: dict[str, str], tokens: dict[str, str], store: Path, turns: int
-) -> tuple[dict[str, float], float]:
-    """Search p50 through each idle server and through the library, in alternating turns."""
+    urls: dict[str, str], pids: dict[str, int], tokens: dict[str, str], store: Path, turns: int
+) -> tuple[dict[str, Timings], Timings]:
+    """Searches through each idle server and through the library, in alternating turns.
+
+    Besides wall-clock times, the CPU each side used for its searches (the server's
+    process from /proc, the library's from this process): on a machine shared with
+    other work a request waits for a core, which wall-clock time counts and CPU time
+    does not.
+    """
     from multisession import MemoryEngine
     from multisession.server.tenancy import owner_id
 
-    server_times: dict[str, list[float]] = {name: [] for name in urls}
-    library_times: list[float] = []
+    servers = {name: Timings() for name in urls}
+    library = Timings()
     engine = MemoryEngine(store, repair_on_open=False)
     clients = {
         (name, tenant): httpx.Client(
@@ -169,6 +205,7 @@ def _overhead(
             names = list(urls)
             names = names[turn % len(names) :] + names[: turn % len(names)]  # who goes first
             for name in names:
+                cpu = _cpu_seconds(pids[name])
                 started = time.perf_counter()
                 response = clients[name, tenant].post(
                     f"/v1/users/{user}/search", json={"query": query, "k": 10}
@@ -176,20 +213,20 @@ def _overhead(
                 elapsed = time.perf_counter() - started
                 assert response.status_code == 200, response.text
                 if turn >= 5:  # the first turns warm everything up
-                    server_times[name].append(elapsed)
+                    servers[name].wall.append(elapsed)
+                    servers[name].cpu += _cpu_seconds(pids[name]) - cpu
+            cpu = time.process_time()
             started = time.perf_counter()
             engine.search(owner_id(tenant, user), query, k=10)
-            library = time.perf_counter() - started
+            elapsed = time.perf_counter() - started
             if turn >= 5:
-                library_times.append(library)
+                library.wall.append(elapsed)
+                library.cpu += time.process_time() - cpu
     finally:
         for client in clients.values():
             client.close()
         engine.close()
-    return (
-        {name: statistics.median(times) for name, times in server_times.items()},
-        statistics.median(library_times),
-    )
+    return servers, library
 
 
 def _serve(store: Path, env: dict[str, str], log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -271,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             tally = asyncio.run(_load(url, tokens, args.clients, args.seconds))
             wall = time.monotonic() - started
             urls = {"this checkout": url}
+            pids = {"this checkout": server.pid}
             for number, code in enumerate(args.code):
                 other_env = {**env, "PYTHONPATH": str(code.resolve())}
                 other_url, other = _serve(
@@ -278,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 servers.append(other)
                 urls[str(code)] = other_url
-            server_p50s, library_p50 = _overhead(urls, tokens, store, args.turns)
+                pids[str(code)] = other.pid
+            server_times, library_times = _overhead(urls, pids, tokens, store, args.turns)
         finally:
             for running in servers:
                 _stop(running)
@@ -298,13 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cross-tenant hits  {tally.cross_tenant} of {tally.hits_checked} checked")
     print()
     print(f"load average       {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
-    print(f"idle search p50    library {library_p50 * 1000:.2f} ms")
-    for name, server_p50 in server_p50s.items():
-        print(
-            f"  server ({name}) {server_p50 * 1000:.2f} ms: HTTP overhead "
-            f"{(server_p50 - library_p50) * 1000:+.2f} ms, "
-            f"ratio server / library {server_p50 / library_p50:.2f}"
-        )
+    print(f"idle search, {len(library_times.wall)} turns")
+    print(f"  library: {library_times.line()}")
+    for name, timings in server_times.items():
+        print(f"  server ({name}): {timings.line(library_times)}")
     return 0 if not tally.errors and tally.cross_tenant == 0 else 1
 
 
