@@ -154,25 +154,45 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _engine_seconds(client: httpx.Client) -> tuple[float, float]:
+    """The server's own count of searches and their seconds in ``engine.search``."""
+    text = client.get("/metrics").text
+    found = dict.fromkeys(("_sum", "_count"), 0.0)
+    for line in text.splitlines():
+        for suffix in found:
+            if line.startswith(f"multisession_search_seconds{suffix} "):
+                found[suffix] = float(line.split()[-1])
+    return found["_count"], found["_sum"]
+
+
 @dataclass
 class Timings:
     """Wall-clock seconds of each search of one side, and the CPU seconds it used."""
 
     wall: list[float] = field(default_factory=list)
     cpu: float = 0.0
+    #: Mean seconds in ``engine.search`` inside the server (from its metrics).
+    engine: float | None = None
 
     def line(self, library: Timings | None = None) -> str:
         p50, p10 = statistics.median(self.wall), _percentile(self.wall, 0.1)
         cpu = self.cpu / len(self.wall)
         text = f"p50 {p50 * 1000:.2f} ms (p10 {p10 * 1000:.2f}), CPU {cpu * 1000:.2f} ms a search"
         if library is None:
-            return text
+            return f"{text}, mean {statistics.mean(self.wall) * 1000:.2f} ms"
         base50, base10 = statistics.median(library.wall), _percentile(library.wall, 0.1)
-        return (
+        text = (
             f"{text}\n    HTTP overhead {(p50 - base50) * 1000:+.2f} ms at p50 "
             f"(ratio server / library {p50 / base50:.2f}), {(p10 - base10) * 1000:+.2f} ms "
             f"at p10, {(cpu - library.cpu / len(library.wall)) * 1000:+.2f} ms of CPU"
         )
+        if self.engine is not None:
+            mean = statistics.mean(self.wall)
+            text += (
+                f"\n    mean {mean * 1000:.2f} ms, of which {self.engine * 1000:.2f} ms in the "
+                f"server's engine.search: {(mean - self.engine) * 1000:.2f} ms outside it"
+            )
+        return text
 
 
 def _overhead(
@@ -200,6 +220,8 @@ def _overhead(
     }
     try:
         for turn in range(turns + 5):
+            if turn == 5:  # the first turns warm everything up
+                before = {name: _engine_seconds(clients[name, TENANTS[0]]) for name in urls}
             tenant, user = TENANTS[turn % 2], USER_IDS[turn % len(USER_IDS)]
             query = QUERIES[turn % len(QUERIES)]
             names = list(urls)
@@ -222,6 +244,10 @@ def _overhead(
             if turn >= 5:
                 library.wall.append(elapsed)
                 library.cpu += time.process_time() - cpu
+        for name in urls:
+            count, seconds = _engine_seconds(clients[name, TENANTS[0]])
+            if count > before[name][0]:
+                servers[name].engine = (seconds - before[name][1]) / (count - before[name][0])
     finally:
         for client in clients.values():
             client.close()
