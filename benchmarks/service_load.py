@@ -12,10 +12,16 @@ process, in alternating turns, p50 against p50.
 Prints throughput, p50/p95 per operation, errors, cross-tenant results, and the search
 p50 ratio server / library. Nothing is written outside a temporary directory.
 
+``--code DIR`` (repeated) also serves the same store, in the overhead phase, from
+other checkouts (e.g. ``git worktree add --detach /tmp/before <commit>``): each turn
+then asks every server and the library in turn, so a before/after comparison sees
+the same load.
+
 Usage::
 
     .venv/bin/python benchmarks/service_load.py                 # 60 s of load
     .venv/bin/python benchmarks/service_load.py --seconds 20    # a quick run
+    .venv/bin/python benchmarks/service_load.py --seconds 20 --code /tmp/before
 """
 
 from __future__ import annotations
@@ -139,41 +145,146 @@ def _key(store: Path, tenant: str, env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["key"])
 
 
-def _overhead(url: str, tokens: dict[str, str], store: Path, turns: int) -> tuple[float, float]:
-    """Search p50 through the idle server and through the library, in alternating turns."""
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used; 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _engine_seconds(client: httpx.Client) -> tuple[float, float]:
+    """The server's own count of searches and their seconds in ``engine.search``."""
+    text = client.get("/metrics").text
+    found = dict.fromkeys(("_sum", "_count"), 0.0)
+    for line in text.splitlines():
+        for suffix in found:
+            if line.startswith(f"multisession_search_seconds{suffix} "):
+                found[suffix] = float(line.split()[-1])
+    return found["_count"], found["_sum"]
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds of each search of one side, and the CPU seconds it used."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    #: Mean seconds in ``engine.search`` inside the server (from its metrics).
+    engine: float | None = None
+
+    def line(self, library: Timings | None = None) -> str:
+        p50, p10 = statistics.median(self.wall), _percentile(self.wall, 0.1)
+        cpu = self.cpu / len(self.wall)
+        text = f"p50 {p50 * 1000:.2f} ms (p10 {p10 * 1000:.2f}), CPU {cpu * 1000:.2f} ms a search"
+        if library is None:
+            return f"{text}, mean {statistics.mean(self.wall) * 1000:.2f} ms"
+        base50, base10 = statistics.median(library.wall), _percentile(library.wall, 0.1)
+        text = (
+            f"{text}\n    HTTP overhead {(p50 - base50) * 1000:+.2f} ms at p50 "
+            f"(ratio server / library {p50 / base50:.2f}), {(p10 - base10) * 1000:+.2f} ms "
+            f"at p10, {(cpu - library.cpu / len(library.wall)) * 1000:+.2f} ms of CPU"
+        )
+        if self.engine is not None:
+            mean = statistics.mean(self.wall)
+            text += (
+                f"\n    mean {mean * 1000:.2f} ms, of which {self.engine * 1000:.2f} ms in the "
+                f"server's engine.search: {(mean - self.engine) * 1000:.2f} ms outside it"
+            )
+        return text
+
+
+def _overhead(
+    urls: dict[str, str], pids: dict[str, int], tokens: dict[str, str], store: Path, turns: int
+) -> tuple[dict[str, Timings], Timings]:
+    """Searches through each idle server and through the library, in alternating turns.
+
+    Besides wall-clock times, the CPU each side used for its searches (the server's
+    process from /proc, the library's from this process): on a machine shared with
+    other work a request waits for a core, which wall-clock time counts and CPU time
+    does not.
+    """
     from multisession import MemoryEngine
     from multisession.server.tenancy import owner_id
 
-    server_times: list[float] = []
-    library_times: list[float] = []
+    servers = {name: Timings() for name in urls}
+    library = Timings()
     engine = MemoryEngine(store, repair_on_open=False)
     clients = {
-        tenant: httpx.Client(
+        (name, tenant): httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {tokens[tenant]}"}, timeout=60
         )
+        for name, url in urls.items()
         for tenant in TENANTS
     }
     try:
         for turn in range(turns + 5):
+            if turn == 5:  # the first turns warm everything up
+                before = {name: _engine_seconds(clients[name, TENANTS[0]]) for name in urls}
             tenant, user = TENANTS[turn % 2], USER_IDS[turn % len(USER_IDS)]
             query = QUERIES[turn % len(QUERIES)]
-            started = time.perf_counter()
-            response = clients[tenant].post(
-                f"/v1/users/{user}/search", json={"query": query, "k": 10}
-            )
-            server = time.perf_counter() - started
-            assert response.status_code == 200, response.text
+            names = list(urls)
+            names = names[turn % len(names) :] + names[: turn % len(names)]  # who goes first
+            for name in names:
+                cpu = _cpu_seconds(pids[name])
+                started = time.perf_counter()
+                response = clients[name, tenant].post(
+                    f"/v1/users/{user}/search", json={"query": query, "k": 10}
+                )
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200, response.text
+                if turn >= 5:  # the first turns warm everything up
+                    servers[name].wall.append(elapsed)
+                    servers[name].cpu += _cpu_seconds(pids[name]) - cpu
+            cpu = time.process_time()
             started = time.perf_counter()
             engine.search(owner_id(tenant, user), query, k=10)
-            library = time.perf_counter() - started
-            if turn >= 5:  # the first turns warm both up
-                server_times.append(server)
-                library_times.append(library)
+            elapsed = time.perf_counter() - started
+            if turn >= 5:
+                library.wall.append(elapsed)
+                library.cpu += time.process_time() - cpu
+        for name in urls:
+            count, seconds = _engine_seconds(clients[name, TENANTS[0]])
+            if count > before[name][0]:
+                servers[name].engine = (seconds - before[name][1]) / (count - before[name][0])
     finally:
         for client in clients.values():
             client.close()
         engine.close()
-    return statistics.median(server_times), statistics.median(library_times)
+    return servers, library
+
+
+def _serve(store: Path, env: dict[str, str], log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start ``multisession serve`` on the store; its URL once it answers."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(CLI), "--store", str(store), "serve", "--port", str(port), "--log-level",
+             "warning", "--slow-search-ms", "100000"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return url, server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit(f"the server did not start: {log_path.read_text()}")
+        time.sleep(0.2)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,31 +293,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
     parser.add_argument("--memories", type=int, default=200, help="memories per user first (200)")
     parser.add_argument("--turns", type=int, default=200, help="overhead turns (200)")
+    parser.add_argument(
+        "--code",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="another checkout to serve the store in the overhead phase (repeatable)",
+    )
     args = parser.parse_args(argv)
     env = {**os.environ, "MULTISESSION_OFFLINE": "1"}
     env.pop("MULTISESSION_STORE", None)
+    servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="multisession-load-") as temporary:
         store = Path(temporary) / "store"
         tokens = {tenant: _key(store, tenant, env) for tenant in TENANTS}
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = (Path(temporary) / "server.log").open("w")
-        server = subprocess.Popen(
-            [str(CLI), "--store", str(store), "serve", "--port", str(port), "--log-level",
-             "warning", "--slow-search-ms", "100000"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: {Path(log.name).read_text()}")
-                time.sleep(0.2)
+            url, server = _serve(store, env, Path(temporary) / "server.log")
+            servers.append(server)
             for tenant in TENANTS:
                 with httpx.Client(
                     base_url=url, headers={"Authorization": f"Bearer {tokens[tenant]}"}
@@ -229,11 +333,20 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             tally = asyncio.run(_load(url, tokens, args.clients, args.seconds))
             wall = time.monotonic() - started
-            server_p50, library_p50 = _overhead(url, tokens, store, args.turns)
+            urls = {"this checkout": url}
+            pids = {"this checkout": server.pid}
+            for number, code in enumerate(args.code):
+                other_env = {**env, "PYTHONPATH": str(code.resolve())}
+                other_url, other = _serve(
+                    store, other_env, Path(temporary) / f"server-{number}.log"
+                )
+                servers.append(other)
+                urls[str(code)] = other_url
+                pids[str(code)] = other.pid
+            server_times, library_times = _overhead(urls, pids, tokens, store, args.turns)
         finally:
-            server.terminate()
-            server.wait(timeout=60)
-            log.close()
+            for running in servers:
+                _stop(running)
     requests = sum(len(values) for values in tally.latencies.values()) + len(tally.errors)
     print()
     print(f"{'operation':<10} {'count':>7} {'p50 ms':>9} {'p95 ms':>9}")
@@ -249,13 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {problem}")
     print(f"cross-tenant hits  {tally.cross_tenant} of {tally.hits_checked} checked")
     print()
-    print(
-        f"idle search p50    server {server_p50 * 1000:.2f} ms, library {library_p50 * 1000:.2f} ms"
-    )
-    print(
-        f"HTTP overhead      {(server_p50 - library_p50) * 1000:+.2f} ms, "
-        f"ratio server / library {server_p50 / library_p50:.2f}"
-    )
+    print(f"load average       {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print(f"idle search, {len(library_times.wall)} turns")
+    print(f"  library: {library_times.line()}")
+    for name, timings in server_times.items():
+        print(f"  server ({name}): {timings.line(library_times)}")
     return 0 if not tally.errors and tally.cross_tenant == 0 else 1
 
 

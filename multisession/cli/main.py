@@ -308,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="threads for each embedding (default: onnxruntime's; 1 under many clients)",
     )
+    serve.add_argument(
+        "--key-cache-seconds",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="trust a verified API key this long; a revoked one works at most S more (1)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
 

@@ -3,7 +3,8 @@
 They open the store as the other commands do (``--store``, ``--sql-url``,
 ``--vector-url``, ``--no-embed``) and need the ``server`` extra; without it they say
 so in one line. API keys live in the store's SQL database, so ``keys`` works on the
-store a server runs on, while it runs: a revoked key is refused by the next request.
+store a server runs on, while it runs: a revoked key is refused within the server's
+``--key-cache-seconds`` (1 s), the time it trusts a key it has verified.
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..server.app import ServerSettings, create_app
+    from ..server.key_cache import KeyCache
     from ..server.keys import KeyStore
 
+    KeyCache(args.key_cache_seconds)  # a bad --key-cache-seconds fails before the store opens
     settings = ServerSettings(
         max_body_bytes=args.max_body_bytes,
         rate_limit=args.rate_limit,
@@ -132,7 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, create=True, track_access=True, embedder_threads=args.embedder_threads
     ) as engine:
         engine.search_latency.slow_seconds = args.slow_search_ms / 1000
-        keys = KeyStore(sql_url(args))
+        keys = KeyStore(sql_url(args), cache_seconds=args.key_cache_seconds)
         try:
             app = create_app(engine, keys, settings)
             sys.stderr.write(

@@ -11,13 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from .error_responses import ApiError
 from .keys import ApiKey, KeyStore
 from .limits import RateLimiter
 from .tenancy import owner_id
 
-__all__ = ["BROWSER_COOKIE", "Caller", "authenticate", "authenticate_browser", "check_token"]
+__all__ = [
+    "BROWSER_COOKIE",
+    "Caller",
+    "authenticate",
+    "authenticate_browser",
+    "authenticate_request",
+    "check_token",
+]
 
 _HOW = "send it as 'Authorization: Bearer <key>' (make one with `multisession keys create`)"
 
@@ -97,12 +105,32 @@ def authenticate_browser(request: Request) -> Caller:
     return check_token(request, request.cookies.get(BROWSER_COOKIE))
 
 
+async def authenticate_request(request: Request) -> Caller:
+    """:func:`authenticate` as an async dependency, for the JSON API's routes.
+
+    A key verified within the key store's ``cache_seconds`` is checked in the event
+    loop, without the hop to a worker thread a plain function dependency costs; any
+    other key is read from the table in a worker thread, as before.
+    """
+    token = _token(request)
+    if token is None:
+        raise ApiError(401, f"this endpoint needs an API key: {_HOW}", headers=_CHALLENGE)
+    keys: KeyStore = request.app.state.keys
+    key = keys.cached(token)
+    if key is None:
+        key = await run_in_threadpool(keys.authenticate, token)
+    return _caller(request, key)
+
+
 def check_token(request: Request, token: str | None) -> Caller:
     """The caller a token names, or a 401 (429 over its rate)."""
     if token is None:
         raise ApiError(401, f"this endpoint needs an API key: {_HOW}", headers=_CHALLENGE)
     keys: KeyStore = request.app.state.keys
-    key = keys.authenticate(token)
+    return _caller(request, keys.authenticate(token))
+
+
+def _caller(request: Request, key: ApiKey | None) -> Caller:
     if key is None:
         raise ApiError(401, f"unknown API key: {_HOW}", headers=_CHALLENGE)
     if key.revoked_at is not None:

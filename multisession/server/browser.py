@@ -155,7 +155,7 @@ def user(request: Request, user_id: str, q: str = "", offset: int = 0) -> Respon
         context: dict[str, Any] = {"user_id": user_id, "summary": summary, "query": q}
         if q.strip():
             body = SearchIn(query=q, k=20)
-            context["hits"] = routes.search(user_id, body, caller, request)["hits"]
+            context["hits"] = routes.search_hits(user_id, body, caller, request)["hits"]
         else:
             page = routes.list_memories(user_id, caller, request, limit=limit, offset=offset)
             context.update(

@@ -6,8 +6,12 @@ dictionary), the tenant, and what the key may do: all of the tenant's users or o
 some, read and write or read only. The secret is shown once, when the key is made.
 
 Keys live in their own table, ``api_keys``, beside the memories in the same SQL store,
-so a server and the ``multisession keys`` command see the same keys, and a revoked key
-is refused by the next request: every request looks its key up (one indexed read).
+so a server and the ``multisession keys`` command see the same keys. A key found valid
+is trusted for ``cache_seconds`` (1 s by default; see :mod:`.key_cache`) without reading
+the table again, so a key revoked from another process (``multisession keys revoke``)
+is refused at most that long after the revocation; one revoked through the same
+:class:`KeyStore` is refused by the next request. ``cache_seconds=0`` reads the table
+on every request.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,6 +32,7 @@ from .._validation import check_user_id
 from ..errors import InvalidInputError, MemoryNotFoundError
 from ..storage._connections import lost_creation_race, make_engine
 from ..storage.schema import UTCDateTime
+from .key_cache import DEFAULT_TTL, KeyCache
 from .tenancy import check_tenant
 
 __all__ = ["ApiKey", "KeyStore", "NewKey", "keys_table"]
@@ -105,9 +111,20 @@ class KeyStore:
 
     Args:
         url: The SQLAlchemy URL of the store's SQL database (the one the engine uses).
+        cache_seconds: How long a key found valid is trusted without reading the table
+            again (at most 60; 0: never). A key revoked by another process keeps
+            working at most this long.
+        clock: Seconds, monotonic, for the cache (tests pass a fake one).
     """
 
-    def __init__(self, url: str | Engine) -> None:
+    def __init__(
+        self,
+        url: str | Engine,
+        *,
+        cache_seconds: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache: KeyCache[ApiKey] = KeyCache(cache_seconds, clock=clock)
         self._engine = make_engine(url) if isinstance(url, str) else url
         self._owns_engine = isinstance(url, str)
         try:
@@ -186,12 +203,33 @@ class KeyStore:
             row = conn.execute(
                 sa.select(keys_table).where(keys_table.c.key_id == key_id)
             ).one_or_none()
+        self._cache.clear()
         if row is None:
             raise MemoryNotFoundError(f"no API key {key_id}: see `multisession keys list`")
         return _key(row)
 
+    def cached(self, token: str) -> ApiKey | None:
+        """The valid key ``token`` was found to be within ``cache_seconds``, or None.
+
+        Reads no table: a None means "look it up" (:meth:`authenticate`), not "unknown".
+        """
+        return self._cache.get(token)
+
     def authenticate(self, token: str) -> ApiKey | None:
-        """The key a token is (revoked ones too), or None for a malformed or unknown one."""
+        """The key a token is (revoked ones too), or None for a malformed or unknown one.
+
+        A valid key found within the last ``cache_seconds`` is answered from memory.
+        """
+        key = self._cache.get(token)
+        if key is not None:
+            return key
+        begun = self._cache.begin()
+        key = self._lookup(token)
+        if key is not None:
+            self._cache.put(token, key, begun)
+        return key
+
+    def _lookup(self, token: str) -> ApiKey | None:
         match = _KEY.fullmatch(token)
         if match is None:
             return None

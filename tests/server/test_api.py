@@ -6,12 +6,13 @@ as it was: the tests count the user's memories before and after.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import Service, run_cli
+from .conftest import KEYS, Service, run_cli, start_service, stop_service
 
 MEMORY_ID = "0123456789abcdef0123456789abcdef"
 
@@ -101,20 +102,31 @@ def test_every_endpoint_refuses_a_request_without_a_valid_key(
     assert count(service, "alice") == before
 
 
-def test_a_revoked_key_is_refused_by_the_next_request(service: Service) -> None:
-    with service.client("acme_revoked") as client:
-        assert client.post("/v1/users/carol/memories", json={"content": "first"}).status_code == 201
-        revoked = run_cli(
-            "--store", service.store, "keys", "revoke", service.key_ids["acme_revoked"]
-        )
-        assert revoked.returncode == 0, revoked.stderr
-        refused = client.post("/v1/users/carol/memories", json={"content": "second"})
-        assert "was revoked" in error(refused, 401)
-        assert "was revoked" in error(client.get("/v1/users/carol/memories"), 401)
-    assert count(service, "carol") == 1
-    listed = run_cli("--store", service.store, "keys", "list", "--json")
+def test_a_revoked_key_is_refused_by_the_next_request_without_a_key_cache(
+    tmp_path: Path,
+) -> None:
+    # The shared server trusts a verified key for 1 s (tests/server/test_key_cache.py
+    # moves that clock by hand); with --key-cache-seconds 0 every request reads the table.
+    uncached = start_service(
+        tmp_path / "store", "--no-embed", "--key-cache-seconds", "0", keys=KEYS
+    )
+    try:
+        with uncached.client("acme_revoked") as client:
+            created = client.post("/v1/users/carol/memories", json={"content": "first"})
+            assert created.status_code == 201, created.text
+            revoked = run_cli(
+                "--store", uncached.store, "keys", "revoke", uncached.key_ids["acme_revoked"]
+            )
+            assert revoked.returncode == 0, revoked.stderr
+            refused = client.post("/v1/users/carol/memories", json={"content": "second"})
+            assert "was revoked" in error(refused, 401)
+            assert "was revoked" in error(client.get("/v1/users/carol/memories"), 401)
+        assert count(uncached, "carol") == 1
+    finally:
+        stop_service(uncached)
+    listed = run_cli("--store", uncached.store, "keys", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert "secret" not in listed.stdout and service.keys["acme"] not in listed.stdout
+    assert "secret" not in listed.stdout and uncached.keys["acme"] not in listed.stdout
 
 
 # -- memories ----------------------------------------------------------------------------
