@@ -230,9 +230,15 @@ class AsyncTwins:
         """Async :meth:`delete`."""
         await to_thread(self.delete, user_id, memory_id, scope=scope, now=now)
 
-    async def adelete_user(self: _SyncEngine, user_id: str, *, now: datetime | None = None) -> int:
+    async def adelete_user(
+        self: _SyncEngine,
+        user_id: str,
+        *,
+        now: datetime | None = None,
+        keep_data_key: bool = False,
+    ) -> int:
         """Async :meth:`delete_user`."""
-        return await to_thread(self.delete_user, user_id, now=now)
+        return await to_thread(self.delete_user, user_id, now=now, keep_data_key=keep_data_key)
 
     async def aexport_user(self: _SyncEngine, user_id: str) -> dict[str, Any]:
         """Async :meth:`export_user`."""

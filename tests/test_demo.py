@@ -321,9 +321,11 @@ def test_with_a_key_the_model_answers_from_the_memory_prompt(
     assert "- (2026-03-02) I'm allergic to peanuts" in messages[0]["content"]
     assert messages[-1] == {"role": "user", "content": DINNER_QUESTION}
     system = laptop["body"]["messages"][0]["content"]
-    # The prompt holds the current preference only: the superseded one is history.
+    # The prompt holds the current preference only: the superseded one is history, named
+    # once as what the change replaced.
     assert "- I switched to the red theme" in system
-    assert "I like the blue theme" not in system
+    assert system.count("I like the blue theme") == system.count('before: "I like the blue')
+    assert "- I like the blue theme" not in system
 
     with MemoryEngine(store, embedder=None) as engine:
         recorded = engine.get_messages("alice", "chat-2026-03-05")

@@ -207,7 +207,8 @@ def test_search_json_gives_each_hit_its_score_breakdown(alice_store, env):
     hits = as_json(
         cli(env, alice_store["store"], "search alice 'peanut allergy' -k 3 --json", embed=True)
     )
-    assert len(hits) == 3
+    # At most 3; the default relevance floor leaves out memories with no evidence.
+    assert 2 <= len(hits) <= 3
     top = hits[0]
     assert top["memory"]["content"] == "I am allergic to peanuts"
     breakdown = top["breakdown"]

@@ -20,7 +20,7 @@ def test_a_directory_holds_both_embedded_stores(store_dir: Path, minilm: Any) ->
         assert (store_dir / "memory.db").is_file()
         assert not (store_dir / "chroma").exists()  # Chroma opens on first use
         assert vectors.ids("someone") == set()
-        assert (store_dir / "chroma").is_dir()
+        assert not (store_dir / "chroma").exists()  # nothing written: still not opened
         assert store.recorded_embedder() == f"{minilm.name} (dimension {minilm.dimension})"
     finally:
         store.close()
