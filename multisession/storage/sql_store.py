@@ -909,6 +909,14 @@ class SQLStore:
 
     def rows_without_terms(self, limit: int) -> builtins.list[tuple[str, str, int, str]]:
         """Up to ``limit`` memories stored before terms were: (user, id, revision, content)."""
+        return self._plain_rows_without(memories_table.c.terms, limit)
+
+    def _plain_rows_without(
+        self, column: sa.Column[Any], limit: int
+    ) -> builtins.list[tuple[str, str, int, str]]:
+        """Up to ``limit`` unsealed memories where ``column`` is NULL: (user, id, revision,
+        content). A sealed memory is left out: what derives from its words would be them
+        in plaintext, and its sealed value holds its own."""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(
@@ -917,8 +925,7 @@ class SQLStore:
                     memories_table.c.revision,
                     memories_table.c.content,
                 )
-                # A sealed memory's terms would be its words in plaintext: never stored.
-                .where(memories_table.c.terms.is_(None), memories_table.c.sealed.is_(None))
+                .where(column.is_(None), memories_table.c.sealed.is_(None))
                 .limit(limit)
             )
             return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
@@ -952,18 +959,7 @@ class SQLStore:
     def rows_without_slot_keys(self, limit: int) -> builtins.list[tuple[str, str, int, str]]:
         """Up to ``limit`` memories whose slot keys were never computed (NULL):
         (user, id, revision, content)."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    memories_table.c.user_id,
-                    memories_table.c.id,
-                    memories_table.c.revision,
-                    memories_table.c.content,
-                )
-                .where(memories_table.c.slot_keys.is_(None))
-                .limit(limit)
-            )
-            return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
+        return self._plain_rows_without(memories_table.c.slot_keys, limit)
 
     def store_slot_keys(self, rows: Sequence[tuple[str, str, int, str]], now: datetime) -> int:
         """Save slot keys computed after the write: (user, id, revision, keys); how many.
