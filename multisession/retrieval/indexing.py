@@ -123,6 +123,10 @@ class Indexer:
             changes = list(changes)
         else:
             changes = self.planner(user_id, fresh, vectors, now) if self.planner else []
+        in_sql = vectors is not None and self._writes.searched_from_sql(user_id, len(fresh))
+        if in_sql:
+            for row in fresh:
+                row["vector_indexed"] = True
         version, inserted = self._store.insert(
             user_id, fresh, now, skip_existing=skip_existing, also=also, changes=changes
         )
@@ -154,7 +158,8 @@ class Indexer:
         retired = [change.memory_id for change in changes if change.action == "supersede"]
         # The vector index first: a write that takes the user past the exact-search
         # limit makes them a member of it, and the held index then lets go of vectors.
-        self._writes.write(user_id, index_rows, vectors)
+        if not in_sql:
+            self._writes.write(user_id, index_rows, vectors)
         self._indexes.apply(user_id, version, upserted=index_rows, retired=retired)
         return [
             Memory(

@@ -310,7 +310,8 @@ class SQLStore:
                             "revision": version,
                             "updated_at": now,
                             "access_count": 0,
-                            "vector_indexed": False,
+                            # True only for rows whose vectors are searched from SQL.
+                            "vector_indexed": bool(row.get("vector_indexed", False)),
                         }
                         for row in seal_memory_rows(self.cipher, user_id, fresh)
                     ],

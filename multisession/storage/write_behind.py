@@ -332,6 +332,17 @@ class WriteBehind:
                 exc_info=True,
             )
 
+    def searched_from_sql(self, user_id: str, new: int) -> bool:
+        """Whether ``new`` more memories of the user stay out of the vector index: the
+        user is not in it and stays within the exact-search limit. Such rows are written
+        already marked indexed (their vectors are in SQL, where their searches read
+        them), which spares each write a second SQL transaction to mark them."""
+        if self._vectors is None or self._vectors.in_sql or self.members is None:
+            return False
+        if self.members.holds(user_id):
+            return False
+        return self._store.count(user_id) + new <= self._exact_limit
+
     def holds_user(self, user_id: str) -> bool:
         """Whether the vector index holds the user's vectors (else only SQL does)."""
         if self._vectors is None:
