@@ -126,13 +126,16 @@ def test_a_message_with_a_topic_is_not_small_talk(message: str) -> None:
     assert not is_small_talk(message)
 
 
-def test_small_talk_retrieves_nothing_with_the_default_floor(fresh_engine: MemoryEngine) -> None:
+def test_small_talk_retrieves_nothing_above_a_floor(fresh_engine: MemoryEngine) -> None:
     engine = fresh_engine
     engine.add_many(
         "hana",
         [MemoryInput("Thanks to Dana I found a dentist"), MemoryInput("Hi from Lisbon!")],
     )
-    assert engine.min_relevance > 0
+    # Off by default: a follow-up made of function words keeps the memories it needs.
+    assert engine.min_relevance == 0
+    assert engine.search("hana", "thanks!")
+    engine.min_relevance = 0.1  # the floor measured on LoCoMo and the small-talk set
     assert engine.search("hana", "thanks!") == []
     assert engine.search("hana", "hi there :)") == []
     assert engine.build_context("hana", "thanks!").hits == []
