@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-CLI = Path(sys.executable).parent / "multisession"
+from ._console import CLI, Result, as_json, cli, console_env, ok, run
+
 MEMORY_ID = re.compile(r"[0-9a-f]{32}")
 
 ALICE_MEMORIES = [
@@ -57,42 +58,11 @@ TRIP = [
 ]
 BOB = {"content": "I work at Globex", "user_id": "bob", "created_at": "2026-01-05T11:00:00Z"}
 
-Result = subprocess.CompletedProcess[str]
-
 
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
     """The test session's environment (sandboxed HOME and caches), wide tables."""
-    variables = dict(os.environ)
-    variables.pop("MULTISESSION_STORE", None)
-    variables["COLUMNS"] = "200"
-    return variables
-
-
-def run(env: dict[str, str], *args: object) -> Result:
-    """Run the console script to the end; stdin is not a terminal."""
-    return subprocess.run(
-        [str(CLI), *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-
-
-def cli(env: dict[str, str], store: Path, command: str, *, embed: bool = False) -> Result:
-    """``multisession --store STORE [--no-embed] COMMAND``, COMMAND split like a shell does."""
-    return run(env, "--store", store, *([] if embed else ["--no-embed"]), *shlex.split(command))
-
-
-def ok(result: Result) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result))
+    return console_env(200)
 
 
 def one_error_line(result: Result) -> str:

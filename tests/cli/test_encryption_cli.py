@@ -4,39 +4,18 @@ what a missing or wrong key does, export, the privacy report and ``rotate-key``.
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 
-CLI = Path(sys.executable).parent / "multisession"
+from ._console import Result, console_env, ok
+from ._console import cli as run_cli
+
 CARD = "4111 1111 1111 1111"
 OLD, NEW = bytes(range(32)).hex(), bytes(range(100, 132)).hex()
-
-Result = subprocess.CompletedProcess[str]
 
 
 def cli(store: Path, command: str, key: str | None) -> Result:
     """``multisession --store STORE --no-embed COMMAND`` with this key in the environment."""
-    env = dict(os.environ)
-    env.pop("MULTISESSION_STORE", None)
-    env.pop("MULTISESSION_MASTER_KEY", None)
-    if key is not None:
-        env["MULTISESSION_MASTER_KEY"] = key
-    return subprocess.run(
-        [str(CLI), "--store", str(store), "--no-embed", *shlex.split(command)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-
-
-def ok(result: Result) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_cli(console_env(MULTISESSION_MASTER_KEY=key), store, command)
 
 
 def contents(store: Path, key: str | None) -> set[str]:

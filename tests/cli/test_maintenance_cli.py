@@ -7,20 +7,15 @@ machine without the model.
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from multisession import MemoryEngine, MemoryInput
 
-CLI = Path(sys.executable).parent / "multisession"
+from ._console import as_json, cli, console_env, ok
+
 CARD = "4111 1111 1111 1111"
 TRIP = [
     "We landed in Tokyo for our Japan trip and checked into a hotel in Shinjuku",
@@ -28,35 +23,10 @@ TRIP = [
     "In Kyoto we visited the Fushimi Inari shrine during our Japan trip",
 ]
 
-Result = subprocess.CompletedProcess[str]
-
 
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
-    variables = dict(os.environ)
-    variables.pop("MULTISESSION_STORE", None)
-    variables["COLUMNS"] = "250"
-    return variables
-
-
-def cli(env: dict[str, str], store: Path, command: str) -> Result:
-    return subprocess.run(
-        [str(CLI), "--store", str(store), "--no-embed", *shlex.split(command)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-
-
-def ok(result: Result) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result))
+    return console_env(250)
 
 
 @pytest.fixture

@@ -3,48 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-CLI = Path(sys.executable).parent / "multisession"
-CARD = "4111 1111 1111 1111"
+from ._console import as_json, cli, console_env, ok
 
-Result = subprocess.CompletedProcess[str]
+CARD = "4111 1111 1111 1111"
 
 
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
-    variables = dict(os.environ)
-    variables.pop("MULTISESSION_STORE", None)
-    variables["COLUMNS"] = "200"
-    return variables
-
-
-def cli(env: dict[str, str], store: Path, command: str) -> Result:
-    """``multisession --store STORE --no-embed COMMAND``; stdin is not a terminal."""
-    return subprocess.run(
-        [str(CLI), "--store", str(store), "--no-embed", *shlex.split(command)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-
-
-def ok(result: Result) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result))
+    return console_env(200)
 
 
 @pytest.fixture
