@@ -44,26 +44,6 @@ KS = (5, 10, 20)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
-def ingest(engine: Any, conversations: Sequence[locomo.Conversation]) -> None:
-    """Every turn an episode, one user per conversation."""
-    from multisession import MemoryInput
-
-    for conversation in conversations:
-        engine.add_many(
-            conversation.sample_id,
-            [
-                MemoryInput(
-                    content=turn.content,
-                    kind="episode",
-                    conversation_id=turn.dia_id.split(":")[0],
-                    created_at=turn.created_at,
-                    metadata={"dia_id": turn.dia_id},
-                )
-                for turn in conversation.turns
-            ],
-        )
-
-
 def quoted_turns(summary: Any, sources: dict[str, Any]) -> list[str]:
     """The dia_ids of the summary's sources whose sentences it quotes."""
     found = []
@@ -137,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with MemoryEngine(
                 Path(directory) / f"store-{similarity}", embedder=embedder, consolidation=config
             ) as engine:
-                ingest(engine, conversations)
+                locomo.ingest(engine, conversations)
                 if "before" not in results:
                     results["before"] = measure(engine, conversations, credit=False)
                 started = time.perf_counter()

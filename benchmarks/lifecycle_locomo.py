@@ -49,26 +49,6 @@ def small_talk() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def ingest(engine: Any, conversations: Sequence[locomo.Conversation]) -> None:
-    """Every turn a memory, one user per conversation (as retrieval_quality.py does)."""
-    from multisession import MemoryInput
-
-    for conversation in conversations:
-        engine.add_many(
-            conversation.sample_id,
-            [
-                MemoryInput(
-                    content=turn.content,
-                    kind="episode",
-                    conversation_id=turn.dia_id.split(":")[0],
-                    created_at=turn.created_at,
-                    metadata={"dia_id": turn.dia_id},
-                )
-                for turn in conversation.turns
-            ],
-        )
-
-
 def recall_rows(
     engine: Any, conversations: Sequence[locomo.Conversation], config: Any
 ) -> tuple[locomo.RecallTally, list[tuple[locomo.Question, list[tuple[str, float]]]]]:
@@ -126,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with MemoryEngine(
                 Path(directory) / label, embedder=embedder, lifecycle=lifecycle
             ) as engine:
-                ingest(engine, conversations)
+                locomo.ingest(engine, conversations)
                 for name, config in configs.items():
                     tally, rankings = recall_rows(engine, conversations, config)
                     results[(label, name)] = tally

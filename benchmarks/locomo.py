@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PATH = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo-dev.json"
@@ -216,6 +217,26 @@ class RecallTally:
         if not self.query_seconds:
             return float("nan")
         return 1000.0 * sum(self.query_seconds) / len(self.query_seconds)
+
+
+def ingest(engine: Any, conversations: Sequence[Conversation]) -> None:
+    """Every turn an episode, one user per conversation (``dia_id`` in its metadata)."""
+    from multisession import MemoryInput
+
+    for conversation in conversations:
+        engine.add_many(
+            conversation.sample_id,
+            [
+                MemoryInput(
+                    content=turn.content,
+                    kind="episode",
+                    conversation_id=turn.dia_id.split(":")[0],
+                    created_at=turn.created_at,
+                    metadata={"dia_id": turn.dia_id},
+                )
+                for turn in conversation.turns
+            ],
+        )
 
 
 def describe(conversations: Sequence[Conversation]) -> str:
