@@ -19,6 +19,7 @@ from ..errors import MultisessionError
 from ..metrics import prometheus_text
 from .auth import Caller, authenticate
 from .browser import mount_browser
+from .dispatch import InFlight, RequestCount
 from .error_responses import error_body, install_error_handlers, is_store_outage
 from .keys import KeyStore
 from .limits import BodySizeLimit, RateLimiter
@@ -79,6 +80,7 @@ def create_app(
     app.state.keys = keys
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.state.requests = RequestCount()
     install_error_handlers(app)
     app.include_router(router)
     mount_browser(app)
@@ -115,4 +117,5 @@ def create_app(
         )
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InFlight, count=app.state.requests)
     return app

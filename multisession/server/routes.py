@@ -21,6 +21,7 @@ from ..engine import MemoryEngine
 from ..errors import InvalidInputError, MemoryNotFoundError
 from ..records import Memory, MemoryInput, SearchHit
 from .auth import Caller, authenticate_request
+from .dispatch import run_engine
 from .error_responses import ApiError
 from .models import (
     ContextIn,
@@ -230,6 +231,8 @@ def _lifecycle_options(engine: MemoryEngine, body: SearchIn) -> dict[str, Any]:
         for name, value in (("as_of", body.as_of), ("include_superseded", body.include_superseded))
         if value is not None
     }
+    if not wanted:
+        return wanted
     accepted = inspect.signature(engine.search).parameters
     missing = sorted(name for name in wanted if name not in accepted)
     if missing:
@@ -241,9 +244,10 @@ def _lifecycle_options(engine: MemoryEngine, body: SearchIn) -> dict[str, Any]:
 
 
 @router.post("/users/{user_id}/search", tags=["search"], response_model=dict[str, Any])
-def search(user_id: str, body: SearchIn, caller: Key, request: Request) -> Response:
+async def search(user_id: str, body: SearchIn, caller: Key, request: Request) -> Response:
     """Hybrid (BM25 + vector) search, best first, with each hit's score breakdown."""
-    return _json(search_hits(user_id, body, caller, request))
+    # In the event loop when no other request is in flight (see .dispatch).
+    return _json(await run_engine(request, search_hits, user_id, body, caller, request))
 
 
 def search_hits(user_id: str, body: SearchIn, caller: Caller, request: Request) -> dict[str, Any]:
