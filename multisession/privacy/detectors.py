@@ -450,7 +450,7 @@ _PLACEHOLDER = lazy_compile(
     r"(?i)^(?:<.*>|\{.*\}|\$\{?\w+\}?|x{3,}|\*{3,}|\.{3,}|your[-_].*|my[-_].*|example.*"
     r"|changeme|placeholder|redacted|todo|tbd)$"
 )
-_WHITESPACE_SEPARATED = lazy_compile(r"\S{8,64}")
+_WHITESPACE_SEPARATED = re.compile(r"\S{8,64}")
 _SECRET_WORD_KEYS = frozenset(
     ("password", "passwd", "pwd", "passphrase", "passcode", "pin", "secret", "api",
      "apikey", "api_key", "key", "token", "login", "credentials")
