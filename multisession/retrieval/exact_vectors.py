@@ -11,6 +11,7 @@ searched through the vector index instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -128,10 +129,8 @@ class ExactVectors:
         if similarities is not None and similarities.shape[0] != len(self._ids):
             similarities = None  # written to since: not this matrix's products
         if allowed is not None:
-            slots = np.fromiter(
-                (slot for memory_id in allowed if (slot := self._slots.get(memory_id)) is not None),
-                dtype=np.intp,
-            )
+            found = [slot for slot in map(self._slots.get, allowed) if slot is not None]
+            slots = np.array(found, dtype=np.intp)
             if slots.size == 0:
                 return []
             if 4 * slots.size < len(self._ids):
@@ -168,12 +167,15 @@ class ExactVectors:
         else:
             top = np.arange(similarities.shape[0])
         top = top[np.argsort(-similarities[top], kind="stable")]
+        # As Python numbers in one call each (the same values float() gives one by one).
+        values: list[float] = similarities[top].tolist()
+        positions: list[int] = (top if slots is None else slots[top]).tolist()
+        ids = self._ids
         found: list[tuple[str, float]] = []
-        for position in top:
-            similarity = float(similarities[position])
-            if similarity == -np.inf:
+        for position, similarity in zip(positions, values, strict=True):
+            if similarity == -math.inf:
                 break
-            memory_id = self._ids[int(slots[position]) if slots is not None else int(position)]
+            memory_id = ids[position]
             if memory_id is not None:
                 found.append((memory_id, similarity))
         return found
