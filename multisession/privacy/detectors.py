@@ -127,8 +127,8 @@ _PHONE_PATTERNS: Final = (
         lazy_compile(_STANDALONE_BEFORE + r"0\d{1,4}(?:[ .-]\d{2,8}){1,4}" + _STANDALONE_AFTER),
     ),
 )
-_PHONE_DATE = lazy_compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
-_DIGIT_WORD_BEFORE = lazy_compile(r"\w*\d\w*[ ]$")
+_PHONE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
+_DIGIT_WORD_BEFORE = re.compile(r"\w*\d\w*[ ]$")
 
 
 def detect_phone(text: str) -> Iterator[Detection]:

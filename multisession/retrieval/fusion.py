@@ -115,25 +115,17 @@ def convex_fusion(
         sum(weight for candidates, weight in zip(scored, weights, strict=True) if candidates)
     )
     fused: dict[str, float] = {}
-    get = fused.get
     for candidates, weight in zip(scored, weights, strict=True):
-        first: dict[str, float] = dict(candidates)
-        if len(first) < len(candidates):  # an id repeated: its first score counts
-            first = {}
-            for doc_id, score in candidates:
-                first.setdefault(doc_id, score)
+        first: dict[str, float] = {}
+        for doc_id, score in candidates:
+            first.setdefault(doc_id, score)
         if not first:
             continue
         high = max(first.values())
         low = min(first.values()) if normalisation == "min-max" else 0.0
         span = high - low
         share = weight / total if total > 0 else 0.0
-        if span > 0:
-            # max(0.0, score - low), written as a comparison: the same number, no call.
-            for doc_id, score in first.items():
-                above = score - low
-                fused[doc_id] = get(doc_id, 0.0) + share * ((above if above > 0.0 else 0.0) / span)
-        else:
-            for doc_id, score in first.items():
-                fused[doc_id] = get(doc_id, 0.0) + share * float(score == high)
+        for doc_id, score in first.items():
+            norm = max(0.0, score - low) / span if span > 0 else float(score == high)
+            fused[doc_id] = fused.get(doc_id, 0.0) + share * norm
     return fused
