@@ -348,18 +348,6 @@ class BM25Index:
             scores = scores[self._alive[: self._n_slots]]
         return scores
 
-    def score(self, query_tokens: Sequence[str]) -> QueryScores:
-        """The query's scores, for :meth:`top_n` to pick from (``scored=``) more than once.
-
-        Raises:
-            InvalidInputError: If ``query_tokens`` is not a sequence of str.
-        """
-        _check_query(query_tokens)
-        if not self._n_live:
-            return QueryScores(self, self._version, _NO_FLOATS, _frozen_empty(np.bool_))
-        scores, matched = self._score(query_tokens)
-        return QueryScores(self, self._version, scores, matched)
-
     def top_n(
         self,
         query_tokens: Sequence[str],
@@ -440,6 +428,18 @@ class BM25Index:
                 candidates[best].tolist(), candidate_scores[best].tolist(), strict=True
             )
         ]
+
+    def score(self, query_tokens: Sequence[str]) -> QueryScores:
+        """The query's scores, for :meth:`top_n` to pick from (``scored=``) more than once.
+
+        Raises:
+            InvalidInputError: If ``query_tokens`` is not a sequence of str.
+        """
+        _check_query(query_tokens)
+        if not self._n_live:
+            return QueryScores(self, self._version, _NO_FLOATS, _frozen_empty(np.bool_))
+        scores, matched = self._score(query_tokens)
+        return QueryScores(self, self._version, scores, matched)
 
     def _score(self, query_tokens: Sequence[str]) -> tuple[_Floats, _Bools]:
         """Scores over all slots, and which slots contain a query term. Needs _n_live > 0."""
