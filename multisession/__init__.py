@@ -8,8 +8,6 @@ Example:
     "I'm allergic to peanuts"
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .clock import ManualClock
 from .context.builder import BuiltContext, ContextConfig
 from .context.packing import ContextBudget, PackedContext
@@ -76,7 +74,20 @@ __all__ = [
     "token_counter",
 ]
 
-try:
-    __version__ = version("multisession")
-except PackageNotFoundError:  # a checkout used without installing it
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed metadata on first use.
+
+    Importing :mod:`importlib.metadata` and scanning the installed distributions costs a
+    process start tens of milliseconds that a search never needs.
+    """
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("multisession")
+    except PackageNotFoundError:  # a checkout used without installing it
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found

@@ -70,6 +70,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_log_once",
             "_latency",
             "_threads",
+            "_patterns",
         }
     ),
 )

@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from .._patterns import lazy_compile
+
 KINDS = ("fact", "preference", "episode")
 """The kinds a worthy statement can have."""
 
@@ -84,24 +86,24 @@ def rule(
     needs: re.Pattern[str] | None = None,
 ) -> Rule:
     """A :class:`Rule` row from a pattern's source."""
-    return Rule(re.compile(pattern), kind, cue, reason, dated_kind, needs)
+    return Rule(lazy_compile(pattern), kind, cue, reason, dated_kind, needs)
 
 
 def reject(pattern: str, reason: str, *, needs: re.Pattern[str] | None = None) -> Rejection:
     """A :class:`Rejection` row from a pattern's source."""
-    return Rejection(re.compile(pattern), reason, needs)
+    return Rejection(lazy_compile(pattern), reason, needs)
 
 
 # --------------------------------------------------------------------------------------
 # Normalisation
 
 QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"'})
-FENCED_CODE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
-QUOTED_LINE = re.compile(r"^\s*>.*$", re.MULTILINE)
-HAS_WORD = re.compile(r"[^\W_]")
+FENCED_CODE = lazy_compile(r"```.*?(?:```|\Z)", re.DOTALL)
+QUOTED_LINE = lazy_compile(r"^\s*>.*$", re.MULTILINE)
+HAS_WORD = lazy_compile(r"[^\W_]")
 # Trailing punctuation, emoji and sign-offs are not part of a memory ("... fyi 😊").
 KEPT_TRAILING = frozenset("'\"()[]%$€£#+/&*@")
-TRAILING_SIGN_OFF = re.compile(
+TRAILING_SIGN_OFF = lazy_compile(
     r"\s(?:fyi|btw|lol|haha+|lmao|tbh|pls|please|thanks|thx|ty)$", re.IGNORECASE
 )
 
@@ -140,9 +142,9 @@ VARIANTS = {
     "fave": "favourite",
     "fav": "favourite",
 }
-VARIANT_PATTERN = re.compile(r"\b" + alternation(sorted(VARIANTS, key=len, reverse=True)) + r"\b")
+VARIANT_PATTERN = lazy_compile(r"\b" + alternation(sorted(VARIANTS, key=len, reverse=True)) + r"\b")
 # "My husband and I are ..." reads as "we're ...".
-AND_I = re.compile(r"\b(?:my|our)\s+[\w-]+(?:\s+[\w-]+)?\s+and\s+(?:i|me)\b")
+AND_I = lazy_compile(r"\b(?:my|our)\s+[\w-]+(?:\s+[\w-]+)?\s+and\s+(?:i|me)\b")
 
 
 def clean(text: str) -> str:
@@ -154,12 +156,12 @@ def clean(text: str) -> str:
 # Sentence splitting
 
 # The lookbehind starts a match only at the beginning of a run of "!!!", keeping it linear.
-SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]+[\"')\]]*\s+")
+SENTENCE_END = lazy_compile(r"(?<![.!?…])[.!?…]+[\"')\]]*\s+")
 ABBREVIATIONS = frozenset(
     {"dr", "mr", "mrs", "ms", "prof", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "approx"}
     | {"jr", "sr", "inc", "ltd", "co", "dept", "no", "mt", "ft", "a.m", "p.m", "u.s", "u.k"}
 )
-LAST_WORD = re.compile(r"([\w.]+)\.$")
+LAST_WORD = lazy_compile(r"([\w.]+)\.$")
 
 
 # --------------------------------------------------------------------------------------
@@ -236,10 +238,10 @@ WEAK_PREFIXES: tuple[tuple[str, str], ...] = (
 )
 
 SMALL_TALK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (category, re.compile(rf"(?:{body})\b{SEPARATORS}", re.IGNORECASE))
+    (category, lazy_compile(rf"(?:{body})\b{SEPARATORS}", re.IGNORECASE))
     for category, body in STRONG_PREFIXES
 ) + tuple(
-    (category, re.compile(rf"(?:{body})(?=\s*(?:[^\w\s']|$)){SEPARATORS}", re.IGNORECASE))
+    (category, lazy_compile(rf"(?:{body})(?=\s*(?:[^\w\s']|$)){SEPARATORS}", re.IGNORECASE))
     for category, body in WEAK_PREFIXES
 )
 """Each small-talk category with its pattern, tried in this order at the start of a text."""
@@ -272,7 +274,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 _MONTHS = alternation(MONTHS)
 _WEEKDAYS = alternation(WEEKDAYS)
 
-TIME_MARKER = re.compile(
+TIME_MARKER = lazy_compile(
     r"\b(?:yesterday|today|tonight|this (?:morning|week|weekend|month|year|summer|spring|"
     r"fall|autumn|winter)|last (?:night|week|weekend|month|year|summer|spring|fall|autumn|"
     rf"winter|{_WEEKDAYS})|\d+ (?:days?|weeks?|months?|years?) ago|ago|recently|just|"
@@ -280,7 +282,7 @@ TIME_MARKER = re.compile(
     rf"{_MONTHS}|{_WEEKDAYS}|(?:19|20)\d\d)\b"
 )
 # An explicit date, as opposed to "just" or "recently".
-DATED = re.compile(
+DATED = lazy_compile(
     rf"\b(?:yesterday|tomorrow|ago|last (?:\w+)|next (?:\w+)|in (?:{_MONTHS}|(?:19|20)\d\d)|"
     rf"on (?:{_WEEKDAYS})|this (?:week|weekend|month|year|summer|fall|autumn|winter|spring))\b"
 )
@@ -375,7 +377,7 @@ NEGATED_AUXILIARIES = (
     "shouldn't",
 )
 # fmt: on
-QUESTION_START = re.compile(
+QUESTION_START = lazy_compile(
     rf"^{alternation(QUESTION_WORDS)}\b|^{alternation(NEGATED_AUXILIARIES)}\s+"
     r"(?:you|we|they|i|it|he|she|there|that|this)\b"
 )
@@ -395,13 +397,13 @@ COMMAND_VERBS = (
     "proceed", "skip", "ignore", "undo", "print", "run", "test", "draw", "plot", "sum",
 )
 # fmt: on
-COMMAND_START = re.compile(
+COMMAND_START = lazy_compile(
     r"^(?:(?:now|then|also|and|so|just|please|kindly|let's|lets)\s+)*"
     rf"{alternation(COMMAND_VERBS)}\b"
 )
 # "can you stop ...", "could you always ...": a request that still sets a standing rule.
-POLITE_REQUEST = re.compile(r"^(?:can|could|would|will) you (?:please )?(?:stop|always|never)\b")
-SARCASM = re.compile(
+POLITE_REQUEST = lazy_compile(r"^(?:can|could|would|will) you (?:please )?(?:stop|always|never)\b")
+SARCASM = lazy_compile(
     r"🙄|😒|(?:^|\s)/s\b|\byeah,? right\b|\boh,? (?:great|joy|wonderful|perfect)\b"
     r"|\bsure,? because\b|\bas if\b",
     re.IGNORECASE,
@@ -411,23 +413,23 @@ SARCASM = re.compile(
 # --------------------------------------------------------------------------------------
 # Explicit cues: "remember that ...", "... don't forget"
 
-REMEMBER_CUE = re.compile(
+REMEMBER_CUE = lazy_compile(
     r"^(?:(?:and|also|so|please|pls|plz|just|oh|ok|okay|can|could|would|will|you|u|"
     r"kindly|make sure to|make sure you)\s+)*(?P<cue>remember|keep in mind|never forget|"
     r"don'?t forget|do not forget|make a note|take note|note|important|nb|reminder|"
     r"please note)(?:\s+(?:that|this|this down|down))?\s*(?:[:,\-–—]\s*|\s+|$)",
     re.IGNORECASE,
 )
-REMEMBER_SUFFIX = re.compile(
+REMEMBER_SUFFIX = lazy_compile(
     r"[\s,;\-–—]+(?:(?:please|pls|and|so)\s+)?(?P<cue>remember|keep in mind|don'?t forget|"
     r"note)(?:\s+(?:that|this|it))?(?:\s+(?:please|pls|ok|okay))?\s*[.!?]*$",
     re.IGNORECASE,
 )
 # Bare "note"/"important"/"reminder" only count as a cue with a colon (or "that") after them.
 NEEDS_COLON = frozenset({"note", "important", "nb", "reminder", "please note"})
-COLON_OR_THAT = re.compile(r":|\bnote that\b", re.IGNORECASE)
+COLON_OR_THAT = lazy_compile(r":|\bnote that\b", re.IGNORECASE)
 # "you remember that guy?" is a question about memory, not a cue.
-YOU_REMEMBER = re.compile(r"^(?:you|u)\s+(?!should|must|need to|have to)", re.IGNORECASE)
+YOU_REMEMBER = lazy_compile(r"^(?:you|u)\s+(?!should|must|need to|have to)", re.IGNORECASE)
 
 # The kind of a cued statement that matched no rule.
 # fmt: off
@@ -440,11 +442,11 @@ EVENT_WORDS = (
     "tomorrow",
 )
 # fmt: on
-SOUNDS_LIKE_PREFERENCE = re.compile(rf"\b{alternation(PREFERENCE_WORDS)}\b")
-SOUNDS_LIKE_EVENT = re.compile(rf"\b{alternation(EVENT_WORDS)}\b")
+SOUNDS_LIKE_PREFERENCE = lazy_compile(rf"\b{alternation(PREFERENCE_WORDS)}\b")
+SOUNDS_LIKE_EVENT = lazy_compile(rf"\b{alternation(EVENT_WORDS)}\b")
 
 # The assistant saying it will keep something: "Noted, I'll remember that."
-ASSISTANT_WILL_REMEMBER = re.compile(
+ASSISTANT_WILL_REMEMBER = lazy_compile(
     r"\b(?:i'll|i will|i'm going to|let me) (?:remember|keep (?:that|this|it) in mind|"
     r"make a note|note (?:that|this|it)|save (?:that|this|it))\b|\bnoted\b|"
     r"\bi've (?:saved|noted|remembered|stored)\b|\b(?:saved|stored) (?:to|in) (?:my |your )?"
@@ -455,36 +457,36 @@ ASSISTANT_WILL_REMEMBER = re.compile(
 # --------------------------------------------------------------------------------------
 # Clauses, persons, relations mentioned
 
-CLAUSE_SPLIT = re.compile(r"\s*[,;]\s*|\s+[-–—]\s+")
+CLAUSE_SPLIT = lazy_compile(r"\s*[,;]\s*|\s+[-–—]\s+")
 # Clause boundaries for the guards: punctuation, or a conjunction before a first-person
 # subject ("I have an interview tomorrow | and I'm nervous").
-GUARD_SPLIT = re.compile(
+GUARD_SPLIT = lazy_compile(
     r"\s*[,;]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|though|although|cuz|cause|while)\s+"
     r"(?=(?:i(?!\s+(?:are|were)\b)|i'm|im|i've|ive|i'd|my|we|we're|we've|our)\b)",
     re.IGNORECASE,
 )
-FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself|we|we're|we've|our|us)\b")
-RELATION_MENTION = re.compile(
+FIRST_PERSON = lazy_compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself|we|we're|we've|our|us)\b")
+RELATION_MENTION = lazy_compile(
     rf"\b(?:my|our)\s+(?:{_RELATION_QUALIFIER}\s+)?{_RELATIONS}\b", re.IGNORECASE
 )
 # Case matters: "my daughter Lily".
-RELATION_NAME = re.compile(
+RELATION_NAME = lazy_compile(
     rf"\b(?:[Mm]y|[Oo]ur)\s+(?:(?:[a-z]+|\d+[- ]year[- ]old)\s+)?(?P<rel>{_RELATIONS})"
     r"(?:,)?\s+(?P<name>[A-Z][a-z]+)\b(?!')"
 )
 
 # Pronoun continuations of a relation ("... my husband? he loves fishing").
-PRONOUN_START = re.compile(
+PRONOUN_START = lazy_compile(
     r"^(?P<pronoun>he|she|they)(?P<verb>'s|'re| is| are| was| were)?\s+(?P<rest>.+)$",
     re.IGNORECASE,
 )
-STATIVE_AFTER_PRONOUN = re.compile(
+STATIVE_AFTER_PRONOUN = lazy_compile(
     r"^(?:\w+\s+)?(?:loves?|likes?|hates?|has|have|works?|lives?|plays?|goes|go|studies|"
     r"study|speaks?|just turned|turned|turning|allergic|a |an |\d|named|called|into|"
     r"obsessed|scared|afraid|really into|big on|crazy about)"
 )
 # A sentence that goes on about the previous memory: "I have a dog. He's a beagle."
-CONTINUATION_START = re.compile(
+CONTINUATION_START = lazy_compile(
     r"^(?:it|it's|its|he|she|they|he's|she's|they're|that|this|which|his|her|their|also|"
     r"and|but)\b"
 )
@@ -551,7 +553,7 @@ _TRYING_GOAL = (
     r"conceive|get pregnant|buy|sell|move|find a (?:new )?(?:job|house|flat|apartment|"
     r"partner))|for (?:a baby|kids|a child))\b"
 )
-LIFE_GOAL = re.compile(_TRYING_GOAL)
+LIFE_GOAL = lazy_compile(_TRYING_GOAL)
 """A clause holding a life goal is never task chatter nor a passing state."""
 
 TASK_CHATTER: tuple[Rejection, ...] = (
@@ -625,7 +627,7 @@ PROJECT_VERBS = (
     "applying", "starting", "launching", "getting", "recovering", "teaching", "taking",
 )
 # fmt: on
-RIGHT_NOW = re.compile(r"\b(?:right now|rn|atm|at the moment)\b")
+RIGHT_NOW = lazy_compile(r"\b(?:right now|rn|atm|at the moment)\b")
 
 TRANSIENT: tuple[Rejection, ...] = (
     reject(
@@ -715,7 +717,7 @@ NAME_RULES: tuple[Rule, ...] = (
 # Case matters here: "I'm Alice", "I'm Muslim", "my daughter Lily".
 CASED_NAMES: tuple[Rule, ...] = (
     Rule(
-        re.compile(
+        lazy_compile(
             r"\b(?:I'm|Im|I am|i'm|im|i am) an? (?!(?:Lot|Bit|Little|Big|Huge)\b)[A-Z][a-z]+\b|"
             r"\b(?:I'm|Im|I am)\s+(?!Sorry|Fine|Good|Ok|OK|Okay|Not|Just|So|Back|Here|Done|"
             r"Ready|Tired|Glad|Sure|Going|Gonna|In|On|At|From|The|A|An|Very|Really)[A-Z][a-z]+"
@@ -1122,6 +1124,6 @@ TRIPS: tuple[Rule, ...] = (
         EPISODE,
         "I'm going to <place>",
         "plan",
-        needs=re.compile(rf"{TIME_MARKER.pattern}|{_DURATION}"),
+        needs=lazy_compile(rf"{TIME_MARKER.pattern}|{_DURATION}"),
     ),
 )

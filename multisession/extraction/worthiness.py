@@ -46,6 +46,7 @@ The optional model-based extraction, which falls back to these rules, is in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -289,12 +290,16 @@ class _Reject:
     def __init__(
         self, rows: tuple[Rejection, ...], *, unless: re.Pattern[str] | None = None
     ) -> None:
-        if any(row.pattern.flags != re.UNICODE for row in rows):
-            raise ValueError("rejection rows are matched in the match form, without flags")
         self.rows = rows
         self.unless = unless
-        # Most clauses match no row: one scan over all of them says so.
-        self._any_row = re.compile("|".join(f"(?:{row.pattern.pattern})" for row in rows))
+
+    @functools.cached_property
+    def _any_row(self) -> re.Pattern[str]:
+        # Most clauses match no row: one scan over all of them says so. Built on the first
+        # clause checked rather than at import, like the rows' own patterns (see _patterns).
+        if any(row.pattern.flags != re.UNICODE for row in self.rows):
+            raise ValueError("rejection rows are matched in the match form, without flags")
+        return re.compile("|".join(f"(?:{row.pattern.pattern})" for row in self.rows))
 
     def __call__(self, piece: _Text, context: _Context) -> Assessment | None:
         if not self._any_row.search(piece.form):

@@ -27,6 +27,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from .._patterns import lazy_compile
+
 __all__ = ["Claim", "claims", "conflict", "content_words", "normalise"]
 
 # -- words -------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ _STOP = frozenset(
         "nice",
     ]
 )
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORD = lazy_compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def normalise(text: str) -> str:
@@ -254,7 +256,7 @@ _VALUE = (
 )
 _ARTICLE = r"(?:(?:the|a|an|my|our|some) )?"
 
-_NOW = re.compile(r"\b(?:now|these days|nowadays|currently|anymore|any more|from now on)\b")
+_NOW = lazy_compile(r"\b(?:now|these days|nowadays|currently|anymore|any more|from now on)\b")
 
 _VEHICLES = r"(?:car|truck|suv|van|motorbike|motorcycle|scooter|bike|bicycle|e-bike|ebike)"
 _DEVICES = (
@@ -297,7 +299,7 @@ def _rule(
     changed: bool = False,
     fixed_value: str | None = None,
 ) -> _Rule:
-    return _Rule(name, slot, re.compile(pattern, re.IGNORECASE), negated, changed, fixed_value)
+    return _Rule(name, slot, lazy_compile(pattern, re.IGNORECASE), negated, changed, fixed_value)
 
 
 _RULES: tuple[_Rule, ...] = (
@@ -551,13 +553,13 @@ _OBJECT_RULES: tuple[_Rule, ...] = (
     ),
 )
 # Preference phrasings an object-slot change can replace.
-_PREFERENCE = re.compile(
+_PREFERENCE = lazy_compile(
     r"\b(?:like|likes|love|loves|prefer|prefers|enjoy|enjoys|use|uses|using|favou?rite|"
     r"go-to|always|usually|drink|drinks|play|plays|listen to|listens to|"
     r"is (?:on|at|every)|are (?:on|at|every)|fan of|into)\b",
     re.IGNORECASE,
 )
-_NEGATION_REST = re.compile(r"\b(?:anymore|any more|no longer)\b", re.IGNORECASE)
+_NEGATION_REST = lazy_compile(r"\b(?:anymore|any more|no longer)\b", re.IGNORECASE)
 
 
 def _words(pattern: str) -> frozenset[str]:
@@ -631,9 +633,9 @@ def _runs(rule: _Rule, words: frozenset[str]) -> bool:
 
 
 _CONTRACTIONS = (
-    (re.compile(r"\b([Ii])'m\b"), r"\1 am"),
-    (re.compile(r"\b([Ww]e|[Tt]hey|[Yy]ou)'re\b"), r"\1 are"),
-    (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
+    (lazy_compile(r"\b([Ii])'m\b"), r"\1 am"),
+    (lazy_compile(r"\b([Ww]e|[Tt]hey|[Yy]ou)'re\b"), r"\1 are"),
+    (lazy_compile(r"\b(\w+)'ve\b"), r"\1 have"),
 )
 #: Values that name no place, employer or thing in particular ("a new place").
 _VAGUE = frozenset(
@@ -663,9 +665,9 @@ _VAGUE = frozenset(
         "them",
     ]
 )
-_SPEAKER = re.compile(r"^\s*(?P<speaker>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s+")
+_SPEAKER = lazy_compile(r"^\s*(?P<speaker>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s+")
 # A message that starts with its verb ("Started my new job at ...") speaks of its writer.
-_IMPLICIT = re.compile(
+_IMPLICIT = lazy_compile(
     r"^(?=(?:started|moved|joined|switched|changed|got|bought|went|quit|left|relocated|"
     r"sold|accepted|living|working|just|finally|recently)\b)",
     re.IGNORECASE,

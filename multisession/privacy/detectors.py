@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from .._patterns import lazy_compile
 from . import _wordlists as words
 from .checksums import (
     IBAN_LENGTHS,
@@ -68,7 +69,7 @@ def _alternation(terms: Sequence[str]) -> str:
 
 
 # Words with their inner hyphens and apostrophes ("pro-choice", "crohn's"), and numbers.
-_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*|\d+")
+_WORD = lazy_compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*|\d+")
 
 
 @functools.lru_cache(maxsize=16)
@@ -88,7 +89,7 @@ def _first_words(terms: Iterable[str]) -> frozenset[str]:
 
 # -- contact details -------------------------------------------------------------------
 
-_EMAIL = re.compile(
+_EMAIL = lazy_compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w@-])"
 )
@@ -109,12 +110,12 @@ _PHONE_PATTERNS: Final = (
     # International: +country code, then groups (a bracketed area code allowed).
     (
         "international",
-        re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,6}" + _STANDALONE_AFTER),
+        lazy_compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,6}" + _STANDALONE_AFTER),
     ),
     # North America: (415) 555-0132, 212-555-0198, 617.555.0123.
     (
         "nanp",
-        re.compile(
+        lazy_compile(
             _STANDALONE_BEFORE
             + r"(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[.-])[2-9]\d{2}[.-]\d{4}"
             + _STANDALONE_AFTER
@@ -123,7 +124,7 @@ _PHONE_PATTERNS: Final = (
     # Trunk-prefixed national numbers (UK, FR, BE, DE, AU, JP, ...): 0 then groups.
     (
         "national",
-        re.compile(_STANDALONE_BEFORE + r"0\d{1,4}(?:[ .-]\d{2,8}){1,4}" + _STANDALONE_AFTER),
+        lazy_compile(_STANDALONE_BEFORE + r"0\d{1,4}(?:[ .-]\d{2,8}){1,4}" + _STANDALONE_AFTER),
     ),
 )
 _PHONE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
@@ -157,26 +158,26 @@ def detect_phone(text: str) -> Iterator[Detection]:
 
 _ADDRESS_PATTERNS: Final = (
     # 221B Baker Street, 1600 Amphitheatre Parkway, 500 Market St
-    re.compile(
+    lazy_compile(
         r"\b\d{1,5}[A-Za-z]?,?\s(?:[A-Z][a-z]+\s){1,3}"
         r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct"
         r"|Place|Pl|Terrace|Close|Crescent|Grove|Parkway|Pkwy|Square|Sq|Highway|Hwy|Row"
         r"|Gardens|Mews|Walk|Circle|Cir|Alley|Trail|Hill)\b\.?"
     ),
     # 14 rue des Lilas, 9 avenue Victor Hugo
-    re.compile(
+    lazy_compile(
         r"(?i:\b\d{1,4}(?:\s?(?:bis|ter))?,?\s(?:rue|avenue|av\.|boulevard|bd|place|chemin"
         r"|allée|allee|impasse|quai|cours|route)\s)"
         r"(?:(?:de|du|des|la|le|l'|d')\s?){0,2}[A-ZÀ-Ý][\w'À-ÿ-]+(?:\s[A-ZÀ-Ý][\w'À-ÿ-]+){0,3}"
     ),
     # Calle de Alcalá 123, Via Roma 45, Rua Augusta 20
-    re.compile(
+    lazy_compile(
         r"\b(?:Calle|C/|Avenida|Avda\.|Plaza|Paseo|Carrer|Via|Viale|Piazza|Corso|Rua|Largo)"
         r"\s(?:(?:de|del|de\sla|de\slos|de\slas|dei|della|do|da)\s)?"
         r"[A-ZÀ-Ý][\wÀ-ÿ'-]+(?:\s[A-ZÀ-Ý][\wÀ-ÿ'-]+){0,3},?\s\d{1,4}[a-zA-Z]?\b"
     ),
     # Hauptstraße 12, Keizersgracht 221, Lindenweg 4a
-    re.compile(
+    lazy_compile(
         r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm"
         r"|gracht|straat|laan|plein|kade|dijk|singel|vej|gatan|gata|veien)"
         r"\s\d{1,4}[a-z]?\b"
@@ -209,7 +210,7 @@ _DATE = (
     rf"|(?:the\s)?{_DAY}(?:\s(?:of|de))?\s{_MONTHS}(?:,?\s\d{{4}})?"
     rf"|{_MONTHS}\s{_DAY}(?:,?\s\d{{4}})?)"
 )
-_BIRTH_DATE = re.compile(
+_BIRTH_DATE = lazy_compile(
     r"(?i:\b(?:born|birthday|birthday's|birth\s?date|date\sof\sbirth|dob|d\.o\.b\.?"
     r"|n[ée]e?|fecha\sde\snacimiento|geburtsdatum|geboren|data\sdi\snascita)(?!\w))"
     r"(?:[^.!?\n\d]{0,24}?)"
@@ -227,7 +228,7 @@ def detect_date_of_birth(text: str) -> Iterator[Detection]:
 
 # -- numbers with check digits ----------------------------------------------------------
 
-_CARD = re.compile(
+_CARD = lazy_compile(
     _STANDALONE_BEFORE
     + r"(?:\d{4}[ -]\d{6}[ -]\d{4,5}|\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}|\d{13,19})"
     + _STANDALONE_AFTER
@@ -235,17 +236,17 @@ _CARD = re.compile(
 # Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay,
 # Maestro): a Luhn-valid number outside them is some other kind of number.
 _CARD_ISSUERS: Final = (
-    ("visa", re.compile(r"4\d{15}(?:\d{3})?$")),
+    ("visa", lazy_compile(r"4\d{15}(?:\d{3})?$")),
     (
         "mastercard",
-        re.compile(r"(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}$"),
+        lazy_compile(r"(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}$"),
     ),
-    ("amex", re.compile(r"3[47]\d{13}$")),
-    ("discover", re.compile(r"(?:6011|65\d{2}|64[4-9]\d)\d{12,15}$")),
-    ("jcb", re.compile(r"35(?:2[89]|[3-8]\d)\d{12,15}$")),
-    ("diners", re.compile(r"3(?:0[0-5]|[689]\d)\d{11,16}$")),
-    ("unionpay", re.compile(r"62\d{14,17}$")),
-    ("maestro", re.compile(r"(?:50|5[6-9]|6\d)\d{10,17}$")),
+    ("amex", lazy_compile(r"3[47]\d{13}$")),
+    ("discover", lazy_compile(r"(?:6011|65\d{2}|64[4-9]\d)\d{12,15}$")),
+    ("jcb", lazy_compile(r"35(?:2[89]|[3-8]\d)\d{12,15}$")),
+    ("diners", lazy_compile(r"3(?:0[0-5]|[689]\d)\d{11,16}$")),
+    ("unionpay", lazy_compile(r"62\d{14,17}$")),
+    ("maestro", lazy_compile(r"(?:50|5[6-9]|6\d)\d{10,17}$")),
 )
 
 
@@ -263,7 +264,7 @@ def detect_payment_card(text: str) -> Iterator[Detection]:
                 break
 
 
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{1,4}){3,8}\b")
+_IBAN = lazy_compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{1,4}){3,8}\b")
 
 
 def detect_iban(text: str) -> Iterator[Detection]:
@@ -287,14 +288,14 @@ def detect_iban(text: str) -> Iterator[Detection]:
 
 
 def _context(pattern: str) -> re.Pattern[str]:
-    return re.compile(rf"(?i:\b(?:{pattern})\b)")
+    return lazy_compile(rf"(?i:\b(?:{pattern})\b)")
 
 
 _NATIONAL_IDS: Final = (
     # US social security number: dashed, or any layout next to its name.
     (
         "us_ssn",
-        re.compile(
+        lazy_compile(
             _STANDALONE_BEFORE
             + r"(?!000|666|9\d\d)\d{3}(?P<sep>[- ]?)(?!00)\d{2}(?P=sep)(?!0000)\d{4}"
             + _STANDALONE_AFTER
@@ -305,7 +306,7 @@ _NATIONAL_IDS: Final = (
     # UK National Insurance number: two letters, six digits, A-D.
     (
         "uk_nino",
-        re.compile(
+        lazy_compile(
             r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
             r"(?P<sep> ?)\d{2}(?P=sep)\d{2}(?P=sep)\d{2}(?P=sep)[A-D]\b"
         ),
@@ -315,7 +316,7 @@ _NATIONAL_IDS: Final = (
     # French NIR ("numéro de sécu"): sex, year, month, department, commune, order, key.
     (
         "fr_insee",
-        re.compile(
+        lazy_compile(
             _STANDALONE_BEFORE
             + r"[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[ABab]) ?\d{3} ?\d{3} ?\d{2}"
             + _STANDALONE_AFTER
@@ -326,28 +327,28 @@ _NATIONAL_IDS: Final = (
     # Spanish foreigner's number, with its check letter.
     (
         "es_nie",
-        re.compile(r"\b[XYZ][- ]?\d{7}[- ]?[A-Z]\b"),
+        lazy_compile(r"\b[XYZ][- ]?\d{7}[- ]?[A-Z]\b"),
         nie_valid,
         None,
     ),
     # Spanish DNI, with its check letter, named nearby (8 digits and a letter are common).
     (
         "es_dni",
-        re.compile(_STANDALONE_BEFORE + r"\d{8}[- ]?[A-Z]\b"),
+        lazy_compile(_STANDALONE_BEFORE + r"\d{8}[- ]?[A-Z]\b"),
         dni_valid,
         _context(r"dni|nif|documento|identidad|id(?:\s+(?:number|card))?|spanish\s+id"),
     ),
     # Dutch citizen service number: nine digits passing the eleven test, named nearby.
     (
         "nl_bsn",
-        re.compile(_STANDALONE_BEFORE + r"\d{9}" + _STANDALONE_AFTER),
+        lazy_compile(_STANDALONE_BEFORE + r"\d{9}" + _STANDALONE_AFTER),
         bsn_valid,
         _context(r"bsn|burgerservicenummer|sofinummer|sofi"),
     ),
     # Canadian social insurance number: nine digits passing Luhn, named nearby.
     (
         "ca_sin",
-        re.compile(_STANDALONE_BEFORE + r"\d{3}[ -]?\d{3}[ -]?\d{3}" + _STANDALONE_AFTER),
+        lazy_compile(_STANDALONE_BEFORE + r"\d{3}[ -]?\d{3}[ -]?\d{3}" + _STANDALONE_AFTER),
         luhn_valid,
         _context(r"sin|social\s+insurance(?:\s+number)?|nas"),
     ),
@@ -391,37 +392,41 @@ _KEY_PATTERNS: Final = (
     (
         "aws_access_key",
         ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA"),
-        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),
+        lazy_compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),
     ),
     (
         "github_token",
         ("gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})"),
+        lazy_compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})"),
     ),
     (
         "openai_anthropic_key",
         ("sk-",),
-        re.compile(r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
+        lazy_compile(r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
     ),
-    ("slack_token", ("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("google_api_key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("stripe_key", ("_live_", "_test_"), re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("gitlab_token", ("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("npm_token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("slack_token", ("xox",), lazy_compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("google_api_key", ("AIza",), lazy_compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    (
+        "stripe_key",
+        ("_live_", "_test_"),
+        lazy_compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ),
+    ("gitlab_token", ("glpat-",), lazy_compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    ("npm_token", ("npm_",), lazy_compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
     (
         "jwt",
         ("eyJ",),
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        lazy_compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ),
-    ("private_key", ("PRIVATE KEY",), re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    ("private_key", ("PRIVATE KEY",), lazy_compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
     (
         "bearer_token",
         ("bearer", "Bearer", "BEARER"),
-        re.compile(r"(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{20,}=*"),
+        lazy_compile(r"(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{20,}=*"),
     ),
 )
 # "<secret word> [up to four words] is|was|:|= <value>"
-_SECRET_WORDS = re.compile(
+_SECRET_WORDS = lazy_compile(
     r"(?i:\b(?P<word>password|passwd|pwd|passphrase|passcode|pin(?:\s+code)?|secret(?:\s+key)?"
     r"|api[\s_-]?key|access\s+key|auth\s+token|access\s+token|token|login|credentials))"
     r"(?:\s+(?:for|of|to|on)\s+(?:the\s+|my\s+|our\s+)?[\w-]+(?:\s+[\w-]+)?)?"
@@ -441,7 +446,7 @@ _NOT_SECRETS = frozenset(
      "updated", "valid", "visible", "weak", "what", "working", "wrong", "your",
     )
 )  # fmt: skip
-_PLACEHOLDER = re.compile(
+_PLACEHOLDER = lazy_compile(
     r"(?i)^(?:<.*>|\{.*\}|\$\{?\w+\}?|x{3,}|\*{3,}|\.{3,}|your[-_].*|my[-_].*|example.*"
     r"|changeme|placeholder|redacted|todo|tbd)$"
 )
@@ -538,28 +543,28 @@ _PERSON = (
     r"|(?:my|our|his|her|their)\s+[a-z]+(?:'s)?"
     r"|[A-Z][a-z]+)"
 )
-_HEALTH_TERMS = re.compile(
+_HEALTH_TERMS = lazy_compile(
     rf"(?i:\b(?P<term>{_alternation(words.CONDITIONS + words.MEDICATIONS)})\b)"
     # "a stroke of luck", "the cancer of this codebase": figures of speech.
     r"(?!\s+of\b)"
 )
 # A person who has, had, is treated for or takes the term, in the clause before it.
-_HEALTH_CUE = re.compile(
+_HEALTH_CUE = lazy_compile(
     rf"\b{_PERSON}\b[^.!?;]{{0,30}}?(?i:\b(?:have|has|had|got|'ve\s+got|diagnosed|suffer"
     r"|suffers|suffered|suffering|dealing\s+with|living\s+with|lives\s+with|battling"
     r"|fighting|struggling\s+with|take|takes|taking|took|on|prescribed|recovering|treated"
     r"|use|uses|using|need|needs|starts|started|survived|relapsed|in\s+remission|for\s+my"
     r"|my|his|her|their))\b[^.!?;]{0,40}$"
 )
-_HEALTH_STATE = re.compile(
+_HEALTH_STATE = lazy_compile(
     rf"\b(?:I'm|I’m|I\s+am|I've\s+been|he's|she's|he\s+is|she\s+is|they're|(?:my|our|his|her)"
     rf"\s+[a-z]+\s+is|[A-Z][a-z]+\s+is|I\s+was|I\s+got)\s+(?:\w+\s+)?"
     rf"(?i:(?P<term>{_alternation(words.HEALTH_STATES)}))(?:\s+\w+)?"
 )
 _HEALTH_FIRST_WORDS = _first_words(words.CONDITIONS + words.MEDICATIONS + words.HEALTH_STATES)
 # "my insulin", "her chemo": the term belongs to a person.
-_POSSESSIVE = re.compile(r"(?i)\b(?:my|his|her|their|our)\s+(?:[a-z]+\s+)?$")
-_DOSE = re.compile(r"(?i)\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|ml|iu|units)\b")
+_POSSESSIVE = lazy_compile(r"(?i)\b(?:my|his|her|their|our)\s+(?:[a-z]+\s+)?$")
+_DOSE = lazy_compile(r"(?i)\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|ml|iu|units)\b")
 
 
 def detect_health(text: str) -> Iterator[Detection]:
@@ -582,7 +587,7 @@ def detect_health(text: str) -> Iterator[Detection]:
 
 
 def _statement(cue: str, terms: str, after: str = "") -> re.Pattern[str]:
-    return re.compile(rf"{cue}(?i:(?P<term>{terms}))\b{after}")
+    return lazy_compile(rf"{cue}(?i:(?P<term>{terms}))\b{after}")
 
 
 _MODIFIERS = (
@@ -608,7 +613,7 @@ _ORIENTATION = _statement(
     r"(?!-)",
 )
 # "straight" is an orientation only when it is not an adverb: "straight to the point".
-_NOT_ORIENTATION = re.compile(
+_NOT_ORIENTATION = lazy_compile(
     r"\s+(?:up|to|away|forward|ahead|out|line|lines|answer|face|A's|through|back|from|into)\b"
 )
 
@@ -632,7 +637,7 @@ _PRACTICE_WORDS = (
     "fast", "fasts", "fasted", "keep", "keeps", "pray", "prays", "prayed", "converted",
     "celebrate", "celebrates", "observe", "observes",
 )  # fmt: skip
-_RELIGIOUS_PRACTICE = re.compile(
+_RELIGIOUS_PRACTICE = lazy_compile(
     r"(?i)\b(?:I|we|my\s+[a-z]+|he|she)\s+(?:\w+\s+)?"
     r"(?:(?:go(?:es)?|went|attend(?:s|ed)?)\s+(?:to\s+)?(?:the\s+|a\s+)?"
     rf"(?:{_alternation(words.WORSHIP_PLACES)})\b"
@@ -664,7 +669,7 @@ _POLITICAL_IDENTITY = _statement(
     r"(?!\s+(?:estimate|use|amount|approach|guess|reading|interpretation|build|light|day))",
 )
 _PARTIES = _alternation(words.PARTIES)
-_POLITICAL_SUPPORT = re.compile(
+_POLITICAL_SUPPORT = lazy_compile(
     r"\b(?:I|we|my\s+[a-z]+|he|she|[A-Z][a-z]+)\s+(?:always\s+|usually\s+|never\s+|just\s+)?"
     r"(?:(?i:vote|votes|voted|voting|support|supports|supported|back|backed|campaign(?:ed)?"
     r"\s+for))\s+(?:(?i:for)\s+)?"

@@ -35,14 +35,14 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from multisession.errors import InvalidInputError
 
-__all__ = ["BM25Index"]
+__all__ = ["BM25Index", "QueryScores"]
 
 _Ints = npt.NDArray[np.int64]
 _Floats = npt.NDArray[np.float64]
@@ -65,6 +65,21 @@ _MIN_DEAD_SLOTS_TO_COMPACT = 64
 _PRESELECT_FACTOR = 64
 # Filter a posting list once more than half of it is dead, if it is at least this long.
 _MIN_POSTINGS_TO_COMPACT = 8
+
+
+class QueryScores(NamedTuple):
+    """One query's scores over an index's slots, kept to pick several top lists from.
+
+    A hybrid search asks the same index twice with the same query: for its candidates,
+    then for the scores of the other retriever's candidates. :meth:`BM25Index.score`
+    computes them once; :meth:`BM25Index.top_n` takes them back (``scored=``) as long as
+    the index has not been written to since.
+    """
+
+    source: BM25Index
+    version: int
+    scores: _Floats
+    matched: _Bools
 
 
 class BM25Index:
@@ -339,6 +354,7 @@ class BM25Index:
         n: int,
         *,
         allowed: Collection[str] | None = None,
+        scored: QueryScores | None = None,
     ) -> list[tuple[str, float]]:
         """Return the best-scoring documents that contain at least one query term.
 
@@ -349,6 +365,8 @@ class BM25Index:
                 ignored). The restriction applies before the top ``n`` are picked, so
                 the best allowed documents are returned however many others score
                 higher.
+            scored: What :meth:`score` returned for these ``query_tokens``: used
+                instead of scoring again while the index is unchanged since.
 
         Returns:
             ``(doc_id, score)`` pairs, best first; equal scores in corpus order. Scores
@@ -377,11 +395,14 @@ class BM25Index:
                 raise InvalidInputError("allowed must hold str ids") from None
             if not allowed_slots:
                 return []
-        scores, matched = self._score(query_tokens)
+        if scored is not None and scored.source is self and scored.version == self._version:
+            scores, matched = scored.scores, scored.matched
+        else:
+            scores, matched = self._score(query_tokens)
         if allowed_slots is not None:
             eligible = np.zeros(self._n_slots, dtype=np.bool_)
             eligible[allowed_slots] = True
-            matched &= eligible
+            matched = matched & eligible
         candidates = np.flatnonzero(matched)
         candidate_scores = scores[candidates]
         if len(candidates) > n * _PRESELECT_FACTOR:
@@ -407,6 +428,18 @@ class BM25Index:
                 candidates[best].tolist(), candidate_scores[best].tolist(), strict=True
             )
         ]
+
+    def score(self, query_tokens: Sequence[str]) -> QueryScores:
+        """The query's scores, for :meth:`top_n` to pick from (``scored=``) more than once.
+
+        Raises:
+            InvalidInputError: If ``query_tokens`` is not a sequence of str.
+        """
+        _check_query(query_tokens)
+        if not self._n_live:
+            return QueryScores(self, self._version, _NO_FLOATS, _frozen_empty(np.bool_))
+        scores, matched = self._score(query_tokens)
+        return QueryScores(self, self._version, scores, matched)
 
     def _score(self, query_tokens: Sequence[str]) -> tuple[_Floats, _Bools]:
         """Scores over all slots, and which slots contain a query term. Needs _n_live > 0."""

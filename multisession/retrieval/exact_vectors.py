@@ -11,6 +11,7 @@ searched through the vector index instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -99,37 +100,60 @@ class ExactVectors:
         self._matrix[slot] = 0.0
         self._free.append(slot)
 
+    def similarities(self, query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Every slot's cosine with ``query`` (-inf for a free slot), for :meth:`search`.
+
+        A hybrid search asks twice with the same query (its candidates, then the other
+        retriever's): one product serves both, until the next write.
+        """
+        similarities = row_dots(self._matrix[: len(self._ids)], query)
+        if self._free:
+            similarities[self._free] = -np.inf
+        return similarities
+
     def search(
         self,
         query: npt.NDArray[np.float32],
         n: int,
         allowed: Collection[str] | None = None,
+        *,
+        similarities: npt.NDArray[np.float32] | None = None,
     ) -> list[tuple[str, float]]:
         """The ``n`` nearest memories as ``(id, cosine)``, best first.
 
         ``allowed`` restricts the search to those ids (a filter's result).
+        ``similarities`` is what :meth:`similarities` returned for ``query`` since the
+        last write: the rows' products are read from it rather than computed again (a
+        row's product is the same number either way).
         """
+        if similarities is not None and similarities.shape[0] != len(self._ids):
+            similarities = None  # written to since: not this matrix's products
         if allowed is not None:
-            slots = np.fromiter(
-                (slot for memory_id in allowed if (slot := self._slots.get(memory_id)) is not None),
-                dtype=np.intp,
-            )
+            found = [slot for slot in map(self._slots.get, allowed) if slot is not None]
+            slots = np.array(found, dtype=np.intp)
             if slots.size == 0:
                 return []
             if 4 * slots.size < len(self._ids):
-                return self._best(row_dots(self._matrix[slots], query), slots, n)
+                chosen = (
+                    row_dots(self._matrix[slots], query)
+                    if similarities is None
+                    else similarities[slots]
+                )
+                return self._best(chosen, slots, n)
             # Most rows allowed: score them all in place rather than copy most of the
             # matrix, and mask out the rest.
-            scored = row_dots(self._matrix[: len(self._ids)], query)
+            scored = (
+                row_dots(self._matrix[: len(self._ids)], query)
+                if similarities is None
+                else similarities
+            )
             similarities = np.full(scored.shape, -np.inf, dtype=np.float32)
             similarities[slots] = scored[slots]
             return self._best(similarities, None, n)
-        used = len(self._ids)
-        if used == 0:
+        if not self._ids:
             return []
-        similarities = row_dots(self._matrix[:used], query)
-        if self._free:
-            similarities[self._free] = -np.inf
+        if similarities is None:
+            similarities = self.similarities(query)
         return self._best(similarities, None, n)
 
     def _best(
@@ -143,12 +167,15 @@ class ExactVectors:
         else:
             top = np.arange(similarities.shape[0])
         top = top[np.argsort(-similarities[top], kind="stable")]
+        # As Python numbers in one call each (the same values float() gives one by one).
+        values: list[float] = similarities[top].tolist()
+        positions: list[int] = (top if slots is None else slots[top]).tolist()
+        ids = self._ids
         found: list[tuple[str, float]] = []
-        for position in top:
-            similarity = float(similarities[position])
-            if similarity == -np.inf:
+        for position, similarity in zip(positions, values, strict=True):
+            if similarity == -math.inf:
                 break
-            memory_id = self._ids[int(slots[position]) if slots is not None else int(position)]
+            memory_id = ids[position]
             if memory_id is not None:
                 found.append((memory_id, similarity))
         return found

@@ -220,17 +220,24 @@ class HybridSearch:
             more = depth + len(skip)
             bm25 = index.keywords.index(settings.neighbour_window)
             use_keywords = settings.bm25_weight > 0 and bool(tokens)
-            keyword = bm25.top_n(tokens, more, allowed=allowed) if use_keywords else []
+            # Each side's scores are computed once and read twice (candidates, then the
+            # other side's candidates), inside this one hold of the lock.
+            scored = bm25.score(tokens) if use_keywords else None
+            keyword = (
+                [] if scored is None else bm25.top_n(tokens, more, allowed=allowed, scored=scored)
+            )
             keyword = _without(keyword, skip, depth)
             exact = index.vectors
             if vector is not None and exact is not None:
-                semantic = _without(exact.search(vector, more, allowed), skip, depth)
+                similarities = exact.similarities(vector)
+                semantic = exact.search(vector, more, allowed, similarities=similarities)
+                semantic = _without(semantic, skip, depth)
                 if complete and keyword and semantic:
                     # Score fusion compares scores, so each side scores every candidate
                     # of the other too (an id the keywords miss truly scores 0 there).
-                    union = {doc_id for doc_id, _ in (*keyword, *semantic)}
-                    keyword = bm25.top_n(tokens, len(union), allowed=union)
-                    semantic = exact.search(vector, len(union), union)
+                    union = {*dict(keyword), *dict(semantic)}
+                    keyword = bm25.top_n(tokens, len(union), allowed=union, scored=scored)
+                    semantic = exact.search(vector, len(union), union, similarities=similarities)
         if vector is not None and exact is None and self._vectors is not None:
             try:
                 semantic = self._vectors.query(user_id, vector, more, where)
@@ -263,20 +270,20 @@ class HybridSearch:
             slotted -= index.retired
             if allowed is not None:
                 slotted &= allowed
-            found = {doc_id for doc_id, _ in (*keyword, *semantic)}
+            found = {*dict(keyword), *dict(semantic)}
             if slotted - found:
                 keyword, semantic = _with_slotted(
                     keyword, semantic, slotted - found, bm25, tokens, exact, vector
                 )
-            created = {
-                doc_id: index.created[doc_id]
-                for doc_id, _ in (*keyword, *semantic)
-                if doc_id in index.created
-            }
-        # A vector whose memory was deleted (by another process, or before a failed
-        # vector delete) is skipped: SQL decides what exists.
-        keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
-        semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
+                found = {*dict(keyword), *dict(semantic)}
+            # Each candidate's time, read in one pass of calls rather than a loop.
+            known = list(found & index.created.keys())
+            created = dict(zip(known, map(index.created.__getitem__, known), strict=True))
+        if len(created) < len(found):
+            # A vector whose memory was deleted (by another process, or before a failed
+            # vector delete) is skipped: SQL decides what exists.
+            keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
+            semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
         return keyword, semantic, created, slotted
 
     def _query_vector(

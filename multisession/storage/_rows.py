@@ -93,21 +93,26 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
         _sealed,
     ) = row[: len(MEMORY_COLUMNS)]
     if isinstance(metadata, (str, bytes)):
-        metadata = json.loads(metadata)
+        metadata = None if metadata == "{}" else json.loads(metadata)  # most have none
     if isinstance(detectors, (str, bytes)):
         detectors = json.loads(detectors)
+    # A search reads ten of these per call: a time equal to the creation time (most
+    # updates and validity starts) is parsed once.
+    created = driver_time(created_at)
     return Memory(
         id=memory_id,
         user_id=owner,
         content=content,
         kind=kind,
-        created_at=driver_time(created_at),
-        updated_at=driver_time(updated_at),
+        created_at=created,
+        updated_at=created if updated_at == created_at else driver_time(updated_at),
         last_accessed=None if last_accessed is None else driver_time(last_accessed),
         access_count=int(access_count),
         conversation_id=conversation_id,
         metadata=dict(metadata or {}),
-        valid_from=driver_time(valid_from or created_at),
+        valid_from=(
+            created if not valid_from or valid_from == created_at else driver_time(valid_from)
+        ),
         superseded_at=None if superseded_at is None else driver_time(superseded_at),
         superseded_by=superseded_by,
         supersede_reason=supersede_reason,
