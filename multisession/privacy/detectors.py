@@ -139,13 +139,16 @@ _PHONE_PATTERNS: Final = (
         re.compile(_STANDALONE_BEFORE + r"0\d{1,4}(?:[ .-]\d{2,8}){1,4}" + _STANDALONE_AFTER),
     ),
 )
+# A part each layout above holds: a "+" and a digit; three digits, a dot or dash, four
+# digits; a 0 and up to four digits, a separator, two digits.
+_PHONE_PART = re.compile(r"\+\d|\d[.-]\d{4}|0\d{1,4}[ .-]\d\d")
 _PHONE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
 _DIGIT_WORD_BEFORE = re.compile(r"\w*\d\w*[ ]$")
 
 
 def detect_phone(text: str) -> Iterator[Detection]:
     """Phone numbers in international form or in a national layout with separators."""
-    if _digit_count(text) < 9:
+    if _digit_count(text) < 9 or not _PHONE_PART.search(text):
         return
     # A bank account or card number holds digit groups that look like a phone number.
     taken = [(found.start, found.end) for found in (*detect_iban(text), *detect_payment_card(text))]
@@ -369,6 +372,8 @@ _NATIONAL_IDS: Final = (
 )
 # How far before a number the word that names it may stand.
 _CONTEXT_CHARS = 40
+# Every layout above holds six digits in a row, or with single spaces or dashes between.
+_SIX_DIGITS = re.compile(r"\d(?:[ -]?\d){5}")
 
 
 def detect_national_id(text: str) -> Iterator[Detection]:
@@ -378,7 +383,7 @@ def detect_national_id(text: str) -> Iterator[Detection]:
     NIR or Spanish NIE with a valid key) is taken on its own; one that any number might
     share (nine digits, eight digits and a letter) only next to a word naming it.
     """
-    if _digit_count(text) < 6:
+    if _digit_count(text) < 6 or not _SIX_DIGITS.search(text):
         return
     taken: list[tuple[int, int]] = []
     for kind, pattern, check, context in _NATIONAL_IDS:
@@ -697,11 +702,41 @@ _POLITICAL_SUPPORT = re.compile(
 
 
 _POLITICAL_OPINION_FIRST_WORDS = _first_words(words.POLITICAL_IDENTITIES + words.PARTIES)
+# "the" is the word test's key of "the SNP" and "the GOP", so that test passes for most
+# English text. There, a search of the lower-cased text for a word of any term (every
+# match of a term contains each of its words) decides instead: a few substring tests,
+# much cheaper than the patterns. "leave" and "remain" are the sides of a vote the
+# support pattern names itself.
+_COMMON_FIRST_WORDS = frozenset(("the", "thes"))
+_POLITICAL_WORDS = tuple(
+    sorted(
+        {
+            max((w for w in _WORD.findall(term.lower()) if w != "the"), key=len)
+            for term in words.POLITICAL_IDENTITIES + words.PARTIES
+        }
+        | {"leave", "remain"}
+    )
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _may_be_political(text: str) -> bool:
+    """Whether a political term may be in the text (False: none can be)."""
+    present = _words(text)
+    if present.isdisjoint(_POLITICAL_OPINION_FIRST_WORDS):
+        return False
+    if not present.isdisjoint(_POLITICAL_OPINION_FIRST_WORDS - _COMMON_FIRST_WORDS):
+        return True
+    # Only "the": in ASCII text, case-insensitive matching is matching the lower case.
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _POLITICAL_WORDS)
 
 
 def detect_political_opinion(text: str) -> Iterator[Detection]:
     """A person's political leaning, party or vote ("I vote Labour", "a lifelong Democrat")."""
-    if _words(text).isdisjoint(_POLITICAL_OPINION_FIRST_WORDS):
+    if not _may_be_political(text):
         return
     for match in _POLITICAL_IDENTITY.finditer(text):
         yield Detection("political_opinion", match.start("term"), match.end("term"), "identity")
@@ -756,9 +791,9 @@ def screen(text: str) -> frozenset[str]:
         names.update(("street_address", "date_of_birth", "credential"))
         if digits >= 2:
             names.add("iban")
-        if digits >= 6:
+        if digits >= 6 and _SIX_DIGITS.search(text):
             names.add("national_id")
-        if digits >= 9:
+        if digits >= 9 and _PHONE_PART.search(text):
             names.add("phone")
         if digits >= 13:
             names.add("payment_card")
@@ -769,8 +804,9 @@ def screen(text: str) -> frozenset[str]:
             ("health", _HEALTH_FIRST_WORDS),
             ("sexual_orientation", _SEXUAL_ORIENTATION_FIRST_WORDS),
             ("religion", _RELIGION_FIRST_WORDS),
-            ("political_opinion", _POLITICAL_OPINION_FIRST_WORDS),
         ):
             if not present.isdisjoint(keys):
                 names.add(name)
+        if _may_be_political(text):
+            names.add("political_opinion")
     return frozenset(names) if names else _NOTHING
