@@ -541,11 +541,15 @@ class KeyRing:
         content with a key that no longer exists.
         """
         cipher = self._cipher(user_id, create=True)
+        owner = _data_aad(user_id, b"")
+        # One call to the system's random source for the whole batch: each slice is a
+        # fresh random nonce all the same.
+        nonces = secrets.token_bytes(_NONCE_BYTES * len(items))
         sealed: list[bytes] = []
-        for plaintext, aad in items:
+        for position, (plaintext, aad) in enumerate(items):
             data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
-            nonce = secrets.token_bytes(_NONCE_BYTES)
-            sealed.append(_FORMAT + nonce + cipher.encrypt(nonce, data, _data_aad(user_id, aad)))
+            nonce = nonces[position * _NONCE_BYTES : (position + 1) * _NONCE_BYTES]
+            sealed.append(_FORMAT + nonce + cipher.encrypt(nonce, data, owner + aad))
         return sealed
 
     def decrypt(self, user_id: str, ciphertext: bytes, aad: bytes = b"") -> bytes:
@@ -557,24 +561,44 @@ class KeyRing:
             DecryptionError: The ciphertext was altered, or ``aad`` or the user differ
                 from those it was encrypted with.
         """
-        if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
-            raise DecryptionError("not a ciphertext of this key ring (unknown format or truncated)")
+        return self.decrypt_many(user_id, [(ciphertext, aad)])[0]
+
+    def decrypt_many(self, user_id: str, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        """The plaintexts of many ``(ciphertext, aad)`` of one user, finding the key once.
+
+        Raises:
+            KeyUnavailableError: As :meth:`decrypt`, for all of them.
+            DecryptionError: As :meth:`decrypt`, for the first that does not decrypt.
+        """
+        for ciphertext, _ in items:
+            if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
+                raise DecryptionError(
+                    "not a ciphertext of this key ring (unknown format or truncated)"
+                )
+        if not items:
+            return []
         cached = self._unwrapped.get(user_id)
         if cached is not None and time.monotonic() - cached.checked_at < self.recheck_after:
             cipher = cached.cipher
         else:
             cipher = self._cipher(user_id, create=False)
-        nonce = ciphertext[1 : 1 + _NONCE_BYTES]
+        owner = _data_aad(user_id, b"")
+        plaintexts: list[bytes] = []
         try:
-            plaintext: bytes = cipher.decrypt(
-                nonce, ciphertext[1 + _NONCE_BYTES :], _data_aad(user_id, aad)
-            )
+            for ciphertext, aad in items:
+                plaintexts.append(
+                    cipher.decrypt(
+                        ciphertext[1 : 1 + _NONCE_BYTES],
+                        ciphertext[1 + _NONCE_BYTES :],
+                        owner + aad,
+                    )
+                )
         except InvalidTag:
             raise DecryptionError(
                 f"a ciphertext of user {user_id!r} does not decrypt: it was altered, or it "
                 "belongs to another row or user than the associated data given says"
             ) from None
-        return plaintext
+        return plaintexts
 
     def users(self) -> list[str]:
         """The users with a data key."""

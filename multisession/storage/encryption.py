@@ -221,16 +221,27 @@ class StoreCipher:
                 (the user was deleted after this copy of the store was made).
             DecryptionError: The value was altered or moved from another row or user.
         """
+        return self.open_many(user_id, table, [(row_id, sealed)])[0]
+
+    def open_many(
+        self, user_id: str, table: str, rows: Sequence[tuple[str, bytes]]
+    ) -> list[dict[str, Any]]:
+        """:meth:`open` for many rows of one user, finding the data key once."""
         if self.ring is None:
             raise KeyUnavailableError(_MISSING)
-        plaintext = self.ring.decrypt(user_id, bytes(sealed), _aad(table, row_id))
-        try:
-            fields = json.loads(plaintext)
-        except ValueError:
-            raise DecryptionError("a sealed row does not hold the fields it should") from None
-        if not isinstance(fields, dict):
-            raise DecryptionError("a sealed row does not hold the fields it should")
-        return fields
+        plaintexts = self.ring.decrypt_many(
+            user_id, [(bytes(sealed), _aad(table, row_id)) for row_id, sealed in rows]
+        )
+        opened: list[dict[str, Any]] = []
+        for plaintext in plaintexts:
+            try:
+                fields = json.loads(plaintext)
+            except ValueError:
+                raise DecryptionError("a sealed row does not hold the fields it should") from None
+            if not isinstance(fields, dict):
+                raise DecryptionError("a sealed row does not hold the fields it should")
+            opened.append(fields)
+        return opened
 
     def try_open(
         self, user_id: str, table: str, row_id: str, sealed: bytes
@@ -240,11 +251,17 @@ class StoreCipher:
         A key that is missing only for this user (destroyed: the user was deleted, and
         this is an older copy of the store) is skipped the same way, and said once.
         """
+        return self.try_open_many(user_id, table, [(row_id, sealed)])[0]
+
+    def try_open_many(
+        self, user_id: str, table: str, rows: Sequence[tuple[str, bytes]]
+    ) -> list[dict[str, Any] | None]:
+        """:meth:`try_open` for many rows of one user: all opened, or all None."""
         try:
-            return self.open(user_id, table, row_id, sealed)
+            return list(self.open_many(user_id, table, rows))
         except KeyUnavailableError as error:
-            self.skip(1, str(error))
-            return None
+            self.skip(len(rows), str(error))
+            return [None] * len(rows)
 
     def skip(self, count: int, reason: str = _MISSING) -> None:
         """Count rows left out of a read, and say once why."""
@@ -259,8 +276,12 @@ class StoreCipher:
             )
 
 
+# Made once: json.dumps with options builds a new encoder for every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dump(fields: Mapping[str, Any]) -> bytes:
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(fields).encode("utf-8")
 
 
 def _aad(table: str, row_id: str) -> bytes:
@@ -417,13 +438,19 @@ def open_index_rows(cipher: StoreCipher | None, user_id: str, rows: Sequence[Any
     """
     if cipher is None or all(row[_I_SEALED] is None for row in rows):
         return list(rows)
+    found = iter(
+        cipher.try_open_many(
+            user_id,
+            "ms_memories",
+            [(row[_I_ID], row[_I_SEALED]) for row in rows if row[_I_SEALED] is not None],
+        )
+    )
     opened: list[Any] = []
     for row in rows:
-        sealed = row[_I_SEALED]
-        if sealed is None:
+        if row[_I_SEALED] is None:
             opened.append(row)
             continue
-        fields = cipher.try_open(user_id, "ms_memories", row[_I_ID], sealed) or {}
+        fields = next(found) or {}
         values = list(row)
         values[_I_CONTENT] = fields.get("content", "")
         values[_I_TERMS] = fields.get("terms")
