@@ -235,7 +235,7 @@ class StoreCipher:
         opened: list[dict[str, Any]] = []
         for plaintext in plaintexts:
             try:
-                fields = json.loads(plaintext)
+                fields = json.loads(plaintext.decode("utf-8"))
             except ValueError:
                 raise DecryptionError("a sealed row does not hold the fields it should") from None
             if not isinstance(fields, dict):
@@ -413,13 +413,24 @@ def open_memory_rows(cipher: StoreCipher | None, rows: Sequence[Any]) -> list[An
     """Rows of ``MEMORY_COLUMNS`` with sealed ones opened; those it cannot open left out."""
     if cipher is None or all(row[_M_SEALED] is None for row in rows):
         return list(rows)
+    # Each owner's sealed rows opened together, finding their data key once.
+    by_owner: dict[str, list[Any]] = {}
+    for row in rows:
+        if row[_M_SEALED] is not None:
+            by_owner.setdefault(row[_M_OWNER], []).append(row)
+    found: dict[int, dict[str, Any] | None] = {}
+    for owner, owned in by_owner.items():
+        batch = [(row[_M_ID], row[_M_SEALED]) for row in owned]
+        for row, fields in zip(
+            owned, cipher.try_open_many(owner, "ms_memories", batch), strict=True
+        ):
+            found[id(row)] = fields
     opened: list[Any] = []
     for row in rows:
-        sealed = row[_M_SEALED]
-        if sealed is None:
+        if row[_M_SEALED] is None:
             opened.append(row)
             continue
-        fields = cipher.try_open(row[_M_OWNER], "ms_memories", row[_M_ID], sealed)
+        fields = found[id(row)]
         if fields is None:
             continue
         values = list(row)
