@@ -18,6 +18,7 @@ leave the sealed rows out, saying once how many and what is missing.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ __all__ = [
     "seal_memory_row",
     "seal_memory_rows",
     "sealed_classes",
+    "sealed_vector",
 ]
 
 logger = logging.getLogger("multisession")
@@ -143,6 +145,8 @@ class StoreCipher:
     Args:
         ring: The users' data keys; None for a locked store (sealed rows, no key).
         classes: The privacy classes sealed; None seals every row.
+        seal_vectors: Seal a sealed memory's vector with its words, and keep it out of
+            every vector index (see :func:`seal_memory_rows`).
     """
 
     def __init__(
@@ -151,8 +155,10 @@ class StoreCipher:
         classes: frozenset[str] | None,
         *,
         keys_engine: Engine | None = None,
+        seal_vectors: bool = False,
     ) -> None:
         self.ring = ring
+        self.seal_vectors = seal_vectors
         self._classes = classes
         self._keys_engine = keys_engine
         self._skipped = 0
@@ -306,6 +312,7 @@ def open_store_cipher(
     previous: Sequence[KeySource] = (),
     classes: frozenset[str] | None = frozenset({"sensitive"}),
     keys_url: str | None = None,
+    seal_vectors: bool = False,
 ) -> StoreCipher | None:
     """The cipher of a store being opened; None for a plain store opened without a key.
 
@@ -315,6 +322,7 @@ def open_store_cipher(
         previous: Earlier master keys, while a rotation finishes.
         classes: The privacy classes to seal (see :func:`sealed_classes`).
         keys_url: The database of the data-key table; None keeps it in the store's own.
+        seal_vectors: Seal the vectors of sealed memories too (see :class:`StoreCipher`).
 
     Raises:
         KeyUnavailableError: The key is not the store's; nothing was changed.
@@ -335,7 +343,9 @@ def open_store_cipher(
         locked = StoreCipher(None, classes)
         locked.skip(_sealed_count(store.engine), _MISSING)
         return locked
-    cipher = StoreCipher(ring, classes, keys_engine=own[0] if own else None)
+    cipher = StoreCipher(
+        ring, classes, keys_engine=own[0] if own else None, seal_vectors=seal_vectors
+    )
     if recorded is None:
         kept = store.setting_once(KEY_ID_SETTING, ring.master.key_id)
         if kept not in ring.master_key_ids:  # another process first, with another key
@@ -407,6 +417,14 @@ _M_SEALED = _MEMORY_NAMES.index("sealed")
 _I_ID, _I_CONTENT = INDEX_ROW_NAMES.index("id"), INDEX_ROW_NAMES.index("content")
 _I_TERMS, _I_SLOTS = INDEX_ROW_NAMES.index("terms"), INDEX_ROW_NAMES.index("slot_keys")
 _I_SEALED = INDEX_ROW_NAMES.index("sealed")
+# Where ``index_rows_sql(with_embeddings=True)`` puts the vector: after the other columns.
+_I_EMBEDDING = len(INDEX_ROW_NAMES)
+
+
+def sealed_vector(fields: Mapping[str, Any]) -> bytes | None:
+    """The vector a sealed row holds (with ``seal_vectors``), as SQL stores vectors."""
+    value = fields.get("embedding")
+    return None if value is None else base64.b64decode(value)
 
 
 def open_memory_rows(cipher: StoreCipher | None, rows: Sequence[Any]) -> list[Any]:
@@ -466,6 +484,8 @@ def open_index_rows(cipher: StoreCipher | None, user_id: str, rows: Sequence[Any
         values[_I_CONTENT] = fields.get("content", "")
         values[_I_TERMS] = fields.get("terms")
         values[_I_SLOTS] = fields.get("slot_keys")
+        if len(values) > _I_EMBEDDING and "embedding" in fields:
+            values[_I_EMBEDDING] = sealed_vector(fields)
         opened.append(tuple(values))
     return opened
 
@@ -482,7 +502,13 @@ def seal_memory_row(
 def seal_memory_rows(
     cipher: StoreCipher | None, user_id: str, rows: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Memory rows to write, those of a sealed class with their words encrypted."""
+    """Memory rows to write, those of a sealed class with their words encrypted.
+
+    With ``seal_vectors``, a sealed row's vector (its ``embedding``, when the row has
+    one) is encrypted with its words and the ``embedding`` column left empty: only
+    this process's exact search, which decrypts it when it loads the user, reads it,
+    and it is never written to a vector index.
+    """
     written = [{**row, "sealed": None} for row in rows]
     if cipher is None:
         return written
@@ -502,6 +528,11 @@ def seal_memory_rows(
                     # Sealed with the rest, so that loading the keyword index does not
                     # tokenize the user's encrypted memories again.
                     "terms": row.get("terms"),
+                    **(
+                        {"embedding": _vector_text(row.get("embedding"))}
+                        if cipher.seal_vectors and "embedding" in row
+                        else {}
+                    ),
                 },
             )
             for row in chosen
@@ -509,4 +540,10 @@ def seal_memory_rows(
     )
     for row, blob in zip(chosen, blobs, strict=True):
         row.update(content="", metadata={}, slot_keys=None, terms=None, sealed=blob)
+        if cipher.seal_vectors and "embedding" in row:
+            row["embedding"] = None
     return written
+
+
+def _vector_text(blob: bytes | None) -> str | None:
+    return None if blob is None else base64.b64encode(blob).decode("ascii")
