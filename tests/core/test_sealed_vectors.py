@@ -104,3 +104,11 @@ def test_seal_vectors_needs_a_key(tmp_path):
     with pytest.raises(ConfigurationError, match="seal_vectors=True .* needs a master key"):
         MemoryEngine(tmp_path / "store", embedder=None, seal_vectors=True)
     assert not (tmp_path / "store").exists()
+
+
+def test_seal_vectors_is_refused_with_pgvector(pgvector_url, minilm):
+    # pgvector builds its index from the vector column: nothing could keep a vector out.
+    with pytest.raises(ConfigurationError, match="cannot keep vectors out of pgvector"):
+        MemoryEngine(sql_url=pgvector_url, embedder=minilm, encryption_key=KEY, seal_vectors=True)
+    with MemoryEngine(sql_url=pgvector_url, embedder=minilm, encryption_key=KEY) as engine:
+        assert engine.search("nobody", "anything") == []  # the store was left usable
