@@ -194,6 +194,11 @@ class MemoryEngine(
             long as the key table is not restored from such a copy: back it up apart.
         previous_encryption_keys: Earlier master keys, to open a store whose key
             rotation (:meth:`rotate_encryption_key`) was interrupted.
+        seal_vectors: Encrypt the vectors of encrypted memories too, and keep them out
+            of the vector index (Chroma): the exact search of users within
+            ``exact_vector_limit`` decrypts them when it loads the user, and above it
+            those memories are found by keyword only. Needs ``encryption_key``; not
+            with pgvector, whose index is built from the vectors SQL holds in plaintext.
 
     Attributes:
         indexes: The users' in-process indexes: which users, how many vectors and
@@ -240,6 +245,7 @@ class MemoryEngine(
         encrypt: str | None = None,
         data_keys_url: str | None = None,
         previous_encryption_keys: Sequence[KeySource] = (),
+        seal_vectors: bool = False,
     ) -> None:
         # Every setting is checked before a store is opened: a bad one leaves nothing open.
         self.config = check.check_setting_type(config, RetrievalConfig, "config") or (
@@ -291,6 +297,11 @@ class MemoryEngine(
             else None
         )
         master_key = resolve_master_key(encryption_key)
+        if not isinstance(seal_vectors, bool) or (seal_vectors and master_key is None):
+            raise ConfigurationError(
+                "seal_vectors=True encrypts the vectors of encrypted memories, and needs a "
+                f"master key: pass encryption_key=... too (got seal_vectors={seal_vectors!r})"
+            )
         classes = self.privacy.classes if self.privacy else None
         # A class given is checked also without a key (a misspelt one is caught before
         # it matters); by default the most sensitive class is encrypted.
@@ -322,7 +333,16 @@ class MemoryEngine(
                 previous=previous_encryption_keys,
                 classes=sealed,
                 keys_url=data_keys_url,
+                seal_vectors=seal_vectors,
             )
+            if seal_vectors and self._vectors is not None and self._vectors.in_sql:
+                if self._store.cipher is not None:
+                    self._store.cipher.close()
+                raise ConfigurationError(
+                    "seal_vectors=True cannot keep vectors out of pgvector, whose index is "
+                    "built from the vectors SQL holds: use a Chroma vector index "
+                    "(vector_url) or leave seal_vectors off"
+                )
         except BaseException:
             self._store.close()
             if self._vectors is not None:

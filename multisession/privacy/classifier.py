@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ..errors import ConfigurationError
-from .detectors import DETECTORS, Detection, Detector
+from .detectors import DETECTORS, Detection, Detector, screen
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -139,8 +139,8 @@ class SensitivityClassifier:
         self.config = config or PrivacyConfig()
         self._classes = self.config.resolved_classes()
         self._rank = {name: rank for rank, name in enumerate(self.config.classes)}
-        self._detectors: tuple[Detector, ...] = tuple(
-            detector for name, detector in DETECTORS.items() if name in self._classes
+        self._detectors: tuple[tuple[str, Detector], ...] = tuple(
+            (name, detector) for name, detector in DETECTORS.items() if name in self._classes
         )
 
     @property
@@ -156,8 +156,11 @@ class SensitivityClassifier:
                 other than detections (the write it was called for stores nothing).
         """
         found: list[Detection] = []
-        for detector in self._detectors:
-            found.extend(detector(text))
+        possible = screen(text)  # the detectors that cannot fire are not run
+        if possible:
+            for name, detector in self._detectors:
+                if name in possible:
+                    found.extend(detector(text))
         if self.config.custom is not None:
             found.extend(self._custom(text))
         if not found:

@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ from .._lru import LRUCache
 from ..errors import ConfigurationError, MultisessionError
 
 __all__ = [
+    "DEFAULT_KEY_RECHECK_SECONDS",
     "DEFAULT_MASTER_KEY_ENV",
     "DecryptionError",
     "KeyRing",
@@ -58,6 +60,11 @@ _NONCE_BYTES = 12
 _FORMAT = b"\x01"  # the layout of a ciphertext: version, nonce, AES-GCM output
 _WRAP_CONTEXT = b"multisession data key\x00"
 _DATA_CONTEXT = b"multisession data\x00"
+
+#: How long a process trusts a data key it unwrapped before it reads the key table
+#: again to see whether the key still exists (another process may have deleted the
+#: user): the longest a destroyed key keeps decrypting in a process that had it.
+DEFAULT_KEY_RECHECK_SECONDS = 1.0
 
 
 class KeyUnavailableError(MultisessionError):
@@ -88,6 +95,15 @@ def _decode_key(text: str, where: str) -> bytes:
         f"{where} must hold a 256-bit key as 64 hex digits or 44 base64 characters; make one "
         "with: python -c 'import secrets; print(secrets.token_hex(32))'"
     )
+
+
+@dataclass(frozen=True)
+class _Unwrapped:
+    """A data key's cipher, the wrapped form it came from, and when that was last read."""
+
+    cipher: AESGCM
+    wrapped: bytes
+    checked_at: float
 
 
 @dataclass(frozen=True, repr=False)
@@ -220,10 +236,18 @@ class KeyRing:
         master: The master key that wraps new data keys and unwraps existing ones.
         previous: Earlier master keys, to read data keys not yet re-wrapped by
             :meth:`rotate` (during a rotation, or after one that was interrupted).
+        recheck_after: Seconds a data key read from the key table is used to decrypt
+            before the table is read again, so that a key another process destroyed
+            (it deleted the user) stops decrypting here too; 0 reads it every time.
     """
 
     def __init__(
-        self, engine: Engine, master: MasterKey, previous: Sequence[MasterKey] = ()
+        self,
+        engine: Engine,
+        master: MasterKey,
+        previous: Sequence[MasterKey] = (),
+        *,
+        recheck_after: float = DEFAULT_KEY_RECHECK_SECONDS,
     ) -> None:
         if not isinstance(master, MasterKey) or not all(
             isinstance(key, MasterKey) for key in previous
@@ -232,10 +256,16 @@ class KeyRing:
         self._engine = engine
         self.master = master
         self._masters = {key.key_id: key for key in (*previous, master)}
+        if not recheck_after >= 0:
+            raise ConfigurationError(
+                f"recheck_after is a number of seconds, 0 or more; got {recheck_after!r}"
+            )
+        self.recheck_after = float(recheck_after)
         # Ciphers of unwrapped data keys of recent reads: a search decrypts its hits
-        # without a read of the key table (or a new cipher object) each time.
-        # destroy() drops the user's entry.
-        self._unwrapped: LRUCache[str, AESGCM] = LRUCache(4096)
+        # without a read of the key table (or a new cipher object) each time. An entry
+        # is trusted for ``recheck_after`` seconds, then checked against the table: the
+        # key may have been destroyed by another process. destroy() drops it at once.
+        self._unwrapped: LRUCache[str, _Unwrapped] = LRUCache(4096)
         data_keys_table.create(engine, checkfirst=True)
 
     @property
@@ -299,29 +329,53 @@ class KeyRing:
             connection.close()  # the pool rolls back what the read began
         return None if found is None else (bytes(found[0]), str(found[1]))
 
-    def _data_key(self, user_id: str, *, create: bool) -> bytes:
+    def _cipher(self, user_id: str, *, create: bool) -> AESGCM:
+        """The cipher of the user's data key as the key table holds it now.
+
+        The table is read every time; the key is unwrapped again only when its wrapped
+        form changed (a rotation re-wrapped it, or the user was deleted and written
+        again). A key missing from the table is dropped from the cache.
+        """
         row = self._stored_key(user_id)
         if row is None and create:
             data_key: bytes = AESGCM.generate_key(bit_length=256)
+            wrapped = self._wrap(self.master, user_id, data_key)
             try:
                 with self._engine.begin() as conn:
                     conn.execute(
                         data_keys_table.insert().values(
                             user_id=user_id,
-                            wrapped_key=self._wrap(self.master, user_id, data_key),
+                            wrapped_key=wrapped,
                             master_key_id=self.master.key_id,
                             created_at=datetime.now(timezone.utc),
                         )
                     )
-                return data_key
             except sa.exc.IntegrityError:
-                return self._data_key(user_id, create=False)  # another writer was first
+                return self._cipher(user_id, create=False)  # another writer was first
+            return self._remember(user_id, AESGCM(data_key), wrapped)
         if row is None:
+            self._unwrapped.discard(user_id)
             raise KeyUnavailableError(
                 f"no data key for user {user_id!r}: it was destroyed (the user was "
                 "deleted, so this copy of their data can no longer be read) or never made"
             )
+        cached = self._unwrapped.get(user_id)
+        if cached is not None and hmac.compare_digest(cached.wrapped, row[0]):
+            return self._remember(user_id, cached.cipher, row[0])
+        return self._remember(user_id, AESGCM(self._unwrap(user_id, *row)), row[0])
+
+    def _data_key(self, user_id: str, *, create: bool) -> bytes:
+        """The user's data key itself, unwrapped from the key table (made if ``create``)."""
+        row = self._stored_key(user_id)
+        if row is None:
+            self._cipher(user_id, create=create)  # makes it, or says why there is none
+            row = self._stored_key(user_id)
+            assert row is not None
         return self._unwrap(user_id, *row)
+
+    def _remember(self, user_id: str, cipher: AESGCM, wrapped: bytes) -> AESGCM:
+        self._unwrapped.put(user_id, _Unwrapped(cipher, wrapped, time.monotonic()))
+        return cipher
 
     def copy_key(self, user_id: str, target: KeyRing) -> bool:
         """Put the user's wrapped data key in ``target``'s key table too, unless there.
@@ -486,13 +540,16 @@ class KeyRing:
         a key another process destroyed meanwhile is made anew instead of sealing new
         content with a key that no longer exists.
         """
-        cipher = AESGCM(self._data_key(user_id, create=True))
-        self._unwrapped.put(user_id, cipher)
+        cipher = self._cipher(user_id, create=True)
+        owner = _data_aad(user_id, b"")
+        # One call to the system's random source for the whole batch: each slice is a
+        # fresh random nonce all the same.
+        nonces = secrets.token_bytes(_NONCE_BYTES * len(items))
         sealed: list[bytes] = []
-        for plaintext, aad in items:
+        for position, (plaintext, aad) in enumerate(items):
             data = plaintext.encode("utf-8") if isinstance(plaintext, str) else plaintext
-            nonce = secrets.token_bytes(_NONCE_BYTES)
-            sealed.append(_FORMAT + nonce + cipher.encrypt(nonce, data, _data_aad(user_id, aad)))
+            nonce = nonces[position * _NONCE_BYTES : (position + 1) * _NONCE_BYTES]
+            sealed.append(_FORMAT + nonce + cipher.encrypt(nonce, data, owner + aad))
         return sealed
 
     def decrypt(self, user_id: str, ciphertext: bytes, aad: bytes = b"") -> bytes:
@@ -504,23 +561,44 @@ class KeyRing:
             DecryptionError: The ciphertext was altered, or ``aad`` or the user differ
                 from those it was encrypted with.
         """
-        if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
-            raise DecryptionError("not a ciphertext of this key ring (unknown format or truncated)")
-        cipher = self._unwrapped.get(user_id)
-        if cipher is None:
-            cipher = AESGCM(self._data_key(user_id, create=False))
-            self._unwrapped.put(user_id, cipher)
-        nonce = ciphertext[1 : 1 + _NONCE_BYTES]
+        return self.decrypt_many(user_id, [(ciphertext, aad)])[0]
+
+    def decrypt_many(self, user_id: str, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        """The plaintexts of many ``(ciphertext, aad)`` of one user, finding the key once.
+
+        Raises:
+            KeyUnavailableError: As :meth:`decrypt`, for all of them.
+            DecryptionError: As :meth:`decrypt`, for the first that does not decrypt.
+        """
+        for ciphertext, _ in items:
+            if not ciphertext.startswith(_FORMAT) or len(ciphertext) < 1 + _NONCE_BYTES + 16:
+                raise DecryptionError(
+                    "not a ciphertext of this key ring (unknown format or truncated)"
+                )
+        if not items:
+            return []
+        cached = self._unwrapped.get(user_id)
+        if cached is not None and time.monotonic() - cached.checked_at < self.recheck_after:
+            cipher = cached.cipher
+        else:
+            cipher = self._cipher(user_id, create=False)
+        owner = _data_aad(user_id, b"")
+        plaintexts: list[bytes] = []
         try:
-            plaintext: bytes = cipher.decrypt(
-                nonce, ciphertext[1 + _NONCE_BYTES :], _data_aad(user_id, aad)
-            )
+            for ciphertext, aad in items:
+                plaintexts.append(
+                    cipher.decrypt(
+                        ciphertext[1 : 1 + _NONCE_BYTES],
+                        ciphertext[1 + _NONCE_BYTES :],
+                        owner + aad,
+                    )
+                )
         except InvalidTag:
             raise DecryptionError(
                 f"a ciphertext of user {user_id!r} does not decrypt: it was altered, or it "
                 "belongs to another row or user than the associated data given says"
             ) from None
-        return plaintext
+        return plaintexts
 
     def users(self) -> list[str]:
         """The users with a data key."""

@@ -18,6 +18,7 @@ leave the sealed rows out, saying once how many and what is missing.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ __all__ = [
     "seal_memory_row",
     "seal_memory_rows",
     "sealed_classes",
+    "sealed_vector",
 ]
 
 logger = logging.getLogger("multisession")
@@ -143,6 +145,8 @@ class StoreCipher:
     Args:
         ring: The users' data keys; None for a locked store (sealed rows, no key).
         classes: The privacy classes sealed; None seals every row.
+        seal_vectors: Seal a sealed memory's vector with its words, and keep it out of
+            every vector index (see :func:`seal_memory_rows`).
     """
 
     def __init__(
@@ -151,8 +155,10 @@ class StoreCipher:
         classes: frozenset[str] | None,
         *,
         keys_engine: Engine | None = None,
+        seal_vectors: bool = False,
     ) -> None:
         self.ring = ring
+        self.seal_vectors = seal_vectors
         self._classes = classes
         self._keys_engine = keys_engine
         self._skipped = 0
@@ -221,16 +227,27 @@ class StoreCipher:
                 (the user was deleted after this copy of the store was made).
             DecryptionError: The value was altered or moved from another row or user.
         """
+        return self.open_many(user_id, table, [(row_id, sealed)])[0]
+
+    def open_many(
+        self, user_id: str, table: str, rows: Sequence[tuple[str, bytes]]
+    ) -> list[dict[str, Any]]:
+        """:meth:`open` for many rows of one user, finding the data key once."""
         if self.ring is None:
             raise KeyUnavailableError(_MISSING)
-        plaintext = self.ring.decrypt(user_id, bytes(sealed), _aad(table, row_id))
-        try:
-            fields = json.loads(plaintext)
-        except ValueError:
-            raise DecryptionError("a sealed row does not hold the fields it should") from None
-        if not isinstance(fields, dict):
-            raise DecryptionError("a sealed row does not hold the fields it should")
-        return fields
+        plaintexts = self.ring.decrypt_many(
+            user_id, [(bytes(sealed), _aad(table, row_id)) for row_id, sealed in rows]
+        )
+        opened: list[dict[str, Any]] = []
+        for plaintext in plaintexts:
+            try:
+                fields = json.loads(plaintext.decode("utf-8"))
+            except ValueError:
+                raise DecryptionError("a sealed row does not hold the fields it should") from None
+            if not isinstance(fields, dict):
+                raise DecryptionError("a sealed row does not hold the fields it should")
+            opened.append(fields)
+        return opened
 
     def try_open(
         self, user_id: str, table: str, row_id: str, sealed: bytes
@@ -240,11 +257,17 @@ class StoreCipher:
         A key that is missing only for this user (destroyed: the user was deleted, and
         this is an older copy of the store) is skipped the same way, and said once.
         """
+        return self.try_open_many(user_id, table, [(row_id, sealed)])[0]
+
+    def try_open_many(
+        self, user_id: str, table: str, rows: Sequence[tuple[str, bytes]]
+    ) -> list[dict[str, Any] | None]:
+        """:meth:`try_open` for many rows of one user: all opened, or all None."""
         try:
-            return self.open(user_id, table, row_id, sealed)
+            return list(self.open_many(user_id, table, rows))
         except KeyUnavailableError as error:
-            self.skip(1, str(error))
-            return None
+            self.skip(len(rows), str(error))
+            return [None] * len(rows)
 
     def skip(self, count: int, reason: str = _MISSING) -> None:
         """Count rows left out of a read, and say once why."""
@@ -259,8 +282,12 @@ class StoreCipher:
             )
 
 
+# Made once: json.dumps with options builds a new encoder for every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dump(fields: Mapping[str, Any]) -> bytes:
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(fields).encode("utf-8")
 
 
 def _aad(table: str, row_id: str) -> bytes:
@@ -285,6 +312,7 @@ def open_store_cipher(
     previous: Sequence[KeySource] = (),
     classes: frozenset[str] | None = frozenset({"sensitive"}),
     keys_url: str | None = None,
+    seal_vectors: bool = False,
 ) -> StoreCipher | None:
     """The cipher of a store being opened; None for a plain store opened without a key.
 
@@ -294,6 +322,7 @@ def open_store_cipher(
         previous: Earlier master keys, while a rotation finishes.
         classes: The privacy classes to seal (see :func:`sealed_classes`).
         keys_url: The database of the data-key table; None keeps it in the store's own.
+        seal_vectors: Seal the vectors of sealed memories too (see :class:`StoreCipher`).
 
     Raises:
         KeyUnavailableError: The key is not the store's; nothing was changed.
@@ -314,7 +343,9 @@ def open_store_cipher(
         locked = StoreCipher(None, classes)
         locked.skip(_sealed_count(store.engine), _MISSING)
         return locked
-    cipher = StoreCipher(ring, classes, keys_engine=own[0] if own else None)
+    cipher = StoreCipher(
+        ring, classes, keys_engine=own[0] if own else None, seal_vectors=seal_vectors
+    )
     if recorded is None:
         kept = store.setting_once(KEY_ID_SETTING, ring.master.key_id)
         if kept not in ring.master_key_ids:  # another process first, with another key
@@ -386,19 +417,38 @@ _M_SEALED = _MEMORY_NAMES.index("sealed")
 _I_ID, _I_CONTENT = INDEX_ROW_NAMES.index("id"), INDEX_ROW_NAMES.index("content")
 _I_TERMS, _I_SLOTS = INDEX_ROW_NAMES.index("terms"), INDEX_ROW_NAMES.index("slot_keys")
 _I_SEALED = INDEX_ROW_NAMES.index("sealed")
+# Where ``index_rows_sql(with_embeddings=True)`` puts the vector: after the other columns.
+_I_EMBEDDING = len(INDEX_ROW_NAMES)
+
+
+def sealed_vector(fields: Mapping[str, Any]) -> bytes | None:
+    """The vector a sealed row holds (with ``seal_vectors``), as SQL stores vectors."""
+    value = fields.get("embedding")
+    return None if value is None else base64.b64decode(value)
 
 
 def open_memory_rows(cipher: StoreCipher | None, rows: Sequence[Any]) -> list[Any]:
     """Rows of ``MEMORY_COLUMNS`` with sealed ones opened; those it cannot open left out."""
     if cipher is None or all(row[_M_SEALED] is None for row in rows):
         return list(rows)
+    # Each owner's sealed rows opened together, finding their data key once.
+    by_owner: dict[str, list[Any]] = {}
+    for row in rows:
+        if row[_M_SEALED] is not None:
+            by_owner.setdefault(row[_M_OWNER], []).append(row)
+    found: dict[int, dict[str, Any] | None] = {}
+    for owner, owned in by_owner.items():
+        batch = [(row[_M_ID], row[_M_SEALED]) for row in owned]
+        for row, fields in zip(
+            owned, cipher.try_open_many(owner, "ms_memories", batch), strict=True
+        ):
+            found[id(row)] = fields
     opened: list[Any] = []
     for row in rows:
-        sealed = row[_M_SEALED]
-        if sealed is None:
+        if row[_M_SEALED] is None:
             opened.append(row)
             continue
-        fields = cipher.try_open(row[_M_OWNER], "ms_memories", row[_M_ID], sealed)
+        fields = found[id(row)]
         if fields is None:
             continue
         values = list(row)
@@ -417,17 +467,25 @@ def open_index_rows(cipher: StoreCipher | None, user_id: str, rows: Sequence[Any
     """
     if cipher is None or all(row[_I_SEALED] is None for row in rows):
         return list(rows)
+    found = iter(
+        cipher.try_open_many(
+            user_id,
+            "ms_memories",
+            [(row[_I_ID], row[_I_SEALED]) for row in rows if row[_I_SEALED] is not None],
+        )
+    )
     opened: list[Any] = []
     for row in rows:
-        sealed = row[_I_SEALED]
-        if sealed is None:
+        if row[_I_SEALED] is None:
             opened.append(row)
             continue
-        fields = cipher.try_open(user_id, "ms_memories", row[_I_ID], sealed) or {}
+        fields = next(found) or {}
         values = list(row)
         values[_I_CONTENT] = fields.get("content", "")
         values[_I_TERMS] = fields.get("terms")
         values[_I_SLOTS] = fields.get("slot_keys")
+        if len(values) > _I_EMBEDDING and "embedding" in fields:
+            values[_I_EMBEDDING] = sealed_vector(fields)
         opened.append(tuple(values))
     return opened
 
@@ -444,7 +502,13 @@ def seal_memory_row(
 def seal_memory_rows(
     cipher: StoreCipher | None, user_id: str, rows: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Memory rows to write, those of a sealed class with their words encrypted."""
+    """Memory rows to write, those of a sealed class with their words encrypted.
+
+    With ``seal_vectors``, a sealed row's vector (its ``embedding``, when the row has
+    one) is encrypted with its words and the ``embedding`` column left empty: only
+    this process's exact search, which decrypts it when it loads the user, reads it,
+    and it is never written to a vector index.
+    """
     written = [{**row, "sealed": None} for row in rows]
     if cipher is None:
         return written
@@ -464,6 +528,11 @@ def seal_memory_rows(
                     # Sealed with the rest, so that loading the keyword index does not
                     # tokenize the user's encrypted memories again.
                     "terms": row.get("terms"),
+                    **(
+                        {"embedding": _vector_text(row.get("embedding"))}
+                        if cipher.seal_vectors and "embedding" in row
+                        else {}
+                    ),
                 },
             )
             for row in chosen
@@ -471,4 +540,10 @@ def seal_memory_rows(
     )
     for row, blob in zip(chosen, blobs, strict=True):
         row.update(content="", metadata={}, slot_keys=None, terms=None, sealed=blob)
+        if cipher.seal_vectors and "embedding" in row:
+            row["embedding"] = None
     return written
+
+
+def _vector_text(blob: bytes | None) -> str | None:
+    return None if blob is None else base64.b64encode(blob).decode("ascii")

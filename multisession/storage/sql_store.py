@@ -45,7 +45,13 @@ from ._rows import (
     index_rows_sql,
     memory_from_row,
 )
-from .encryption import StoreCipher, open_index_rows, open_memory_rows, seal_memory_rows
+from .encryption import (
+    StoreCipher,
+    open_index_rows,
+    open_memory_rows,
+    seal_memory_rows,
+    sealed_vector,
+)
 from .json_filter import metadata_clause
 from .migrations import add_missing_columns
 from .schema import (
@@ -345,6 +351,7 @@ class SQLStore:
                     memories_table.c.sensitivity,
                     memories_table.c.terms,
                     memories_table.c.sealed,
+                    memories_table.c.embedding,
                 ).where(memories_table.c.user_id == user_id, memories_table.c.id == memory_id)
             ).first()
             if exists is None:
@@ -368,11 +375,13 @@ class SQLStore:
         opened = open_memory_rows(self.cipher, [row])
         if not opened:  # its user's data key was destroyed meanwhile
             return None
-        slot_keys = row.slot_keys
+        slot_keys, embedding = row.slot_keys, row.embedding
         if self.cipher is not None and row.sealed is not None:
             sealed = self.cipher.open(user_id, "ms_memories", row.id, row.sealed)
             slot_keys = sealed.get("slot_keys")
-        return memory_from_row(opened[0]), version, row.embedding, slot_keys
+            if "embedding" in sealed:
+                embedding = sealed_vector(sealed)
+        return memory_from_row(opened[0]), version, embedding, slot_keys
 
     def _sealed_changes(self, user_id: str, stored: Any, changes: dict[str, Any]) -> dict[str, Any]:
         """An update's column values with the memory's words sealed, or unsealed, anew.
@@ -398,6 +407,12 @@ class SQLStore:
             "sensitivity": changes.get("sensitivity", stored.sensitivity),
             "terms": changes.get("terms", current.get("terms")),
         }
+        if "embedding" in current or self.cipher.seal_vectors:
+            # The vector moves with the words: into the sealed value, or out of it.
+            row["embedding"] = changes.get(
+                "embedding",
+                sealed_vector(current) if "embedding" in current else stored.embedding,
+            )
         if stored.sealed is None and not self.cipher.seals(row["sensitivity"]):
             return changes
         written = seal_memory_rows(self.cipher, user_id, [row])[0]
@@ -405,6 +420,7 @@ class SQLStore:
             **changes,
             **{name: written[name] for name in ("content", "metadata", "slot_keys", "sealed")},
             "terms": written["terms"],
+            **({"embedding": written["embedding"]} if "embedding" in row else {}),
         }
 
     def _check_writable(self) -> None:
@@ -606,6 +622,28 @@ class SQLStore:
                     )
                     .values(vector_indexed=True)
                 )
+
+    def vectors_kept_sealed(self, user_id: str, memory_ids: Sequence[str]) -> set[str]:
+        """Which of these memories keep their vector sealed, out of every vector index.
+
+        Empty unless the store seals vectors (``seal_vectors``): then the memories stored
+        sealed, whose vector only the exact search reads, decrypted.
+        """
+        if self.cipher is None or not self.cipher.seal_vectors or not memory_ids:
+            return set()
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(memory_ids), 500):
+                found.update(
+                    conn.execute(
+                        sa.select(memories_table.c.id).where(
+                            memories_table.c.user_id == user_id,
+                            memories_table.c.id.in_(memory_ids[start : start + 500]),
+                            memories_table.c.sealed.isnot(None),
+                        )
+                    ).scalars()
+                )
+        return found
 
     def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
         """Add retrieval counts and move ``last_accessed`` forward, in one transaction.
@@ -1058,6 +1096,8 @@ class SQLStore:
             # Without the key, a stored vector can still be indexed; content cannot be
             # embedded. It waits for an engine opened with the key.
             return None if found.embedding is None else dataclasses.replace(found, content="")
+        if "embedding" in fields:
+            found = dataclasses.replace(found, embedding=sealed_vector(fields))
         return dataclasses.replace(
             found, content=fields.get("content", ""), slot_keys=fields.get("slot_keys")
         )

@@ -299,6 +299,11 @@ class WriteBehind:
         """Index new vectors: small writes go to the buffer, large ones straight in."""
         if self._vectors is None or self._vectors.in_sql or vectors is None or not rows:
             return  # none, or written with the rows
+        rows, kept = self._leave_sealed(user_id, rows)
+        if kept:
+            vectors = vectors[kept]
+        if not rows:
+            return
         try:
             if not self._route(user_id, rows):
                 return
@@ -331,6 +336,24 @@ class WriteBehind:
                 "searchable by keyword, and repair() indexes them later",
                 exc_info=True,
             )
+
+    def _leave_sealed(
+        self, user_id: str, rows: Sequence[IndexRow]
+    ) -> tuple[list[IndexRow], list[int]]:
+        """The rows whose vectors may go to the vector index, and their positions.
+
+        With ``seal_vectors``, a sealed memory's vector stays sealed in SQL: its row is
+        marked indexed (nothing is left to do for it) and left out. The positions are
+        empty when every row may go.
+        """
+        sealed = self._store.vectors_kept_sealed(user_id, [row.id for row in rows])
+        if not sealed:
+            return list(rows), []
+        self._store.mark_vector_indexed(
+            user_id, {row.id: row.revision for row in rows if row.id in sealed}
+        )
+        kept = [position for position, row in enumerate(rows) if row.id not in sealed]
+        return [rows[position] for position in kept], kept
 
     def searched_from_sql(self, user_id: str, new: int) -> bool:
         """Whether ``new`` more memories of the user stay out of the vector index: the
@@ -658,6 +681,9 @@ class WriteBehind:
         stored there (those missing) and the memories marked indexed.
         """
         assert self._embedder is not None
+        rows, _ = self._leave_sealed(user_id, rows)
+        if not rows:
+            return 0
         dimension = self._embedder.dimension
         vectors = np.zeros((len(rows), dimension), dtype=np.float32)
         missing = []
