@@ -419,12 +419,13 @@ class WriteBehind:
                 self.members.unmark(None)
             for name in legacy:
                 self._vectors.drop_legacy(name)
-            self._vectors.compact()
             logger.info(
                 "moved the vector index to a collection per user above the exact-search "
                 "limit (%d earlier collections dropped; vectors are indexed again from SQL)",
                 len(legacy),
             )
+        # Also after an upgrade killed between dropping and compacting.
+        self._vectors.compact()
         self.members.set_layout()
         return len(legacy)
 
