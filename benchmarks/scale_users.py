@@ -251,7 +251,8 @@ def main() -> None:
         type=int,
         default=50_000,
         help="the engines' exact_vector_limit: below --memories, every user is searched "
-        "through the vector index (the shared collection, or per-user ones before)",
+        "through the vector index (a collection per such user; earlier code: one shared "
+        "collection, or one per user for every user)",
     )
     parser.add_argument(
         "--semantic",
