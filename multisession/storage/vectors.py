@@ -369,12 +369,12 @@ class ChromaVectorIndex:
 
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
         """The member's collection, or None if it was never made and ``create`` is false."""
+        if not create and self._unopened_and_empty():
+            return None  # embedded Chroma never written: no need to open it
         owner = self.owner(user_id)
         cached = self._members.get(owner)
         if cached is not None:
             return cached
-        if not create and self._unopened_and_empty():
-            return None  # embedded Chroma never written: no need to open it
         client = self._chroma
         name = member_collection(owner)
         if create:
@@ -453,6 +453,8 @@ class ChromaVectorIndex:
 
     def ids(self, user_id: str) -> set[str]:
         """Every memory id of the user that the index holds."""
+        if self._unopened_and_empty():
+            return set()
         owner = {"owner": {"$eq": self.owner(user_id)}}
         got = self._on_collection(
             user_id, lambda collection: collection.get(where=owner, include=[]), create=False
@@ -489,6 +491,8 @@ class ChromaVectorIndex:
     def query(
         self, user_id: str, vector: npt.NDArray[np.float32], n: int, where: MemoryFilter
     ) -> list[tuple[str, float]]:
+        if self._unopened_and_empty():
+            return []
         owner = self.owner(user_id)
         clause = _where(owner, where)
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
@@ -514,7 +518,7 @@ class ChromaVectorIndex:
         ]
 
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
-        if not ids:
+        if not ids or self._unopened_and_empty():
             return
         owner = {"owner": {"$eq": self.owner(user_id)}}
         self._on_collection(
@@ -523,10 +527,10 @@ class ChromaVectorIndex:
 
     def drop_user(self, user_id: str) -> None:
         """Delete the member's collection; :meth:`compact` then removes its bytes."""
-        owner = self.owner(user_id)
-        self._members.pop(owner, None)
         if self._unopened_and_empty():
             return
+        owner = self.owner(user_id)
+        self._members.pop(owner, None)
         self._drop_collection(member_collection(owner))
 
     def _drop_collection(self, name: str) -> None:
