@@ -30,6 +30,14 @@ Usage (from the repository root; ``--code`` repeated compares checkouts)::
     .venv/bin/python benchmarks/scale_users.py --users 10000 --memories 100 \\
         --code . --code /tmp/base --fraction 0.05
     .venv/bin/python benchmarks/scale_users.py --users 300 --memories 100   # quick look
+
+Users above the exact-search limit (members of the vector index): ``--exact-limit``
+below ``--memories`` makes every user one, and ``--semantic`` leaves keywords out of
+the searches, so that the vector index's share is what is compared (warm p50 of a
+member among ``--users`` members against the single-user store of one member)::
+
+    .venv/bin/python benchmarks/scale_users.py --users 4 --memories 20000 \
+        --exact-limit 10000 --semantic --checkpoint 1 --code . --code /tmp/base
 """
 
 from __future__ import annotations
@@ -120,18 +128,26 @@ def _add_cpu(engine: Any, embedder: TableEmbedder, users: int, adds: int, seed: 
     return statistics.median(times)
 
 
-def _searches(engine: Any, users: int, count: int, seed: int) -> tuple[float, float]:
-    """Cold and warm search p50 in seconds over ``count`` random users."""
+def _searches(
+    engine: Any, users: int, count: int, seed: int, semantic: bool = False
+) -> tuple[float, float]:
+    """Cold and warm search p50 in seconds over ``count`` random users.
+
+    ``semantic``: vectors only (no keyword index), to compare vector indexes.
+    """
+    from multisession import RetrievalConfig
+
+    config = RetrievalConfig(bm25_weight=0) if semantic else None
     picker = random.Random(seed)
     cold, warm = [], []
     for turn in range(count):
         user = f"user-{picker.randrange(users):05d}"
         query = f"what did I say about w{picker.randrange(20_000)} and w{turn}"
         started = time.perf_counter()
-        engine.search(user, query, k=10)
+        engine.search(user, query, k=10, config=config)
         cold.append(time.perf_counter() - started)
         started = time.perf_counter()
-        engine.search(user, query + " again", k=10)
+        engine.search(user, query + " again", k=10, config=config)
         warm.append(time.perf_counter() - started)
     return statistics.median(cold), statistics.median(warm)
 
@@ -175,7 +191,10 @@ def worker(options: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     engine = _open(directory, embedder)
     result["open_seconds"] = time.perf_counter() - started
-    result["cold_p50"], result["warm_p50"] = _searches(engine, built_users, options["searches"], 3)
+    semantic = options.get("semantic", False)
+    result["cold_p50"], result["warm_p50"] = _searches(
+        engine, built_users, options["searches"], 3, semantic
+    )
     engine.close()
 
     single = directory.parent / "single"
@@ -184,7 +203,7 @@ def worker(options: dict[str, Any]) -> dict[str, Any]:
     embedder.table = dict(zip(texts, vectors, strict=True))
     engine.add_many("user-00000", texts)
     engine.flush_vectors()
-    _, result["single_warm_p50"] = _searches(engine, 1, options["searches"], 3)
+    _, result["single_warm_p50"] = _searches(engine, 1, options["searches"], 3, semantic)
     engine.close()
     return result
 
@@ -232,7 +251,13 @@ def main() -> None:
         type=int,
         default=50_000,
         help="the engines' exact_vector_limit: below --memories, every user is searched "
-        "through the vector index (the shared collection, or per-user ones before)",
+        "through the vector index (a collection per such user; earlier code: one shared "
+        "collection, or one per user for every user)",
+    )
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="search by vectors only (no keywords): compares the vector indexes",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -257,13 +282,14 @@ def main() -> None:
                     "searches": arguments.searches,
                     "checkpoint": arguments.checkpoint,
                     "exact_limit": arguments.exact_limit,
+                    "semantic": arguments.semantic,
                 },
             )
         )
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
         f"\n{arguments.users} users x {arguments.memories} memories, exact_vector_limit "
-        f"{arguments.exact_limit}, "
+        f"{arguments.exact_limit}{', vector search only' if arguments.semantic else ''}, "
         f"{os.cpu_count()} cores, load average {load}\n"
     )
     common = min(result["users_built"] for result in results)

@@ -1,16 +1,17 @@
-"""Which users the shared vector index holds, recorded in SQL beside their memories.
+"""Which users the vector index holds, recorded in SQL beside their memories.
 
 Most users are searched exactly from the vectors SQL keeps, and their writes cost SQL
-alone. A user whose memories outgrow the exact-search limit joins the shared vector
-index: from then on their vectors are written there too, and their searches are answered
-there. Who has joined is recorded in SQL (a setting per user, named by the keyed hash
-that tags their vectors, so no user id is written twice), so every process routes the
-user's writes and searches alike, and a process killed while a user joins leaves their
-memories marked as not yet vector-indexed: the next open indexes them.
+alone. A user whose memories outgrow the exact-search limit joins the vector index (a
+collection of their own): from then on their vectors are written there too, and their
+searches are answered there. Who has joined is recorded in SQL (a setting per user,
+named by the keyed hash that tags their vectors, so no user id is written twice), so
+every process routes the user's writes and searches alike, and a process killed while a
+user joins leaves their memories marked as not yet vector-indexed: the next open indexes
+them.
 
-The keyed hash is the one SQL already files a user's pending deletions under; the
-repair sweep of the shared index reads each orphan vector's tag and asks SQL for a
-recorded deletion under it.
+The keyed hash is the one SQL already files a user's pending deletions under, and names
+the user's collection; the repair sweep of the index reads each orphan vector's tag and
+asks SQL for a recorded deletion under it.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from .schema import deletions_table, memories_table, settings_table
 from .sql_store import SQLStore
 from .vectors import collection_name
 
-__all__ = ["SHARED_LAYOUT", "IndexedUsers"]
+__all__ = ["MEMBER_LAYOUT", "SHARED_LAYOUT", "IndexedUsers"]
 
-#: The setting that says the vector index is laid out as one shared collection.
+#: The setting that says how the vector index is laid out (none: a collection per user).
 LAYOUT_KEY = "vector_layout"
+#: The previous layout: one collection shared by every member, filtered by owner.
 SHARED_LAYOUT = "shared"
+#: A collection per member, named by their keyed hash.
+MEMBER_LAYOUT = "members"
 # A member's setting: the prefix and the start of their keyed hash (keys hold 64 chars).
 _MEMBER = "ann:"
 
 
 class IndexedUsers:
-    """The users the shared vector index holds; what SQL records for that index.
+    """The users the vector index holds; what SQL records for that index.
 
     Example:
         >>> store = SQLStore("sqlite://")
@@ -66,11 +70,11 @@ class IndexedUsers:
         return _MEMBER + self.owner(user_id)[:60]
 
     def holds(self, user_id: str) -> bool:
-        """Whether the user has joined the shared vector index."""
+        """Whether the user has joined the vector index."""
         return self._store.setting(self._key(user_id)) is not None
 
     def add(self, user_id: str) -> None:
-        """Record that the user joined the shared vector index."""
+        """Record that the user joined the vector index."""
         self._store.setting_once(self._key(user_id), "1")
 
     def remove(self, user_id: str) -> None:
@@ -79,7 +83,7 @@ class IndexedUsers:
             conn.execute(settings_table.delete().where(settings_table.c.key == self._key(user_id)))
 
     def users(self) -> list[str]:
-        """Every stored user who has joined the shared vector index."""
+        """Every stored user who has joined the vector index."""
         with self._store.engine.connect() as conn:
             keys = set(
                 conn.execute(
@@ -103,8 +107,8 @@ class IndexedUsers:
         return self._store.setting(LAYOUT_KEY)
 
     def set_layout(self) -> None:
-        """Record that the vector index is one shared collection."""
-        self._store.setting_once(LAYOUT_KEY, SHARED_LAYOUT)
+        """Record that the vector index is laid out as a collection per member."""
+        self._store.replace_setting(LAYOUT_KEY, MEMBER_LAYOUT)
 
     def proven_deleted(self, owner: str, memory_ids: Iterable[str]) -> set[str]:
         """Which of these ids, tagged ``owner``, SQL recorded as deleted."""

@@ -1,19 +1,30 @@
-"""The vector index: the vectors of large users in one shared Chroma collection.
+"""The vector index: one Chroma collection for each user above the exact-search limit.
 
 Users up to the engine's ``exact_vector_limit`` are searched exactly from the vectors SQL
-keeps next to each memory and never reach Chroma. The few users above it share one
-collection, each vector tagged with its owner: a keyed hash of the user id (the store's
-secret, so the tag cannot be traced back to a user id by hashing guesses). Every query,
-read and delete names the owner inside Chroma's filter, so one user's query cannot
-reach another user's vectors. One collection, rather than one per user, keeps the cost
-of a write the same however many users the store holds: Chroma's per-collection files,
-caches and listings grew with every user. Nothing of a memory's content is sent: only
-its vector, kind, creation time and a keyed hash of its conversation.
+keeps next to each memory and never reach Chroma. Only the few users above it (the
+members) have vectors here, each in a collection of their own, named by a keyed hash of
+the user id (the store's secret, so the name cannot be traced back to a user id by
+hashing guesses). A collection per member, rather than one shared by all with the owner
+as a filter, because chromadb applies a metadata filter by scanning: a search in a
+shared collection grew with every member's vectors (~100 ms against ~3 ms in a
+collection of one's own at 60,000 memories each). A collection per user for every user
+was the earlier layout, and its cost (files, caches and listings per collection) grew
+with the number of users; members are few, since each holds more memories than the
+limit. Every vector also carries its owner's tag, and a search drops any result whose
+tag is not the user's, so even a damaged index cannot answer with another user's
+vectors. Nothing of a memory's content is sent: only its vector, kind, creation time and
+a keyed hash of its conversation.
+
+Deleting a collection in embedded chromadb 1.x leaves its HNSW files on disk (the
+vectors, and the ids in ``index_metadata.pickle``), and its rows as free pages in
+``chroma.sqlite3``: :meth:`ChromaVectorIndex.compact` removes the directories no
+collection owns and rewrites the SQLite file, so a deleted member leaves no bytes.
 
 The vector index is derived data: SQL holds every memory and vector, and anything
-missing here is re-indexed by :meth:`MemoryEngine.repair`. Stores written when each
-user had a collection of their own (``ms-<hash>``) are moved to this layout on open
-(see :meth:`ChromaVectorIndex.legacy_collections`).
+missing here is re-indexed by :meth:`MemoryEngine.repair`. Stores written in the earlier
+layouts (a collection per user, ``ms-<hash>``, or one shared collection,
+``multisession-vectors``) are moved to this layout on open (see
+:meth:`ChromaVectorIndex.legacy_collections`).
 
 A Chroma server may freeze or die; chromadb's HTTP client would then wait forever. Every
 call to a server therefore has a timeout, a connection refused is retried once, and after
@@ -30,6 +41,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,13 +59,20 @@ from ..records import MemoryFilter
 from ._connections import reports_damage
 from .schema import user_hash
 
-__all__ = ["SHARED_COLLECTION", "ChromaVectorIndex", "collection_name", "conversation_tag"]
+__all__ = [
+    "SHARED_COLLECTION",
+    "ChromaVectorIndex",
+    "collection_name",
+    "conversation_tag",
+    "member_collection",
+]
 
 logger = logging.getLogger("multisession")
 
 _COLLECTION_PREFIX = "ms-"
-#: The one collection every large user's vectors share (not ``ms-``: that names the
-#: per-user collections of earlier stores).
+#: A member's collection: this prefix and the start of their keyed owner tag.
+_MEMBER_PREFIX = "ms-v-"
+#: The one collection every member's vectors shared in the previous layout.
 SHARED_COLLECTION = "multisession-vectors"
 #: Most vectors read from Chroma in one call when a whole collection is walked.
 _PAGE = 5_000
@@ -80,13 +99,30 @@ def collection_name(user_id: str) -> str:
     return _COLLECTION_PREFIX + user_hash(user_id)[:48]
 
 
+def member_collection(owner: str) -> str:
+    """The collection of the member whose vectors are tagged ``owner`` (a keyed hash)."""
+    return _MEMBER_PREFIX + owner[:32]
+
+
+def _is_legacy(name: str) -> bool:
+    """Whether a collection belongs to an earlier layout: per user, or shared."""
+    if name == SHARED_COLLECTION:
+        return True
+    return name.startswith(_COLLECTION_PREFIX) and not name.startswith(_MEMBER_PREFIX)
+
+
 def conversation_tag(owner: str, conversation_id: str) -> str:
     """A conversation id as the index keeps it: hashed with its (keyed) owner."""
     return hashlib.sha256(f"{owner}\0{conversation_id}".encode()).hexdigest()[:32]
 
 
-def _where(owner: str, where: MemoryFilter) -> dict[str, Any]:
-    clauses: list[dict[str, Any]] = [{"owner": {"$eq": owner}}]
+def _where(owner: str, where: MemoryFilter) -> dict[str, Any] | None:
+    """The search's filters as Chroma's ``where``; None when there are none.
+
+    The owner is not among them: a member's collection holds only their vectors, and
+    the results' tags are checked instead (a filter would cost a scan of the metadata).
+    """
+    clauses: list[dict[str, Any]] = []
     if where.kinds is not None:
         clauses.append({"kind": {"$in": list(where.kinds)}})
     if where.conversation_id is not None:
@@ -96,6 +132,8 @@ def _where(owner: str, where: MemoryFilter) -> dict[str, Any]:
         clauses.append({"created_ts": {"$gte": where.since.timestamp()}})
     if where.until is not None:
         clauses.append({"created_ts": {"$lt": where.until.timestamp()}})
+    if not clauses:
+        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
@@ -107,7 +145,7 @@ def _unkeyed(user_id: str) -> str:
 
 
 class ChromaVectorIndex:
-    """Vectors in one shared Chroma collection: embedded (a directory) or a server (a URL).
+    """Vectors in a collection per member: embedded Chroma (a directory) or a server (a URL).
 
     Example:
         >>> index = ChromaVectorIndex.open("/tmp/store/chroma", embedder_name="m", dimension=3)
@@ -140,7 +178,8 @@ class ChromaVectorIndex:
         self._connecting = threading.Lock()
         self._embedder_name = embedder_name
         self._dimension = dimension
-        self._shared: Any | None = None
+        # Each member's collection once looked up, by owner tag.
+        self._members: dict[str, Any] = {}
         self._owner_of: Callable[[str], str] = _unkeyed
         self._owners: LRUCache[str, str] = LRUCache(4096)
         # Embedded Chroma's directory, whose SQLite file compact() rewrites.
@@ -328,18 +367,25 @@ class ChromaVectorIndex:
             self._owners.put(user_id, owner)
         return owner
 
-    def _collection(self, *, create: bool) -> Any | None:
-        """The shared collection, or None if it was never made and ``create`` is false."""
-        if self._shared is not None:
-            return self._shared
+    def _collection(self, user_id: str, *, create: bool) -> Any | None:
+        """The member's collection, or None if it was never made and ``create`` is false."""
         if not create and self._unopened_and_empty():
             return None  # embedded Chroma never written: no need to open it
+        owner = self.owner(user_id)
+        cached = self._members.get(owner)
+        if cached is not None:
+            return cached
         client = self._chroma
+        name = member_collection(owner)
         if create:
             collection = self._guarded(
                 lambda: client.get_or_create_collection(
-                    SHARED_COLLECTION,
-                    metadata={"embedder": self._embedder_name, "dimension": self._dimension},
+                    name,
+                    metadata={
+                        "embedder": self._embedder_name,
+                        "dimension": self._dimension,
+                        "owner": owner,
+                    },
                     configuration={"hnsw": {"space": "cosine"}},
                     embedding_function=None,
                 )
@@ -347,7 +393,7 @@ class ChromaVectorIndex:
         else:
             try:
                 collection = self._guarded(
-                    lambda: client.get_collection(SHARED_COLLECTION, embedding_function=None)
+                    lambda: client.get_collection(name, embedding_function=None)
                 )
             except Exception as error:  # chromadb raises NotFoundError / ValueError by version
                 if _not_found(error):
@@ -364,8 +410,38 @@ class ChromaVectorIndex:
                 f"(dimension {self._dimension}): open the store with the same embedder, "
                 "or use a new store directory and re-import"
             )
-        self._shared = collection
+        if stored.get("owner") != owner:
+            raise StoreDamagedError(
+                f"the vector collection {name} belongs to another owner than its name "
+                "says: the vector index is derived from SQL, so delete its directory "
+                "(or its collections on the server) and open the store again to rebuild it"
+            )
+        self._members[owner] = collection
         return collection
+
+    def _on_collection(
+        self, user_id: str, call: Callable[[Any], _Result], *, create: bool
+    ) -> _Result | None:
+        """Run ``call`` on the member's collection (None if there is none to read).
+
+        A collection another process dropped (a deleted user) and made again (the user
+        id came back and grew past the limit) is looked up afresh once.
+        """
+        collection = self._collection(user_id, create=create)
+        if collection is None:
+            return None
+        try:
+            return self._guarded(functools.partial(call, collection))
+        except BackendUnavailableError:
+            raise
+        except Exception as error:
+            if not _not_found(error):
+                raise
+        self._members.pop(self.owner(user_id), None)
+        collection = self._collection(user_id, create=create)
+        if collection is None:
+            return None
+        return self._guarded(functools.partial(call, collection))
 
     def _unopened_and_empty(self) -> bool:
         """Whether this is embedded Chroma, not open yet, with no file written yet."""
@@ -375,39 +451,15 @@ class ChromaVectorIndex:
             and not Path(self._directory, "chroma.sqlite3").exists()
         )
 
-    def reset(self) -> None:
-        """Delete the shared collection and the index's marker, leaving no byte of it.
-
-        Chroma marks a vector deleted from a collection but keeps it in its files until
-        they are rewritten; deleting the whole collection removes them. The caller
-        writes the remaining users' vectors again from SQL (a missing marker makes the
-        next open do so if this process dies first).
-        """
-        self._shared = None
-        if self._unopened_and_empty():
-            return
-        if self._directory is not None:
-            Path(self._directory, _MARKER).unlink(missing_ok=True)
-        client = self._chroma
-        for name in (
-            (_MARKER, SHARED_COLLECTION) if self._directory is None else (SHARED_COLLECTION,)
-        ):
-            try:
-                self._guarded(functools.partial(client.delete_collection, name))
-            except BackendUnavailableError:
-                raise
-            except Exception as error:
-                if not _not_found(error):
-                    raise
-        self.compact()
-
     def ids(self, user_id: str) -> set[str]:
-        """Every memory id of the user that the shared collection holds."""
-        collection = self._collection(create=False)
-        if collection is None:
+        """Every memory id of the user that the index holds."""
+        if self._unopened_and_empty():
             return set()
         owner = {"owner": {"$eq": self.owner(user_id)}}
-        return set(self._guarded(lambda: collection.get(where=owner, include=[]))["ids"])
+        got = self._on_collection(
+            user_id, lambda collection: collection.get(where=owner, include=[]), create=False
+        )
+        return set() if got is None else set(got["ids"])
 
     def upsert(
         self,
@@ -418,8 +470,6 @@ class ChromaVectorIndex:
     ) -> None:
         if not ids:
             return
-        collection = self._collection(create=True)
-        assert collection is not None
         owner = self.owner(user_id)
         tagged = []
         for metadata in metadatas:
@@ -429,75 +479,92 @@ class ChromaVectorIndex:
             if isinstance(conversation, str):
                 entry["conversation_id"] = conversation_tag(owner, conversation)
             tagged.append(entry)
-        self._guarded(
-            lambda: collection.upsert(
-                ids=list(ids),
-                embeddings=np.asarray(vectors, dtype=np.float32),
-                metadatas=tagged,
-            )
+        embeddings = np.asarray(vectors, dtype=np.float32)
+        self._on_collection(
+            user_id,
+            lambda collection: collection.upsert(
+                ids=list(ids), embeddings=embeddings, metadatas=tagged
+            ),
+            create=True,
         )
 
     def query(
         self, user_id: str, vector: npt.NDArray[np.float32], n: int, where: MemoryFilter
     ) -> list[tuple[str, float]]:
-        collection = self._collection(create=False)
-        if collection is None:
+        if self._unopened_and_empty():
             return []
-        clause = _where(self.owner(user_id), where)
-        result = self._guarded(
-            lambda: collection.query(
-                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+        owner = self.owner(user_id)
+        clause = _where(owner, where)
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        result = self._on_collection(
+            user_id,
+            lambda collection: collection.query(
+                query_embeddings=query,
                 n_results=n,
                 where=clause,
-                include=["distances"],
-            )
+                include=["distances", "metadatas"],
+            ),
+            create=False,
         )
+        if result is None:
+            return []
         ids = result["ids"][0]
         distances = (result.get("distances") or [[]])[0]
+        tags = (result.get("metadatas") or [[]])[0]
         return [
-            (doc_id, 1.0 - float(distance)) for doc_id, distance in zip(ids, distances, strict=True)
+            (doc_id, 1.0 - float(distance))
+            for doc_id, distance, tag in zip(ids, distances, tags, strict=True)
+            if (tag or {}).get("owner") == owner  # never another user's vector
         ]
 
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
-        if not ids:
+        if not ids or self._unopened_and_empty():
             return
-        collection = self._collection(create=False)
-        if collection is not None:
-            owner = {"owner": {"$eq": self.owner(user_id)}}
-            self._guarded(lambda: collection.delete(ids=list(ids), where=owner))
+        owner = {"owner": {"$eq": self.owner(user_id)}}
+        self._on_collection(
+            user_id, lambda collection: collection.delete(ids=list(ids), where=owner), create=False
+        )
 
     def drop_user(self, user_id: str) -> None:
-        collection = self._collection(create=False)
-        if collection is not None:
-            owner = {"owner": {"$eq": self.owner(user_id)}}
-            self._guarded(lambda: collection.delete(where=owner))
+        """Delete the member's collection; :meth:`compact` then removes its bytes."""
+        if self._unopened_and_empty():
+            return
+        owner = self.owner(user_id)
+        self._members.pop(owner, None)
+        self._drop_collection(member_collection(owner))
+
+    def _drop_collection(self, name: str) -> None:
+        """Delete a collection (missing is fine)."""
+        client = self._chroma
+        try:
+            self._guarded(functools.partial(client.delete_collection, name))
+        except BackendUnavailableError:
+            raise
+        except Exception as error:
+            if not _not_found(error):
+                raise
+
+    def _names(self) -> list[str]:
+        """The names of every collection the client lists."""
+        client = self._chroma
+        listed = self._guarded(client.list_collections)
+        return sorted(item if isinstance(item, str) else item.name for item in listed)
 
     def legacy_collections(self) -> list[str]:
-        """Per-user collections left by earlier stores (``ms-<hash of the user>``).
+        """Collections of earlier layouts: per user (``ms-<hash>``) or the shared one.
 
         An embedded index that has no Chroma file yet has none, found without opening
         Chroma.
         """
         if self._directory is not None and not Path(self._directory, "chroma.sqlite3").exists():
             return []
-        client = self._chroma
-        names = []
-        for listed in self._guarded(client.list_collections):
-            name = listed if isinstance(listed, str) else listed.name
-            if name.startswith(_COLLECTION_PREFIX):
-                names.append(name)
-        return sorted(names)
+        return [name for name in self._names() if _is_legacy(name)]
 
     def drop_legacy(self, name: str) -> None:
-        """Delete a per-user collection of an earlier store (missing is fine)."""
-        if not name.startswith(_COLLECTION_PREFIX):
-            raise ValueError(f"{name!r} is not a per-user collection")
-        client = self._chroma
-        try:
-            self._guarded(lambda: client.delete_collection(name))
-        except Exception as error:
-            if not _not_found(error):
-                raise
+        """Delete a collection of an earlier layout (missing is fine)."""
+        if not _is_legacy(name):
+            raise ValueError(f"{name!r} is not a collection of an earlier layout")
+        self._drop_collection(name)
 
     def marker(self) -> str | None:
         """The mark this index was given by :meth:`set_marker`, or None (lost or new)."""
@@ -534,20 +601,32 @@ class ChromaVectorIndex:
         )
 
     def compact(self) -> None:
-        """Rewrite embedded Chroma's SQLite file so deleted vectors leave no bytes in it.
+        """Leave no bytes of deleted collections in embedded Chroma's files.
 
         Chroma deletes a collection's rows but leaves their pages free, unerased, in
         ``chroma.sqlite3`` (ids, metadata and vectors stay readable there); ``VACUUM``
-        rebuilds the file from the live rows only. A Chroma server keeps its own files.
+        rebuilds the file from the live rows only. chromadb 1.x also leaves a deleted
+        collection's HNSW directory (its vectors, and its ids in a pickle); a directory
+        named as a segment that ``chroma.sqlite3`` no longer lists is removed. A Chroma
+        server keeps its own files.
         """
         if self._directory is None or not Path(self._directory, "chroma.sqlite3").exists():
             return
         import sqlite3
 
+        # Listed before the segments are read: a collection made meanwhile records its
+        # segment before it writes a directory, so none of its files is taken.
+        directories = [
+            entry for entry in Path(self._directory).iterdir() if _segment_directory(entry)
+        ]
         database = sqlite3.connect(
             f"{self._directory}/chroma.sqlite3", timeout=30, isolation_level=None
         )
         try:
+            live = {str(row[0]) for row in database.execute("SELECT id FROM segments")}
+            for directory in directories:
+                if directory.name not in live:
+                    shutil.rmtree(directory, ignore_errors=True)
             database.execute("VACUUM")
             if database.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
                 database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -568,43 +647,56 @@ class ChromaVectorIndex:
         SQL lost (a damaged log) keeps its vector. ``removed_from(owner, ids)`` is told
         what went (None: every vector of that owner).
         """
-        collection = self._collection(create=False)
-        if collection is None:
+        if self._unopened_and_empty():
             return 0, 0
-        owners: dict[str, list[str]] = {}
-        offset = 0
-        while True:
-            page = self._guarded(
-                functools.partial(collection.get, include=["metadatas"], limit=_PAGE, offset=offset)
-            )
-            ids = list(page["ids"])
-            if not ids:
-                break
-            offset += len(ids)
-            found = existing(ids)
-            for doc_id, metadata in zip(ids, page["metadatas"] or [], strict=True):
-                if doc_id not in found:
-                    owner = str((metadata or {}).get("owner", ""))
-                    owners.setdefault(owner, []).append(doc_id)
+        client = self._chroma
         removed = kept = 0
-        for owner, orphans in sorted(owners.items()):
-            deleted = sorted(proven(owner, orphans))
-            kept += len(orphans) - len(deleted)
-            if deleted:
-                self._guarded(functools.partial(collection.delete, ids=deleted))
-                removed += len(deleted)
-                removed_from(owner, deleted)
-            left = self._guarded(
-                functools.partial(
-                    collection.get, where={"owner": {"$eq": owner}}, include=[], limit=1
-                )
+        dropped = False
+        for name in self._names():
+            if not name.startswith(_MEMBER_PREFIX):
+                continue
+            collection = self._guarded(
+                functools.partial(client.get_collection, name, embedding_function=None)
             )
+            owners: dict[str, list[str]] = {}
+            offset = 0
+            while True:
+                page = self._guarded(
+                    functools.partial(
+                        collection.get, include=["metadatas"], limit=_PAGE, offset=offset
+                    )
+                )
+                ids = list(page["ids"])
+                if not ids:
+                    break
+                offset += len(ids)
+                found = existing(ids)
+                for doc_id, metadata in zip(ids, page["metadatas"] or [], strict=True):
+                    if doc_id not in found:
+                        owner = str((metadata or {}).get("owner", ""))
+                        owners.setdefault(owner, []).append(doc_id)
+            for owner, orphans in sorted(owners.items()):
+                deleted = sorted(proven(owner, orphans))
+                kept += len(orphans) - len(deleted)
+                if deleted:
+                    self._guarded(functools.partial(collection.delete, ids=deleted))
+                    removed += len(deleted)
+                    removed_from(owner, deleted)
+            left = self._guarded(functools.partial(collection.get, include=[], limit=1))
             if not left["ids"]:
+                # Nothing left (a deleted member whose collection outlived them): drop
+                # it, so that compact() removes its files; a write makes it again.
+                owner = str((collection.metadata or {}).get("owner", ""))
+                self._members.pop(owner, None)
+                self._drop_collection(name)
                 removed_from(owner, None)
+                dropped = True
+        if dropped:
+            self.compact()
         return removed, kept
 
     def close(self) -> None:
-        self._shared = None
+        self._members.clear()
         client, self._client = self._client, None
         if client is None:
             return
@@ -615,6 +707,12 @@ class ChromaVectorIndex:
         # connection pools open after close().
         for session in _sessions(client):
             session.close()
+
+
+def _segment_directory(path: Path) -> bool:
+    """Whether a path in embedded Chroma's directory is a segment's (named by a UUID)."""
+    name = path.name
+    return path.is_dir() and len(name) == 36 and name.count("-") == 4
 
 
 def _not_found(error: BaseException) -> bool:

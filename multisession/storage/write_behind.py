@@ -19,9 +19,10 @@ One timer flushes both. Repair belongs here too: it writes what a failed or kill
 write left out of the vector index, from the vectors SQL keeps next to each memory.
 
 A Chroma index holds only the users above the exact-search limit (see
-:mod:`.indexed_users`): a smaller user's write is marked indexed in SQL and goes no
-further, since their searches read the vectors from SQL. The write that takes a user
-past the limit copies all of that user's vectors from SQL into the shared index.
+:mod:`.indexed_users`), each in a collection of their own: a smaller user's write is
+marked indexed in SQL and goes no further, since their searches read the vectors from
+SQL. The write that takes a user past the limit copies all of that user's vectors from
+SQL into their new collection.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy.typing as npt
 
 from ..embeddings.base import Embedder
 from ..records import IndexRow, Memory
-from .indexed_users import SHARED_LAYOUT, IndexedUsers
+from .indexed_users import MEMBER_LAYOUT, SHARED_LAYOUT, IndexedUsers
 from .schema import from_bytes, to_bytes
 from .sql_store import SQLStore
 from .vector_index import VectorIndex
@@ -415,30 +416,39 @@ class WriteBehind:
         return count
 
     def upgrade_layout(self) -> int:
-        """Move a store's vectors from per-user collections to the shared one.
+        """Move a store's vectors from an earlier layout to a collection per member.
 
-        Stores written before kept one Chroma collection per user. Every vector is in
-        SQL as well, so the old collections are dropped and the users above the
-        exact-search limit are indexed again from SQL (by :meth:`reindex_pending`,
+        Stores written before kept one Chroma collection per user, or one collection
+        shared by every user above the exact-search limit. Every vector is in SQL as
+        well, so the old collections are dropped (and their bytes removed) and the
+        users above the limit are indexed again from SQL (by :meth:`reindex_pending`,
         which the engine runs on open, or :meth:`repair`). Crash-safe: the memories
         are marked as not indexed before any collection is dropped, and the new layout
         is recorded last, so an interrupted upgrade runs again on the next open.
-        Returns how many per-user collections were dropped.
+        Returns how many collections were dropped.
         """
         if self.members is None or not isinstance(self._vectors, ChromaVectorIndex):
             return 0
-        if self.members.layout() == SHARED_LAYOUT:
+        layout = self.members.layout()
+        if layout == MEMBER_LAYOUT:
             return 0
         legacy = self._vectors.legacy_collections()
         if legacy:
-            self.members.unmark(None)
+            if layout == SHARED_LAYOUT:
+                # Only members had vectors in the shared collection.
+                for user_id in self.members.users():
+                    self.members.unmark(user_id)
+            else:
+                self.members.unmark(None)
             for name in legacy:
                 self._vectors.drop_legacy(name)
             logger.info(
-                "moved the vector index to one shared collection (%d per-user collections "
-                "dropped; vectors are indexed again from SQL)",
+                "moved the vector index to a collection per user above the exact-search "
+                "limit (%d earlier collections dropped; vectors are indexed again from SQL)",
                 len(legacy),
             )
+        # Also after an upgrade killed between dropping and compacting.
+        self._vectors.compact()
         self.members.set_layout()
         return len(legacy)
 
@@ -508,11 +518,8 @@ class WriteBehind:
                     self._store.forget_deletions(collection_name(user_id), None)
                     if self.members is not None:
                         self.members.remove(user_id)
-                    if held and isinstance(self._vectors, ChromaVectorIndex):
-                        # Chroma keeps deleted vectors in its files: rebuild without them.
-                        self._vectors.reset()
-                        self.check_index()
-                    elif held:
+                    if held:
+                        # Chroma keeps a deleted collection's bytes in its files.
                         self._vectors.compact()
                 except Exception:
                     self.events["vector_delete_failed"] += 1

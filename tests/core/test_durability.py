@@ -16,13 +16,13 @@ import chromadb
 from multisession import MemoryEngine, RetrievalConfig
 from multisession.storage.indexed_users import IndexedUsers
 from multisession.storage.sql_store import SQLStore
-from multisession.storage.vectors import SHARED_COLLECTION
+from multisession.storage.vectors import member_collection
 
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 
 
 def vector_ids(store_dir: Path, user_id: str) -> set[str]:
-    """The user's ids in the shared collection, found by the keyed tag the store gives."""
+    """The user's ids in their collection, found by the keyed tag the store gives."""
     if not (store_dir / "chroma" / "chroma.sqlite3").exists():
         return set()
     store = SQLStore(f"sqlite:///{store_dir / 'memory.db'}")
@@ -32,7 +32,7 @@ def vector_ids(store_dir: Path, user_id: str) -> set[str]:
         store.close()
     client = chromadb.PersistentClient(path=str(store_dir / "chroma"))
     try:
-        collection = client.get_collection(SHARED_COLLECTION)
+        collection = client.get_collection(member_collection(owner))
     except Exception:
         return set()
     return set(collection.get(where={"owner": owner}, include=[])["ids"])

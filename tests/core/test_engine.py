@@ -25,7 +25,6 @@ from multisession import (
     RetrievalConfig,
     TemporalConfig,
 )
-from multisession.storage.vectors import SHARED_COLLECTION
 
 UTC = timezone.utc
 
@@ -230,16 +229,18 @@ def test_delete_user_removes_every_trace(fresh_engine, backend, minilm):
         fresh_engine.delete_user("alice")
     fresh_engine.close()
 
-    # Besides the collection shared by users above the exact-search limit (bob, when the
+    # Besides the collection of each user above the exact-search limit (bob's, when the
     # limit is 0), only the index's marker of the store it belongs to (no user data): a
     # collection on a server, a file beside embedded Chroma's own.
     if backend["directory"] or backend["vector_url"]:
         marker = {"multisession-store"} if backend["vector_url"] else set()
-        shared = {SHARED_COLLECTION} if backend.get("exact_vector_limit") == 0 else set()
-        assert collection_names(backend) == shared | marker
-        if shared:
+        members = {name for name in collection_names(backend) if name.startswith("ms-v-")}
+        assert len(members) == (1 if backend.get("exact_vector_limit") == 0 else 0)
+        assert collection_names(backend) == members | marker
+        if members:
             client = chromadb.PersistentClient(path=str(Path(backend["directory"]) / "chroma"))
-            assert client.get_collection(SHARED_COLLECTION).get(include=[])["ids"] == [bob.id]
+            (bobs,) = members
+            assert client.get_collection(bobs).get(include=[])["ids"] == [bob.id]
     else:  # pgvector: the vectors were columns of the deleted rows
         sql = sa.create_engine(backend["sql_url"])
         with sql.connect() as conn:

@@ -1,10 +1,11 @@
-"""The embedded vector index: one shared collection for the users above the exact limit.
+"""The embedded vector index: a collection per user above the exact limit.
 
 Users at or below ``exact_vector_limit`` are searched exactly from SQL and never reach
-Chroma; the users above it share one collection, filtered by a keyed owner hash inside
-every query. These tests set the limit low so that users cross it, attack the owner
-filter with identical memories of two users, and upgrade a store laid out the earlier
-way (one collection per user) on open.
+Chroma; each user above it has a collection named by a keyed owner hash, and every
+vector carries that tag. These tests set the limit low so that users cross it, attack
+the isolation with identical memories of two users, and upgrade a store laid out the
+earliest way (one collection per user, for every user) on open. The layout of the
+previous release (one collection shared by those users) is in test_member_vectors.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from multisession import MemoryEngine, RetrievalConfig
-from multisession.storage.vectors import SHARED_COLLECTION, collection_name
+from multisession.storage.vectors import collection_name, member_collection
 
 SEMANTIC = RetrievalConfig(bm25_weight=0)
 
@@ -46,13 +47,19 @@ def collection_names(store_dir: Path) -> set[str]:
     return {c if isinstance(c, str) else c.name for c in client.list_collections()}
 
 
-def shared_entries(store_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every vector of the shared collection: id -> metadata."""
-    if SHARED_COLLECTION not in collection_names(store_dir):
-        return {}
-    collection = chroma_client(store_dir).get_collection(SHARED_COLLECTION)
-    got = collection.get(include=["metadatas"])
-    return dict(zip(got["ids"], got["metadatas"], strict=True))
+def member_names(store_dir: Path) -> set[str]:
+    """The collections of users above the exact limit."""
+    return {name for name in collection_names(store_dir) if name.startswith("ms-v-")}
+
+
+def indexed_entries(store_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every vector of every member's collection: id -> metadata."""
+    entries: dict[str, dict[str, Any]] = {}
+    client = chroma_client(store_dir)
+    for name in member_names(store_dir):
+        got = client.get_collection(name).get(include=["metadatas"])
+        entries.update(zip(got["ids"], got["metadatas"], strict=True))
+    return entries
 
 
 def test_users_below_the_limit_never_reach_chroma(store_dir, minilm, clock):
@@ -82,11 +89,11 @@ def test_crossing_the_limit_copies_the_users_vectors_from_sql(store_dir, minilm,
         assert engine._vectors is not None
         assert engine._vectors.ids("alice") == {m.id for m in [*first, later]}
         hits = engine.search("alice", "food allergy", k=1, config=SEMANTIC)
-        assert engine.indexes.cached_vectors("alice") is None  # the shared index answered
+        assert engine.indexes.cached_vectors("alice") is None  # her collection answered
         assert hits[0].memory.id == first[0].id
         assert hits[0].breakdown.vector_rank == 1
         assert engine.stats()["pending_vectors"] == 0
-    assert set(shared_entries(store_dir)) == {m.id for m in [*first, later]}
+    assert set(indexed_entries(store_dir)) == {m.id for m in [*first, later]}
 
 
 def test_identical_memories_of_another_user_are_never_returned(store_dir, minilm, clock):
@@ -103,7 +110,7 @@ def test_identical_memories_of_another_user_are_never_returned(store_dir, minilm
             assert all(hit.breakdown.vector_rank is not None for hit in hits)
         only_theirs = engine.search("mallory", "again", k=40, config=RetrievalConfig(bm25_weight=0))
         assert {hit.memory.id for hit in only_theirs}.isdisjoint(mine)
-    entries = shared_entries(store_dir)
+    entries = indexed_entries(store_dir)
     owners = {entries[i]["owner"] for i in mine} | {entries[i]["owner"] for i in theirs}
     assert len(owners) == 2
     # Nothing of the user or the content in Chroma: a keyed tag, kind and time only.
@@ -111,9 +118,17 @@ def test_identical_memories_of_another_user_are_never_returned(store_dir, minilm
     assert "alice" not in stored and "mallory" not in stored and "peanuts" not in stored
     for owner in owners:
         assert owner not in {collection_name("alice")[3:], collection_name("mallory")[3:]}
+    # A collection each, named by the keyed tag (not by the user id or its plain hash),
+    # holding that user's vectors and no one else's.
+    names = member_names(store_dir)
+    assert names == {member_collection(owner) for owner in owners}
+    client = chroma_client(store_dir)
+    held = [set(client.get_collection(name).get(include=[])["ids"]) for name in names]
+    assert sorted(held, key=len) == sorted([mine, set(entries) - mine], key=len)
+    assert not any("alice" in name or "mallory" in name for name in names)
 
 
-def test_a_conversation_filter_is_applied_inside_the_shared_index(store_dir, minilm, clock):
+def test_a_conversation_filter_is_applied_inside_the_vector_index(store_dir, minilm, clock):
     with MemoryEngine(store_dir, embedder=minilm, clock=clock, exact_vector_limit=2) as engine:
         engine.add_many("alice", [{"content": n, "conversation_id": "c1"} for n in NOTES[:4]])
         wanted = engine.add_many(
@@ -123,16 +138,16 @@ def test_a_conversation_filter_is_applied_inside_the_shared_index(store_dir, min
         engine.flush_vectors()
         hits = engine.search("alice", "food allergy", k=10, conversation_id="c2", config=SEMANTIC)
         assert hits and {hit.memory.id for hit in hits} <= {m.id for m in wanted}
-    conversations = {entry.get("conversation_id") for entry in shared_entries(store_dir).values()}
+    conversations = {entry.get("conversation_id") for entry in indexed_entries(store_dir).values()}
     assert "c1" not in conversations and "c2" not in conversations  # keyed tags only
 
 
-def test_deleting_removes_vectors_from_the_shared_collection(store_dir, minilm, clock):
+def test_deleting_removes_vectors_from_the_members_collections(store_dir, minilm, clock):
     with MemoryEngine(store_dir, embedder=minilm, clock=clock, exact_vector_limit=2) as engine:
         alice = {m.id for m in engine.add_many("alice", NOTES)}
         bob = [m.id for m in engine.add_many("bob", NOTES)]
         engine.flush_vectors()
-        assert set(shared_entries(store_dir)) == alice | set(bob)
+        assert set(indexed_entries(store_dir)) == alice | set(bob)
 
         engine.delete_user("alice")
         engine.delete("bob", bob[0])
@@ -140,20 +155,21 @@ def test_deleting_removes_vectors_from_the_shared_collection(store_dir, minilm, 
         assert engine._vectors.ids("alice") == set()
 
         assert engine.repair().orphans_removed == 0  # nothing was left behind
-    assert set(shared_entries(store_dir)) == set(bob[1:])
+    assert set(indexed_entries(store_dir)) == set(bob[1:])
     chroma_file = (store_dir / "chroma" / "chroma.sqlite3").read_bytes()
-    # A deleted user's vectors were marked deleted in Chroma's files: the collection was
-    # rebuilt from SQL without them, and no byte of theirs is left.
+    # A deleted user's collection was dropped and Chroma's file rewritten: no byte of
+    # theirs is left (test_member_vectors.py scans every file, with HNSW files on disk).
     assert not any(memory_id.encode() in chroma_file for memory_id in alice)
     assert all(memory_id.encode() in chroma_file for memory_id in bob[1:])
 
 
-def test_repair_reindexes_what_the_shared_collection_lost(store_dir, minilm, clock):
+def test_repair_reindexes_what_a_members_collection_lost(store_dir, minilm, clock):
     with MemoryEngine(store_dir, embedder=minilm, clock=clock, exact_vector_limit=2) as engine:
         ids = [m.id for m in engine.add_many("alice", NOTES)]
         engine.add_many("bob", NOTES[:2])  # below the limit: not in Chroma
         engine.flush_vectors()
-    chroma_client(store_dir).get_collection(SHARED_COLLECTION).delete(ids=ids[:3])
+    (only,) = member_names(store_dir)  # alice's
+    chroma_client(store_dir).get_collection(only).delete(ids=ids[:3])
 
     with MemoryEngine(
         store_dir, embedder=minilm, clock=clock, exact_vector_limit=2, repair_on_open=False
@@ -184,7 +200,7 @@ def write_earlier_layout(store_dir: Path, dimension: int, embedder_name: str) ->
     """Lay out the vector index as earlier stores did, from the vectors SQL holds.
 
     One collection per user, named by ``collection_name``, every memory's vector in it,
-    and no record in SQL of the shared layout nor of who joined it.
+    and no record in SQL of a later layout nor of who joined it.
     """
     with sqlite3.connect(store_dir / "memory.db") as database:
         rows = database.execute(
@@ -208,7 +224,7 @@ def write_earlier_layout(store_dir: Path, dimension: int, embedder_name: str) ->
 
 
 @pytest.mark.parametrize("interrupted", [False, True])
-def test_a_store_with_a_collection_per_user_moves_to_the_shared_one(
+def test_a_store_with_a_collection_per_user_moves_to_collections_per_member(
     store_dir, minilm, clock, interrupted
 ):
     users = {"alice": NOTES, "bob": NOTES[:2], "carol": NOTES[2:7]}
@@ -237,14 +253,15 @@ def test_a_store_with_a_collection_per_user_moves_to_the_shared_one(
             for user_id in users
             for query in QUERIES
         }
-        assert engine.indexes.cached_vectors("alice") is None  # through the shared index
+        assert engine.indexes.cached_vectors("alice") is None  # through her collection
         assert engine.indexes.cached_vectors("bob") == 2  # exactly, from SQL
         assert engine.stats()["pending_vectors"] == 0
         alice = {m.id for m in engine.list("alice", limit=100)}
         carol = {m.id for m in engine.list("carol", limit=100)}
 
     assert after == before
-    assert collection_names(store_dir) == {SHARED_COLLECTION}
-    assert set(shared_entries(store_dir)) == alice | carol  # only the users above 4
+    assert len(collection_names(store_dir)) == 2  # alice's and carol's, nobody else's
+    assert member_names(store_dir) == collection_names(store_dir)
+    assert set(indexed_entries(store_dir)) == alice | carol  # only the users above 4
     with MemoryEngine(store_dir, embedder=minilm, clock=clock, exact_vector_limit=4) as engine:
         assert engine.repair().reindexed == 0
