@@ -15,6 +15,12 @@ scan that gives up early (``hnsw.max_scan_tuples``), falls back to the exact ord
 the user's own rows, which the primary key ``(user_id, id)`` reads directly: the answer
 is never short of what an exact search returns. Users up to ``exact_vector_limit`` are
 searched in process anyway, as on SQLite; this index serves the larger ones.
+
+Every statement gets a plan for its own values (``plan_cache_mode = force_custom_plan``
+on each connection): a generic plan of a prepared statement sees ``user_id = $1``, sizes
+every user as the average one and reads a big user's rows through the key, not the index.
+A partial HNSW index per big user was measured against this one shared index
+(``benchmarks/pgvector_filtered.py``) and is not used: see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -143,7 +149,14 @@ class PgVectorIndex:
         self._iterative = iterative
         self._column = sa.column(COLUMN, _Vector())
         # Session settings of every new connection, so a query is one round trip.
-        searching = [f"SET hnsw.ef_search = {int(ef_search)}"]
+        # Custom plans only: psycopg prepares a statement after its fifth run on a
+        # connection, and PostgreSQL then tends to a generic plan, which cannot know
+        # that ``user_id = $1`` names a big user and reads the user's rows by key
+        # instead of the HNSW index (benchmarks/pgvector_filtered.py measures it).
+        searching = [
+            f"SET hnsw.ef_search = {int(ef_search)}",
+            "SET plan_cache_mode = force_custom_plan",
+        ]
         if iterative:
             searching.append("SET hnsw.iterative_scan = relaxed_order")
 

@@ -215,3 +215,41 @@ def test_a_dropped_server_connection_is_replaced_before_use(pgvector_url, minilm
         monkeypatch.setattr(_connections, "PING_AFTER_IDLE", 0.0)  # idle long enough
         assert [hit.memory.content for hit in engine.search("alice", "Oslo")] == ["I live in Oslo"]
         assert engine.get("alice", engine.list("alice")[0].id).content == "I live in Oslo"
+
+
+def test_a_big_users_repeated_search_keeps_using_the_hnsw_index(pgvector_url, minilm, open_engine):
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((600, minilm.dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    class Table:
+        """Precomputed vectors by text (the embedding service, outside the project)."""
+
+        name = "table-embedder"
+        dimension = minilm.dimension
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            return np.stack([vectors[int(text.split()[-1])] for text in texts])
+
+    engine = open_engine(
+        directory=None, sql_url=pgvector_url, embedder=Table(), exact_vector_limit=0
+    )
+    engine.add_many("alice", [f"note number {i}" for i in range(400)])
+    for user in range(40):  # many small users: the average user is small
+        engine.add_many(f"user-{user}", [f"note number {400 + 5 * user + i}" for i in range(5)])
+    with engine._store.engine.connect() as conn:  # as autovacuum would, later
+        conn.exec_driver_sql("ANALYZE ms_memories")
+        conn.commit()
+    # Past psycopg's fifth run a statement is prepared, past PostgreSQL's fifth a
+    # generic plan may take over: search more often than both on one connection.
+    for probe in range(12):
+        found = engine.search("alice", "x", k=10, config=SEMANTIC, query_vector=vectors[probe])
+        assert found[0].memory.content == f"note number {probe}"
+    with engine._store.engine.connect() as conn:  # the pool's one connection
+        prepared = conn.exec_driver_sql(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%<=>%%' AND statement NOT LIKE '%%+ 0%%'"
+        ).all()
+    # Each run was planned for 'alice' herself, never as a generic plan that sizes her
+    # as the average user and so reads her rows by key instead of the HNSW index.
+    assert prepared and all(generic == 0 and custom > 0 for generic, custom in prepared)
