@@ -11,9 +11,14 @@ vectors, and queried through :meth:`PgVectorIndex.query` (the SQL the backend se
 * index build time and size (``pg_relation_size``);
 * for each big user's queries, k=10, p50/p95 latency and recall@10 against the exact
   order (the same query with the index kept out, as the backend's own fallback);
-* whether the planner uses the partial index for the backend's parameterised query,
-  with custom and with generic plans (a generic plan sees ``user_id = $1`` and cannot
-  prove a partial index's predicate), and how many generic plans the server chose.
+* each index with the connection's ``plan_cache_mode`` left at ``auto`` (psycopg
+  prepares a statement after its fifth run, and PostgreSQL may then switch it to a
+  generic plan) and at ``force_custom_plan`` (what the backend sets), the latter at
+  each ``--ef-search``; the index scans each run made (``pg_stat_user_indexes``) and
+  the generic and custom plans its prepared statements got;
+* which index the planner picks for the parameterised query under a custom and a
+  generic plan (a generic plan sees ``user_id = $1``: it cannot prove a partial
+  index's predicate, and sizes every user as the average one).
 
 Usage::
 
@@ -101,6 +106,7 @@ def _measure(
     k: int,
     rounds: int,
     custom: bool,
+    ef_search: int,
 ) -> tuple[list[float], float, str]:
     from multisession.records import MemoryFilter
 
@@ -112,6 +118,7 @@ def _measure(
     def plan_cache(dbapi_connection: Any, _record: Any) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute(f"SET plan_cache_mode = {mode}")
+            cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
         dbapi_connection.commit()
 
     sa.event.listen(settings, "connect", plan_cache)
@@ -208,7 +215,7 @@ def _server_plans(engine: Any) -> str:
 
 def _report(name: str, times: list[float], recall: float, build: float, size: int) -> None:
     print(
-        f"  {name:<34} {percentile(times, 50):8.2f} {percentile(times, 95):8.2f} "
+        f"  {name:<44} {percentile(times, 50):8.2f} {percentile(times, 95):8.2f} "
         f"{recall:9.3f} {build:9.1f} {size / 2**20:9.1f}"
     )
 
@@ -223,7 +230,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ef-search", default="100,200", help="hnsw.ef_search values (the backend's is 100)"
+    )
     args = parser.parse_args()
+    efs = [int(value) for value in args.ef_search.split(",")]
 
     from multisession import MemoryEngine
 
@@ -259,16 +270,19 @@ def main() -> None:
             f"(load average {os.getloadavg()[0]:.2f} at start):"
         )
         print(
-            f"  {'index':<34} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} "
+            f"  {'index':<44} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} "
             f"{'build s':>9} {'MiB':>9}"
         )
         results: dict[str, tuple[float, float]] = {}
         notes: list[str] = []
 
         def run(label: str, build: float, size: int) -> None:
-            for custom in (False, True):
-                name = f"{label}, {'custom plans' if custom else 'as sent'}"
-                times, recall, used = _measure(engine, queries, truth, args.k, args.rounds, custom)
+            for custom, ef_search in [(False, 100)] + [(True, ef) for ef in efs]:
+                plans = f"custom plans, ef {ef_search}" if custom else "plan cache auto"
+                name = f"{label}, {plans}"
+                times, recall, used = _measure(
+                    engine, queries, truth, args.k, args.rounds, custom, ef_search
+                )
                 results[name] = (percentile(times, 50), recall)
                 notes.append(f"  {name}: {used}")
                 _report(name, times, recall, build, size)
@@ -294,10 +308,10 @@ def main() -> None:
         plans_partial = _plans(engine, big[0], queries[big[0]][0])
         run(f"(b) partial x{len(big)}", build, _size(engine, names))
 
-        base = results["(a) global, as sent"][0]
-        print("\np50 against (a) global, as sent:")
+        base = results["(a) global, plan cache auto"][0]
+        print("\np50 against (a) global, plan cache auto (the backend before custom plans):")
         for name, (p50, recall) in results.items():
-            print(f"  {name:<34} {base / p50:6.2f}x faster   recall {recall:.3f}")
+            print(f"  {name:<44} {base / p50:6.2f}x faster   recall {recall:.3f}")
         print("\nplanner, the query with user_id = $1 (EXPLAIN EXECUTE of a prepared one):")
         for label, plans in (("(a)", plans_global), ("(b)", plans_partial)):
             for mode, used in plans.items():
