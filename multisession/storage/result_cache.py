@@ -17,6 +17,14 @@ never shows user ids; the whole key also holds the query, filters, settings and 
 Values are JSON, never pickles: a cache that anyone else can write to cannot make a
 process run code. A Redis that fails or times out never fails a search: it is
 counted in ``events`` (``cache_failed``) and the search runs uncached.
+
+Session windows (a conversation's latest messages) are cached the same way, for
+:class:`~.conversations.ConversationStore`: the key holds the conversation's stamp (its
+message count and newest message id, read from SQL on every window read), so a message
+written by any process makes every older entry unreachable. A conversation is named by
+a keyed hash too. Windows holding a sealed (encrypted at rest) message never come here.
+Deleting a user, or erasing a class of their messages, deletes every entry of theirs
+(results and windows) from Redis, so none stays readable until it expires.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from typing import Any
 
 from .._lru import LRUCache
 from ..errors import ConfigurationError
-from ..records import Memory, ScoreBreakdown
+from ..records import Memory, Message, ScoreBreakdown
 from .sql_store import SQLStore
 
 __all__ = ["ResultCache"]
@@ -95,11 +103,84 @@ class ResultCache:
         self._secret = secret.encode()
         self._prefix = f"ms:{secret[:12]}:{_FORMAT}:"
 
+    def _hash(self, text: str) -> str:
+        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+
     def key(self, user_id: str, version: int, parts: Sequence[Any]) -> str:
         """The entry's key for one search of a user at one version."""
-        user = hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
         search = hashlib.sha256(repr(tuple(parts)).encode()).hexdigest()[:32]
-        return f"{self._prefix}{user}:{version}:{search}"
+        return f"{self._prefix}{self._hash(user_id)}:{version}:{search}"
+
+    def _window_key(self, user_id: str, conversation_id: str, stamp: tuple[int, str | None]) -> str:
+        # ":w:" cannot be a version (an integer): windows and results never share a key.
+        conversation = self._hash(conversation_id)
+        version = self._hash(repr(stamp))
+        return f"{self._prefix}{self._hash(user_id)}:w:{conversation}:{version}"
+
+    def get_window(
+        self, user_id: str, conversation_id: str, stamp: tuple[int, str | None]
+    ) -> list[Message] | None:
+        """A conversation's cached window at this stamp, or None (not cached, or failed).
+
+        Counted as ``window_hit`` or ``window_miss`` in ``events``.
+        """
+        try:
+            raw = self._client.get(self._window_key(user_id, conversation_id, stamp))
+        except Exception:
+            self._failed("reading a window from")
+            return None
+        if raw is not None:
+            try:
+                window = [_message(item) for item in json.loads(raw)]
+            except (ValueError, KeyError, TypeError):
+                window = None  # not ours, or damaged: loaded again and overwritten
+            if window is not None:
+                self.events["window_hit"] += 1
+                return window
+        self.events["window_miss"] += 1
+        return None
+
+    def put_window(
+        self,
+        user_id: str,
+        conversation_id: str,
+        stamp: tuple[int, str | None],
+        window: Sequence[Message],
+    ) -> None:
+        """Cache a conversation's window at this stamp for ``ttl`` seconds.
+
+        The caller never passes a window holding a sealed message.
+        """
+        value = json.dumps([message.to_dict() for message in window])
+        try:
+            self._client.set(self._window_key(user_id, conversation_id, stamp), value, ex=self._ttl)
+        except Exception:
+            self._failed("writing a window to")
+
+    def forget_conversation(self, user_id: str, conversation_id: str) -> None:
+        """Delete a conversation's cached windows, at every stamp, from Redis."""
+        user, conversation = self._hash(user_id), self._hash(conversation_id)
+        self._delete_matching(f"{self._prefix}{user}:w:{conversation}:*")
+
+    def forget_user(self, user_id: str) -> None:
+        """Delete every entry of a user (results and windows) from Redis and memory."""
+        user = self._hash(user_id)
+        prefix = f"{self._prefix}{user}:"
+        self._local.discard_where(lambda key: key.startswith(prefix))
+        self._delete_matching(prefix + "*")
+
+    def _delete_matching(self, pattern: str) -> None:
+        try:
+            batch: list[Any] = []
+            for key in self._client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self._client.delete(*batch)
+                    batch.clear()
+            if batch:
+                self._client.delete(*batch)
+        except Exception:
+            self._failed("deleting entries from")
 
     def get(self, key: str) -> list[tuple[Memory, ScoreBreakdown]] | None:
         """The cached hits, or None (not cached, or Redis failed)."""
@@ -151,11 +232,25 @@ class ResultCache:
 
     def _failed(self, doing: str) -> None:
         self.events["cache_failed"] += 1
-        logger.warning("%s the Redis cache failed; searching without it", doing, exc_info=True)
+        logger.warning("%s the Redis cache failed; going on without it", doing, exc_info=True)
 
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _message(item: dict[str, Any]) -> Message:
+    """A message back from :meth:`Message.to_dict` (every field it writes)."""
+    return Message(
+        role=item["role"],
+        content=item["content"],
+        created_at=datetime.fromisoformat(item["created_at"]),
+        id=item["id"],
+        conversation_id=item["conversation_id"],
+        metadata=item["metadata"],
+        sensitivity=item["sensitivity"],
+        detectors=tuple(item["detectors"]),
+    )
 
 
 def _memory(item: dict[str, Any]) -> Memory:
