@@ -24,7 +24,9 @@ message count and newest message id, read from SQL on every window read), so a m
 written by any process makes every older entry unreachable. A conversation is named by
 a keyed hash too. Windows holding a sealed (encrypted at rest) message never come here.
 Deleting a user, or erasing a class of their messages, deletes every entry of theirs
-(results and windows) from Redis, so none stays readable until it expires.
+(results and windows) from Redis, so none stays readable until it expires; clearing a
+conversation deletes its windows. Each user has an index of their keys in Redis for
+that, so nothing scans the whole of Redis.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from .._lru import LRUCache
 from ..errors import ConfigurationError
@@ -51,6 +53,9 @@ logger = logging.getLogger("multisession")
 
 #: The format of cached values; a new one never reads entries of an older one.
 _FORMAT = "1"
+
+#: Seconds by which the clocks of the machines sharing a Redis may disagree.
+_CLOCK_MARGIN = 300
 
 
 class ResultCache:
@@ -152,33 +157,59 @@ class ResultCache:
         The caller never passes a window holding a sealed message.
         """
         value = json.dumps([message.to_dict() for message in window])
+        key = self._window_key(user_id, conversation_id, stamp)
+        self._write(key, value, "writing a window to")
+
+    def _write(self, key: str, value: str, doing: str) -> None:
+        """Set an entry and list it in its user's index, in one round trip.
+
+        The index (a sorted set by the time each entry was put) is what deleting a
+        user's or a conversation's entries reads, instead of scanning all of Redis.
+        Members older than the TTL, with a margin for clocks of other machines, are
+        trimmed as entries are put, so it holds about one TTL's worth of keys.
+        """
+        user = key[len(self._prefix) : len(self._prefix) + 32]
+        index, now = self._index_key(user), time.time()
         try:
-            self._client.set(self._window_key(user_id, conversation_id, stamp), value, ex=self._ttl)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(key, value, ex=self._ttl)
+            pipe.zadd(index, {key: now})
+            pipe.zremrangebyscore(index, "-inf", now - 2 * self._ttl - _CLOCK_MARGIN)
+            pipe.expire(index, 2 * self._ttl + _CLOCK_MARGIN)
+            pipe.execute()
         except Exception:
-            self._failed("writing a window to")
+            self._failed(doing)
+
+    def _index_key(self, user: str) -> str:
+        return f"{self._prefix}{user}:keys"
 
     def forget_conversation(self, user_id: str, conversation_id: str) -> None:
         """Delete a conversation's cached windows, at every stamp, from Redis."""
         user, conversation = self._hash(user_id), self._hash(conversation_id)
-        self._delete_matching(f"{self._prefix}{user}:w:{conversation}:*")
+        marker = f":w:{conversation}:".encode()
+        self._delete(user, lambda key: marker in key, whole_index=False)
 
     def forget_user(self, user_id: str) -> None:
         """Delete every entry of a user (results and windows) from Redis and memory."""
         user = self._hash(user_id)
         prefix = f"{self._prefix}{user}:"
         self._local.discard_where(lambda key: key.startswith(prefix))
-        self._delete_matching(prefix + "*")
+        self._delete(user, lambda key: True, whole_index=True)
 
-    def _delete_matching(self, pattern: str) -> None:
+    def _delete(self, user: str, chosen: Callable[[bytes], bool], *, whole_index: bool) -> None:
+        index = self._index_key(user)
         try:
-            batch: list[Any] = []
-            for key in self._client.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    self._client.delete(*batch)
-                    batch.clear()
-            if batch:
-                self._client.delete(*batch)
+            listed = cast(list[bytes], self._client.zrange(index, 0, -1))
+            keys = [key for key in listed if chosen(key)]
+            pipe = self._client.pipeline(transaction=False)
+            for start in range(0, len(keys), 1000):
+                batch = keys[start : start + 1000]
+                pipe.delete(*batch)
+                if not whole_index:
+                    pipe.zrem(index, *batch)
+            if whole_index:
+                pipe.delete(index)
+            pipe.execute()
         except Exception:
             self._failed("deleting entries from")
 
@@ -218,10 +249,7 @@ class ResultCache:
             [{"memory": memory.to_dict(), "score": score.to_dict()} for memory, score in hits]
         )
         self._remember(key, value)
-        try:
-            self._client.set(key, value, ex=self._ttl)
-        except Exception:
-            self._failed("writing")
+        self._write(key, value, "writing")
 
     def _remember(self, key: str, raw: bytes | str) -> None:
         self._local.put(key, (time.monotonic() + self._ttl, raw))

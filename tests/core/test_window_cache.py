@@ -21,13 +21,22 @@ from multisession.privacy.keys import MasterKey
 KEY = MasterKey.from_bytes(bytes(range(32)))
 
 
-def everything_in(url: str) -> bytes:
-    """Every key and value in the Redis database, joined."""
+def entries(url: str) -> dict[bytes, bytes]:
+    """Every key in the Redis database and its value (a sorted set's members, joined)."""
     client = redis.Redis.from_url(url)
-    keys = client.keys("*")
-    found = b"".join(keys) + b"".join(client.get(key) or b"" for key in keys)
+    found = {
+        key: client.get(key) or b""
+        if client.type(key) == b"string"
+        else b" ".join(client.zrange(key, 0, -1))
+        for key in client.keys("*")
+    }
     client.close()
     return found
+
+
+def everything_in(url: str) -> bytes:
+    """Every key and value in the Redis database, joined."""
+    return b" ".join(key + b" " + value for key, value in entries(url).items())
 
 
 def texts(messages) -> list[str]:  # type: ignore[no-untyped-def]
@@ -144,9 +153,13 @@ def test_deleting_a_user_leaves_no_window_of_theirs_in_redis(store_dir, redis_ur
         engine.search(user, city)
     before = everything_in(redis_url)
     assert before.count(b"fly home to Oslo") == 2 and b"I live in Oslo" in before
+    # Keys are ms:<store>:<format>:<user>:...; alice's user part, from her entries.
+    alice = {key.split(b":")[3] for key, value in entries(redis_url).items() if b"Oslo" in value}
+    assert len(alice) == 1
     engine.delete_user("alice")
     after = everything_in(redis_url)
     assert b"Oslo" not in after  # neither windows nor search results
+    assert not any(key.split(b":")[3] in alice for key in entries(redis_url))
     assert after.count(b"fly home to Lisbon") == 2 and b"I live in Lisbon" in after
     engine.close()
 
@@ -169,11 +182,13 @@ def test_erasing_a_class_of_messages_drops_the_windows_that_held_them(store_dir,
 def test_clearing_a_conversation_deletes_its_windows_only(store_dir, redis_url):
     engine = MemoryEngine(store_dir, embedder=None, cache_url=redis_url)
     for conversation in ("trip", "work"):
-        engine.add_messages("alice", conversation, [("user", f"about {conversation}")])
-        engine.get_messages("alice", conversation, last=5)
+        for _ in range(2):  # windows at two stamps
+            engine.add_messages("alice", conversation, [("user", f"about {conversation}")])
+            engine.get_messages("alice", conversation, last=5)
+    assert everything_in(redis_url).count(b"about trip") == 3
     engine.clear_conversation("alice", "trip")
     after = everything_in(redis_url)
-    assert b"about trip" not in after and b"about work" in after
+    assert b"about trip" not in after and after.count(b"about work") == 3
     engine.close()
 
 
@@ -190,7 +205,26 @@ def test_windows_of_conversations_with_the_same_stamp_never_mix(store_dir, redis
     assert texts(other.get_messages("bob", "a", last=5)) == ["bob in a"]
     assert texts(other.get_messages("carol", "a", last=5)) == []
     assert other.events["window_hit"] == 2
-    keys = redis.Redis.from_url(redis_url).keys("*")
-    assert len(keys) == 3 and not any(b"alice" in key or b"bob" in key for key in keys)
+    keys = list(entries(redis_url))  # three windows, and alice's and bob's indexes
+    assert len(keys) == 5 and not any(b"alice" in key or b"bob" in key for key in keys)
+    other.close()
+    engine.close()
+
+
+def test_a_window_from_redis_carries_every_field_of_its_messages(store_dir, redis_url):
+    engine = MemoryEngine(store_dir, embedder=None, cache_url=redis_url)
+    engine.add_messages(
+        "alice",
+        "trip",
+        [
+            {"role": "user", "content": "Mail me at zed@example.org", "metadata": {"n": 1}},
+            {"role": "assistant", "content": "Done.", "metadata": {"tags": ["a", "b"]}},
+        ],
+    )
+    from_sql = engine.get_messages("alice", "trip", last=5)
+    other = MemoryEngine(store_dir, embedder=None, cache_url=redis_url)
+    assert other.get_messages("alice", "trip", last=5) == from_sql
+    assert other.events["window_hit"] == 1
+    assert from_sql[0].detectors and from_sql[0].metadata == {"n": 1}
     other.close()
     engine.close()
