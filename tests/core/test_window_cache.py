@@ -228,3 +228,19 @@ def test_a_window_from_redis_carries_every_field_of_its_messages(store_dir, redi
     assert from_sql[0].detectors and from_sql[0].metadata == {"n": 1}
     other.close()
     engine.close()
+
+
+def test_windows_on_postgresql_are_shared_and_never_stale(pgvector_url, redis_url):
+    writer = MemoryEngine(None, sql_url=pgvector_url, embedder=None, cache_url=redis_url)
+    reader = MemoryEngine(None, sql_url=pgvector_url, embedder=None, cache_url=redis_url)
+    writer.add_messages("alice", "trip", [("user", "I fly to Oslo"), ("assistant", "When?")])
+    from_sql = writer.get_messages("alice", "trip", last=10)
+    assert reader.get_messages("alice", "trip", last=10) == from_sql
+    assert reader.events["window_hit"] == 1
+    writer.add_messages("alice", "trip", [("user", "On Friday")])
+    assert texts(reader.get_messages("alice", "trip", last=10))[-1] == "On Friday"
+    writer.delete_user("alice")
+    assert reader.get_messages("alice", "trip", last=10) == []
+    assert b"Oslo" not in everything_in(redis_url)
+    reader.close()
+    writer.close()
