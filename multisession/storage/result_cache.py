@@ -165,8 +165,8 @@ class ResultCache:
 
         The index (a sorted set by the time each entry was put) is what deleting a
         user's or a conversation's entries reads, instead of scanning all of Redis.
-        Members older than the TTL, with a margin for clocks of other machines, are
-        trimmed as entries are put, so it holds about one TTL's worth of keys.
+        Members put more than twice the TTL ago (plus a margin for the clocks of other
+        machines) are trimmed as entries are put, so it holds a few TTLs' worth of keys.
         """
         user = key[len(self._prefix) : len(self._prefix) + 32]
         index, now = self._index_key(user), time.time()
