@@ -158,11 +158,12 @@ class MemoryEngine(
             default) uses the built-in offline detectors and classes; False stores
             everything unclassified.
         cache_url: ``redis://host:port/db`` of a Redis server that caches search results
-            for every process of the store (``pip install 'multisession[redis]'``);
-            None (the default) caches nothing. An entry belongs to the user's version,
-            which every write bumps in SQL, so no process is ever served a result from
-            before a write; a failing Redis only makes searches uncached.
-        cache_ttl: Seconds a cached search result lives. Within it, the result's ages
+            and session windows for every process of the store (``pip install
+            'multisession[redis]'``); None (the default) caches nothing. An entry belongs
+            to the user's version (a window, to its conversation's message count and
+            newest message), which every write changes in SQL, so no process is ever
+            served one from before a write; a failing Redis only makes reads uncached.
+        cache_ttl: Seconds a cached search result or window lives. Within it, the result's ages
             (temporal weighting) and access counts are those of when it was cached.
         lifecycle: What a write does to older memories: supersede the ones it replaces,
             fold repeats in (see :class:`~multisession.lifecycle.LifecycleConfig`).
@@ -361,6 +362,7 @@ class MemoryEngine(
             self._store.engine,
             classify=self._classify if self.privacy else None,
             cipher=self._store.cipher,
+            window_cache=self._cache,
         )
         self.indexes = UserIndexes(
             self._store,

@@ -3,7 +3,9 @@
 A conversation is a logical thread of one user that may span many sessions and days.
 Messages are stored in full (nothing is archived away), each conversation keeps a rolling
 summary that is refreshed once enough new messages arrived, and an in-process window of
-the latest messages (the session tier) spares SQL round trips on the hot path.
+the latest messages (the session tier) spares SQL round trips on the hot path. With a
+shared window cache (Redis, see :mod:`.result_cache`), a process that has not read a
+window yet finds it there instead of loading it from SQL.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import builtins
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,10 +27,33 @@ from ..records import Conversation, Message
 from .encryption import StoreCipher
 from .schema import UTCDateTime, conversations_table, ensure_user, messages_table, upsert
 
-__all__ = ["ConversationStore", "TextClassifier", "open_state", "seal_state"]
+__all__ = ["ConversationStore", "TextClassifier", "WindowCache", "open_state", "seal_state"]
 
 #: Classifies a message's content: its privacy class and the detectors that fired.
 TextClassifier = Callable[[str], tuple[str, tuple[str, ...]]]
+
+#: A window's stamp: the conversation's message count and newest message id.
+Stamp = tuple[int, str | None]
+
+
+class WindowCache(Protocol):
+    """Windows shared by every process of a store (:class:`.result_cache.ResultCache`)."""
+
+    def get_window(
+        self, user_id: str, conversation_id: str, stamp: Stamp
+    ) -> builtins.list[Message] | None:
+        """The window cached at this stamp, or None."""
+
+    def put_window(
+        self, user_id: str, conversation_id: str, stamp: Stamp, window: Sequence[Message]
+    ) -> None:
+        """Cache the window at this stamp."""
+
+    def forget_conversation(self, user_id: str, conversation_id: str) -> None:
+        """Delete the conversation's windows at every stamp."""
+
+    def forget_user(self, user_id: str) -> None:
+        """Delete every entry of the user."""
 
 
 def _conversation(row: sa.Row[Any], cipher: StoreCipher | None = None) -> Conversation:
@@ -147,6 +172,8 @@ class ConversationStore:
             messages unclassified.
         cipher: Seals the messages of the classes it encrypts and opens them on read
             (see :mod:`.encryption`); None stores and reads plaintext.
+        window_cache: Where windows missing from the process's cache are looked for
+            (and put) before SQL; windows holding a sealed message never go there.
     """
 
     def __init__(
@@ -157,15 +184,17 @@ class ConversationStore:
         max_cached: int = 256,
         classify: TextClassifier | None = None,
         cipher: StoreCipher | None = None,
+        window_cache: WindowCache | None = None,
     ) -> None:
         self._engine = engine
+        self._shared = window_cache
         self._classify = classify
         self._cipher = cipher
         self._window = window
         # (user, conversation) -> ((message count, newest message id), window)
-        self._cache: LRUCache[
-            tuple[str, str], tuple[tuple[int, str | None], builtins.list[Message]]
-        ] = LRUCache(max_cached)
+        self._cache: LRUCache[tuple[str, str], tuple[Stamp, builtins.list[Message]]] = LRUCache(
+            max_cached
+        )
 
     # -- writes ------------------------------------------------------------------------
 
@@ -368,11 +397,19 @@ class ConversationStore:
                 )
             )
         self._cache.discard((user_id, conversation_id))
+        if self._shared is not None:
+            self._shared.forget_conversation(user_id, conversation_id)
         return int(count)
 
     def forget_user(self, user_id: str) -> None:
-        """Drop cached windows of a deleted user (SQL rows go with the user)."""
+        """Drop cached windows of a deleted user (SQL rows go with the user).
+
+        Also called when some of the user's messages were erased: every entry of the
+        user goes from the shared cache too.
+        """
         self._cache.discard_where(lambda key: key[0] == user_id)
+        if self._shared is not None:
+            self._shared.forget_user(user_id)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -433,13 +470,35 @@ class ConversationStore:
             ).first()
         if row is None:
             return []
-        stamp = (int(row[0]), row[1])
+        stamp: Stamp = (int(row[0]), row[1])
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             return list(cached[1])
-        window = self._load(user_id, conversation_id, last=self._window, offset=0)
+        shared = self._shared
+        window = None if shared is None else shared.get_window(user_id, conversation_id, stamp)
+        if window is None:
+            rows = self._latest_rows(user_id, conversation_id, self._window)
+            window = self._messages(rows)
+            # A sealed message stays out of the shared cache: no plaintext there, and no
+            # window short of the messages a process without the key could not open.
+            if shared is not None and all(row.sealed is None for row in rows):
+                shared.put_window(user_id, conversation_id, stamp, window)
         self._cache.put(key, (stamp, window))
         return list(window)
+
+    def _latest_rows(self, user_id: str, conversation_id: str, last: int) -> Any:
+        """The rows of the latest ``last`` messages, oldest first."""
+        statement = (
+            sa.select(messages_table)
+            .where(
+                messages_table.c.user_id == user_id,
+                messages_table.c.conversation_id == conversation_id,
+            )
+            .order_by(messages_table.c.created_at.desc(), messages_table.c.id.desc())
+            .limit(last)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(statement).all()[::-1]
 
     def _load(
         self, user_id: str, conversation_id: str, *, last: int | None, offset: int
@@ -450,14 +509,7 @@ class ConversationStore:
         )
         order = (messages_table.c.created_at, messages_table.c.id)
         if last is not None:
-            statement = (
-                sa.select(messages_table)
-                .where(*where)
-                .order_by(*(column.desc() for column in order))
-                .limit(last)
-            )
-            with self._engine.connect() as conn:
-                return self._messages(conn.execute(statement))[::-1]
+            return self._messages(self._latest_rows(user_id, conversation_id, last))
         statement = sa.select(messages_table).where(*where).order_by(*order).offset(offset)
         with self._engine.connect() as conn:
             return self._messages(conn.execute(statement))

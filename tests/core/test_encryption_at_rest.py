@@ -319,13 +319,15 @@ def test_results_holding_encrypted_memories_are_not_cached_in_redis(open_engine,
     engine.search("alice", "epilepsy strobe lights", k=1, min_relevance=0)
     assert engine.events["cache_hit"] == 0
     client = redis.Redis.from_url(redis_url)
-    values = b"".join(client.get(key) or b"" for key in client.keys("*"))
+    values = b"".join(client.get(key) or b"" for key in client.scan_iter(_type="string"))
     assert b"epilepsy" not in values
     # A result of plain memories only is cached as before.
     engine.search("alice", "green tea", k=1, min_relevance=0)
     engine.search("alice", "green tea", k=1, min_relevance=0)
     assert engine.events["cache_hit"] == 1
-    assert b"green tea" in b"".join(client.get(key) or b"" for key in client.keys("*"))
+    assert b"green tea" in b"".join(
+        client.get(key) or b"" for key in client.scan_iter(_type="string")
+    )
 
 
 def test_forget_class_erases_encrypted_messages_and_keeps_the_rest_readable(tmp_path, clock):
