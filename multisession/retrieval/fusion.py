@@ -85,7 +85,7 @@ def convex_fusion(
     best: the list is normalised by ``max(best, full)`` instead of its best, so a list
     whose best candidate is a weak match (a keyword list that matched one common word
     of a long query) gives a vote in proportion, not a full one. 0 leaves the best as
-    the scale.
+    the scale, and so does a best not above 0.
 
     A list whose best score is its only value (all equal, or not above 0 under
     ``"max"``) gives the candidates holding it 1. An empty list (say, the vector search
@@ -135,7 +135,9 @@ def convex_fusion(
         if not first:
             continue
         high = max(first.values())
-        if full > 0:
+        if high > 0:
+            # A best not above 0 (a term every memory of a tiny store holds) keeps the
+            # rule above: a match BM25 cannot weigh counts in full.
             high = max(high, full)
         low = min(first.values()) if normalisation == "min-max" else 0.0
         span = high - low

@@ -67,6 +67,8 @@ def test_a_list_is_scaled_by_its_full_score_when_its_best_falls_short() -> None:
     assert convex_fusion([keyword, semantic], full_scores=[1.5, 0.0]) == convex_fusion(
         [keyword, semantic]
     )
+    # A best not above 0 (BM25 in a tiny store) still counts in full.
+    assert convex_fusion([[("a", -0.1), ("b", -0.1)]], full_scores=[3.0]) == {"a": 1.0, "b": 1.0}
     with pytest.raises(ValueError, match="full scores"):
         convex_fusion([keyword, semantic], full_scores=[1.0])
 
