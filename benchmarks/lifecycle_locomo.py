@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  [{memory.supersede_reason}] {memory.content[:110]!r}")
         print(f"      by {by.content[:110]!r}" if by is not None else "      (retracted)")
 
-    from multisession.lifecycle.small_talk import is_small_talk
+    from multisession.lifecycle.small_talk import is_follow_up, is_small_talk
 
     gated_talk = [is_small_talk(message) for message in talk]
     print("\nRelevance floor (lifecycle on, default settings)")
@@ -169,7 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tally = locomo.RecallTally(ks=(10,))
         ruled = locomo.RecallTally(ks=(10,))
         for question, ranked in floors_input:
-            kept = [dia_id for dia_id, score in ranked[:10] if score >= floor]
+            # As in search: a follow-up ("And for me?") is not held to the floor.
+            exempt = is_follow_up(question.question)
+            kept = [dia_id for dia_id, score in ranked[:10] if exempt or score >= floor]
             tally.add(question, kept, 0.0)
             gated = floor > 0 and is_small_talk(question.question)
             ruled.add(question, [] if gated else kept, 0.0)

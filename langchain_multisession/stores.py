@@ -374,6 +374,9 @@ class MultiSessionStore(BaseStore):
                 kinds=[self.kind],
                 scope=scope,
                 filter={"store": stored} if stored else None,
+                # A store's search ranks every item, like LangGraph's InMemoryStore: no
+                # relevance floor.
+                min_relevance=0.0,
             )
             for hit in hits[op.offset :]:
                 memory = self._refresh(user_id, hit.memory) if op.refresh_ttl else hit.memory

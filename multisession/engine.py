@@ -46,7 +46,7 @@ from .lifecycle.consolidation import ConsolidationConfig, prefer_summaries
 from .lifecycle.relevance import DEFAULT_MIN_RELEVANCE, relevance
 from .lifecycle.retention import RetentionPolicy
 from .lifecycle.slot_keys import slot_keys
-from .lifecycle.small_talk import is_small_talk
+from .lifecycle.small_talk import is_follow_up, is_small_talk
 from .privacy import PrivacyConfig, SensitivityClassifier
 from .records import Memory, MemoryFilter, MemoryInput, SearchHit
 from .retrieval.config import RetrievalConfig
@@ -806,8 +806,8 @@ class MemoryEngine(
             min_relevance: Keep only hits with this much evidence of relevance (see
                 :func:`~multisession.lifecycle.relevance.relevance`); default: the
                 engine's ``min_relevance``. Above 0, small talk ("hi", "thanks!", see
-                :mod:`~multisession.lifecycle.small_talk`) retrieves nothing; 0 turns
-                both off.
+                :mod:`~multisession.lifecycle.small_talk`) retrieves nothing, and a
+                follow-up ("And for me?") keeps its hits; 0 turns both off.
         """
         started = time.perf_counter()
         user_id = check.check_user_id(user_id)
@@ -847,7 +847,8 @@ class MemoryEngine(
                     query_vector=query_vector,
                 )
             )
-            if floor > 0:
+            # A follow-up ("And for me?") takes its topic from the turn before: no floor.
+            if floor > 0 and not is_follow_up(query):
                 hits = [(doc_id, found) for doc_id, found in hits if relevance(found) >= floor]
             memories = self._store.get_many(user_id, [doc_id for doc_id, _ in hits])
             cached = [

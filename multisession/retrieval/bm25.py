@@ -348,6 +348,42 @@ class BM25Index:
             scores = scores[self._alive[: self._n_slots]]
         return scores
 
+    def full_match_score(self, query_tokens: Sequence[str]) -> float:
+        """The score a document of average length holding each query term once would get.
+
+        With ``tf = 1`` and ``len(d) = avgdl`` a term's BM25 weight is its idf, so this
+        is the query's idf mass: the sum of its terms' idf, duplicates included, a term
+        no document holds counted at the idf of ``df = 0`` (the rarest). A best match
+        far below it matched only a small, common part of the query.
+
+        Args:
+            query_tokens: The query's terms, as :meth:`top_n` takes them.
+
+        Returns:
+            The idf mass, >= 0; 0 for an empty index or query.
+
+        Example:
+            >>> index = BM25Index()
+            >>> index.add("m1", ["alice", "tea"])
+            >>> index.add("m2", ["bob", "coffe"])
+            >>> index.add("m3", ["carol", "juic"])
+            >>> [round(index.full_match_score([term]), 3) for term in ("tea", "milk")]
+            [0.511, 1.946]
+        """
+        _check_query(query_tokens)
+        n_docs = self._n_live
+        if not n_docs:
+            return 0.0
+        total = 0.0
+        for token in query_tokens:
+            term = self._vocab.get(token)
+            df = int(self._df[term]) if term is not None else 0
+            idf = math.log(n_docs - df + 0.5) - math.log(df + 0.5)
+            if idf < 0:
+                idf = self.epsilon * self._average_idf()
+            total += idf
+        return max(total, 0.0)
+
     def top_n(
         self,
         query_tokens: Sequence[str],

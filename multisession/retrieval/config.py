@@ -85,6 +85,13 @@ class RetrievalConfig:
         normalisation: How convex fusion puts each side's scores on ``[0, 1]``:
             ``"max"`` divides by the side's best score, ``"min-max"`` stretches the
             side's candidates over the whole range (see :func:`.fusion.convex_fusion`).
+        keyword_full_match: The share of a query's full keyword score (each of its
+            terms once in a memory of average length: its idf mass, see
+            :meth:`.bm25.BM25Index.full_match_score`) that counts as a full keyword
+            match in convex fusion. The keyword side is normalised by the larger of its
+            best score and this share, so a query whose best keyword match is weak (one
+            common word of several) gives the keyword side a vote in proportion, not
+            the full vote max normalisation would. 0 turns it off.
         rrf_k: The reciprocal rank fusion constant ``k`` (``fusion="rrf"`` only).
         bm25_weight: Weight of the keyword side in the fusion; 0 skips BM25.
         vector_weight: Weight of the vector side in the fusion; 0 skips the vector
@@ -106,6 +113,7 @@ class RetrievalConfig:
     candidate_depth: int = 30
     fusion: Fusion = "convex"
     normalisation: Normalisation = "max"
+    keyword_full_match: float = 0.5
     rrf_k: float = 60.0
     bm25_weight: float = 1.0
     vector_weight: float = 1.0
@@ -148,6 +156,11 @@ class RetrievalConfig:
             _finite(self.slot_boost) and self.slot_boost >= 1.0,
             "RetrievalConfig.slot_boost must be a number >= 1 (1 turns it off), "
             f"got {self.slot_boost!r}",
+        )
+        _require(
+            _finite(self.keyword_full_match) and 0.0 <= self.keyword_full_match <= 1.0,
+            "RetrievalConfig.keyword_full_match must be a number from 0 to 1 (0 turns it "
+            f"off), got {self.keyword_full_match!r}",
         )
         _require(
             _finite(self.rrf_k) and self.rrf_k >= 0,

@@ -68,6 +68,7 @@ def convex_fusion(
     scored: Sequence[Sequence[tuple[str, float]]],
     weights: Sequence[float] | None = None,
     normalisation: Normalisation = "max",
+    full_scores: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Fuse scored lists by a convex combination of their normalised scores.
 
@@ -80,6 +81,12 @@ def convex_fusion(
     - ``"min-max"``: ``(s - min_i) / (max_i - min_i)``, which stretches every list to
       the full range: the list's worst candidate gets 0, however close to the best.
 
+    ``full_scores`` gives each list a score that counts as a full match whatever its
+    best: the list is normalised by ``max(best, full)`` instead of its best, so a list
+    whose best candidate is a weak match (a keyword list that matched one common word
+    of a long query) gives a vote in proportion, not a full one. 0 leaves the best as
+    the scale, and so does a best not above 0.
+
     A list whose best score is its only value (all equal, or not above 0 under
     ``"max"``) gives the candidates holding it 1. An empty list (say, the vector search
     failed) takes no share, so the scale stays ``[0, 1]``. Unlike reciprocal ranks this
@@ -91,6 +98,8 @@ def convex_fusion(
             within one list counts at its first position only.
         weights: One non-negative weight per list, not all zero; all 1.0 when omitted.
         normalisation: ``"max"`` or ``"min-max"``, as above.
+        full_scores: One score per list that counts as a full match (0: none); all 0
+            when omitted.
 
     Returns:
         A dict id -> fused score in ``[0, 1]``, every id of every list included, in order
@@ -111,17 +120,25 @@ def convex_fusion(
         raise ValueError("at least one weight must be > 0")
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+    if full_scores is None:
+        full_scores = [0.0] * len(scored)
+    if len(full_scores) != len(scored):
+        raise ValueError(f"got {len(scored)} score lists but {len(full_scores)} full scores")
     total = float(
         sum(weight for candidates, weight in zip(scored, weights, strict=True) if candidates)
     )
     fused: dict[str, float] = {}
-    for candidates, weight in zip(scored, weights, strict=True):
+    for candidates, weight, full in zip(scored, weights, full_scores, strict=True):
         first: dict[str, float] = {}
         for doc_id, score in candidates:
             first.setdefault(doc_id, score)
         if not first:
             continue
         high = max(first.values())
+        if high > 0:
+            # A best not above 0 (a term every memory of a tiny store holds) keeps the
+            # rule above: a match BM25 cannot weigh counts in full.
+            high = max(high, full)
         low = min(first.values()) if normalisation == "min-max" else 0.0
         span = high - low
         share = weight / total if total > 0 else 0.0

@@ -139,7 +139,7 @@ class HybridSearch:
         asked = asked_slots(query) if settings.slot_boost > 1 else frozenset()
         if where.is_empty:
             # Which memories are current the index knows: no SQL read needed.
-            keyword, semantic, created, slotted = self._candidates(
+            keyword, semantic, created, slotted, full = self._candidates(
                 user_id,
                 version,
                 tokens,
@@ -151,7 +151,7 @@ class HybridSearch:
                 current_only=not where.include_superseded,
                 asked=asked,
             )
-            return rank(keyword, semantic, created, settings, now, dated, k, slotted)
+            return rank(keyword, semantic, created, settings, now, dated, k, slotted, full)
         # A filter that lets most memories through: take unfiltered candidates and keep
         # those SQL says match. The first matches of a ranking are the filtered
         # ranking's first; enough of them give the filtered answer exactly, without
@@ -166,7 +166,7 @@ class HybridSearch:
         )
         width = depth
         while True:
-            keyword, semantic, created, slotted = self._candidates(
+            keyword, semantic, created, slotted, full = self._candidates(
                 user_id, version, tokens, vector, width, unfiltered, None, settings, asked=asked
             )
             ids = {doc_id for doc_id, _ in (*keyword, *semantic)}
@@ -176,15 +176,17 @@ class HybridSearch:
             if (len(kept_keyword) == depth or len(keyword) < width) and (
                 len(kept_semantic) == depth or len(semantic) < width
             ):
-                return rank(kept_keyword, kept_semantic, created, settings, now, dated, k, slotted)
+                return rank(
+                    kept_keyword, kept_semantic, created, settings, now, dated, k, slotted, full
+                )
             if width > depth or len(matching) * _WIDENING < len(ids):
                 break
             width = depth * _WIDENING
         allowed = self._store.filtered_ids(user_id, where)
-        keyword, semantic, created, slotted = self._candidates(
+        keyword, semantic, created, slotted, full = self._candidates(
             user_id, version, tokens, vector, depth, where, allowed, settings, asked=asked
         )
-        return rank(keyword, semantic, created, settings, now, dated, k, slotted)
+        return rank(keyword, semantic, created, settings, now, dated, k, slotted, full)
 
     def _candidates(
         self,
@@ -199,9 +201,10 @@ class HybridSearch:
         *,
         current_only: bool = False,
         asked: frozenset[str] = frozenset(),
-    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float], set[str]]:
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float], set[str], float]:
         """Keyword and vector candidates (``allowed`` ids only, if given), their times,
-        and the current memories filling the ``asked`` slots, which join the candidates.
+        the current memories filling the ``asked`` slots, which join the candidates, and
+        the query's full keyword match score (0 when score fusion does not use it).
 
         ``current_only`` leaves out the memories the index knows are superseded: a few
         are skipped by looking that much deeper, many by naming the allowed ids.
@@ -225,6 +228,11 @@ class HybridSearch:
             scored = bm25.score(tokens) if use_keywords else None
             keyword = (
                 [] if scored is None else bm25.top_n(tokens, more, allowed=allowed, scored=scored)
+            )
+            full = (
+                bm25.full_match_score(tokens)
+                if keyword and complete and settings.keyword_full_match > 0
+                else 0.0
             )
             keyword = _without(keyword, skip, depth)
             exact = index.vectors
@@ -284,7 +292,7 @@ class HybridSearch:
             # vector delete) is skipped: SQL decides what exists.
             keyword = [(doc_id, score) for doc_id, score in keyword if doc_id in created]
             semantic = [(doc_id, sim) for doc_id, sim in semantic if doc_id in created]
-        return keyword, semantic, created, slotted
+        return keyword, semantic, created, slotted, full
 
     def _query_vector(
         self, query: str, given: QueryVector | None, settings: RetrievalConfig

@@ -34,6 +34,7 @@ def rank(
     dated: Sequence[tuple[float, float]] = (),
     limit: int | None = None,
     slotted: Collection[str] = (),
+    keyword_full: float = 0.0,
 ) -> list[tuple[str, ScoreBreakdown]]:
     """Every candidate of either list, best first, with why it ranks there.
 
@@ -59,6 +60,9 @@ def rank(
             breakdown built.
         slotted: The memories filling the personal slot the query asks about (see
             :mod:`.slots`); each gets ``settings.slot_boost``.
+        keyword_full: The query's full keyword match score (see
+            :meth:`.bm25.BM25Index.full_match_score`); convex fusion scales the keyword
+            list by at least ``settings.keyword_full_match`` times it. 0: by its best.
 
     Returns:
         ``(id, breakdown)`` for every id in either list (up to ``limit``), sorted by
@@ -66,7 +70,8 @@ def rank(
     """
     weights = [settings.bm25_weight, settings.vector_weight]
     if settings.fusion == "convex":
-        fused = convex_fusion([keyword, semantic], weights, settings.normalisation)
+        full = [keyword_full * settings.keyword_full_match, 0.0]
+        fused = convex_fusion([keyword, semantic], weights, settings.normalisation, full)
     else:
         fused = reciprocal_rank_fusion(
             [[doc_id for doc_id, _ in keyword], [doc_id for doc_id, _ in semantic]],

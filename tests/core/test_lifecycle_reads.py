@@ -19,7 +19,7 @@ from multisession import PRESETS, MemoryEngine, MemoryInput, RetrievalConfig
 from multisession.context.builder import ContextConfig
 from multisession.errors import ConfigurationError
 from multisession.lifecycle.slot_keys import slot_keys
-from multisession.lifecycle.small_talk import is_small_talk
+from multisession.lifecycle.small_talk import is_follow_up, is_small_talk
 from multisession.retrieval.slots import asked_slots
 
 # -- the question's slot ------------------------------------------------------------------
@@ -106,10 +106,40 @@ def test_a_slot_memory_no_retriever_found_joins_the_candidates(engine: MemoryEng
 
 @pytest.mark.parametrize(
     "message",
-    ["Heyyy!", "thank u so much :)", "ok, got it", "cya later!", "hahaha", "You there?"],
+    [
+        "Heyyy!",
+        "thank u so much :)",
+        "ok, got it",
+        "cya later!",
+        "hahaha",
+        "You there?",
+        "hey, how have you been?",
+        "Seriously?",
+        "you too",
+    ],
 )
 def test_small_talk_is_recognised(message: str) -> None:
     assert is_small_talk(message)
+    assert not is_follow_up(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "And for me?",
+        "what about her?",
+        "and yesterday?",
+        "And my brother",
+        "how about you?",
+        "Same for Dana?",
+        "Did I?",
+        "Is it?",
+        "but then?",
+    ],
+)
+def test_a_follow_up_is_not_small_talk(message: str) -> None:
+    assert is_follow_up(message)
+    assert not is_small_talk(message)
 
 
 @pytest.mark.parametrize(
@@ -132,16 +162,28 @@ def test_small_talk_retrieves_nothing_above_a_floor(fresh_engine: MemoryEngine) 
         "hana",
         [MemoryInput("Thanks to Dana I found a dentist"), MemoryInput("Hi from Lisbon!")],
     )
-    # Off by default: a follow-up made of function words keeps the memories it needs.
-    assert engine.min_relevance == 0
-    assert engine.search("hana", "thanks!")
-    engine.min_relevance = 0.1  # the floor measured on LoCoMo and the small-talk set
+    # On by default, at the floor measured on LoCoMo and the small-talk set.
+    assert engine.min_relevance == 0.1
     assert engine.search("hana", "thanks!") == []
     assert engine.search("hana", "hi there :)") == []
     assert engine.build_context("hana", "thanks!").hits == []
     # A floor of 0 turns the rule off; a real question is answered.
     assert engine.search("hana", "thanks!", min_relevance=0)
     assert engine.search("hana", "who found me a dentist?")[0].memory.content.startswith("Thanks")
+
+
+def test_a_follow_up_keeps_its_hits_under_the_floor(fresh_engine: MemoryEngine) -> None:
+    engine = fresh_engine
+    engine.add("ivo", "Ivo is allergic to shellfish")
+    # No word of its own to weigh: its topic is the turn before's, so no floor applies.
+    assert engine.min_relevance > 0
+    for follow_up in ("And for me?", "What about him?", "Did I?"):
+        assert [hit.memory.content for hit in engine.search("ivo", follow_up)] == [
+            "Ivo is allergic to shellfish"
+        ]
+    assert engine.build_context("ivo", "And for me?").hits
+    # The same words with nothing to follow up on fall under the floor.
+    assert engine.search("ivo", "Thanks, you too!") == []
 
 
 # -- the "changed on" note ----------------------------------------------------------------
